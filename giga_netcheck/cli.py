@@ -1,0 +1,262 @@
+"""The thin Typer CLI: parse, call the library, map errors to exit codes.
+
+Exit codes (docs/exit-codes in the README):
+  0 every check passed (or only warnings)   1 a check failed
+  2 usage or configuration error            3 nothing could be measured
+  130 interrupted (Ctrl-C) — the partial result is still written
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress as RichBar, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .config import Site, default_site, load_site
+from .errors import ConfigError, NetcheckError, ResultFileError
+from .i18n import Messages, detect_lang
+from .models import RunResult, Target
+from .probes.base import Progress
+from .render import EXTENSIONS, registry as renderers
+from .render.terminal import show
+from .results import load as load_result, report_basename, write_atomic
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+    NOTHING_MEASURED = 3
+    INTERRUPTED = 130
+
+
+app = typer.Typer(
+    help="Find out why a school's network is slow: measure bandwidth, latency and DNS from where you "
+    "stand, compare with what the classrooms need, and name the likely causes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _messages(lang: Optional[str]) -> Messages:
+    return Messages(lang or detect_lang())
+
+
+def _fail(m: Messages, key: str, code: Exit, **kw: Any) -> None:
+    err.print(f"[bold red]giga-netcheck:[/] {m(key, **kw)}", highlight=False)
+    raise typer.Exit(int(code))
+
+
+class RichProgress(Progress):
+    """Progress on stderr: one line per step with a bar when the step's length is known."""
+
+    def __init__(self, bar: RichBar) -> None:
+        self.bar = bar
+        self.task: Optional[int] = None
+
+    def step(self, text: str, total: Optional[float] = None) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[self.task].total or 1)
+        self.task = self.bar.add_task(text, total=total)
+
+    def advance(self, amount: float = 1.0) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, amount)
+
+    def note(self, text: str) -> None:
+        self.bar.console.print(f"[yellow]· {text}[/]", highlight=False)
+
+
+def _host_info() -> dict[str, Any]:
+    from .hostinfo import detect
+
+    return detect().to_dict()
+
+
+def _write_reports(result: RunResult, m: Messages, out_dir: Path, formats: list[str]) -> list[Path]:
+    base = report_basename(result)
+    table = renderers()
+    return [write_atomic(out_dir / f"{base}.{EXTENSIONS[f]}", table[f](result, m)) for f in formats]
+
+
+def _exit_code(result: RunResult) -> Exit:
+    if result.interrupted:
+        return Exit.INTERRUPTED
+    return {"pass": Exit.OK, "warn": Exit.OK, "fail": Exit.CHECK_FAILED}.get(result.status, Exit.NOTHING_MEASURED)
+
+
+def _demo_site(url: str) -> Site:
+    from .config import ProbeSettings
+    from .models import Classroom, School
+
+    return Site(
+        school=School("demo", "Demo (loopback)", None), profile="default",
+        classrooms=(Classroom("demo", 35, "default"),), gateway="127.0.0.1", center=None,
+        internet=(url,), resolvers=(), names=("www.mext.go.jp",), probes=ProbeSettings(), path=None,
+    )
+
+
+@app.command("run")
+def run_cmd(
+    site: Optional[Path] = typer.Option(None, "--site", "-s", help="Site file (YAML). Without it: the OS gateway and resolvers, the default profile, and servers from $GIGA_NETCHECK_SERVERS."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the JSON result to this path."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the reports."),
+    quick: bool = typer.Option(False, "--quick", help="Shorten every probe (about 20 s instead of about a minute)."),
+    formats: List[str] = typer.Option(["json", "md"], "--format", "-f", help="Report formats to write: json, md (repeat the option)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Report language: en or ja (default: from the locale)."),
+    demo: bool = typer.Option(False, "--demo", help="Run against a measurement server this command starts on loopback (tries the whole loop on one machine; measures nothing of the network)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress display (for scripts and cron)."),
+) -> None:
+    """Measure the network from here, compare with the classrooms' needs, write a report.
+
+    Exit codes: 0 all checks pass (warnings allowed), 1 a check failed, 2 usage or configuration
+    error, 3 nothing could be measured, 130 interrupted (the partial report is still written).
+    """
+    from .runner import load_profiles, run
+
+    m = _messages(lang)
+    unknown = [f for f in formats if f not in renderers()]
+    if unknown:
+        _fail(m, "error.config", Exit.USAGE, message=f"--format: unknown format {unknown[0]!r} (known: {', '.join(renderers())})")
+    server = None
+    try:
+        if demo:
+            from .server import ServerConfig, ServerThread
+
+            server = ServerThread(ServerConfig(host="127.0.0.1", port=0)).start()
+            the_site = _demo_site(server.url)
+            err.print(f"[dim]{m('demo.note')}[/]")
+        else:
+            the_site = load_site(site) if site else default_site()
+        load_profiles(the_site)  # a bad profile fails now, before anything is measured
+    except ConfigError as exc:
+        _fail(m, "error.config", Exit.USAGE, message=str(exc))
+    host = {"gateway_ipv4": "127.0.0.1", "resolvers": [], "hostname": "demo"} if demo else _host_info()
+
+    stop = threading.Event()
+    box: dict[str, Any] = {}
+
+    def work(progress: Progress) -> None:
+        try:
+            box["result"] = run(the_site, quick=quick, host=host, progress=progress, stop=stop)
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    bar = RichBar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=no_progress)
+    with bar:
+        worker = threading.Thread(target=work, args=(RichProgress(bar),), daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.2)
+        except KeyboardInterrupt:
+            stop.set()
+            err.print(f"[yellow]{m('error.interrupted')}…[/]")
+            try:
+                worker.join(15)
+            except KeyboardInterrupt:
+                raise typer.Exit(int(Exit.INTERRUPTED))
+    if server is not None:
+        server.stop()
+    if "error" in box:
+        exc = box["error"]
+        if isinstance(exc, ConfigError):
+            _fail(m, "error.config", Exit.USAGE, message=str(exc))
+        raise exc
+    result: RunResult = box["result"]
+    written = _write_reports(result, m, out_dir, formats)
+    if json_path:
+        written.append(write_atomic(json_path, renderers()["json"](result, m)))
+    show(out, result, m)
+    for p in written:
+        out.print(m("report_written", path=str(p)), highlight=False)
+    raise typer.Exit(int(_exit_code(result)))
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("0.0.0.0", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", "-p", help="TCP port for HTTP (download, upload, rtt, id)."),
+    udp_port: Optional[int] = typer.Option(None, "--udp-port", help="UDP echo port (default: the same number as --port)."),
+    max_download_bytes: int = typer.Option(1 << 30, "--max-download-bytes", help="Largest download one request may ask for."),
+    max_upload_bytes: int = typer.Option(1 << 30, "--max-upload-bytes", help="Largest upload body one request may send."),
+    max_connections: int = typer.Option(4096, "--max-connections", help="Connections served at once; more are closed."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
+) -> None:
+    """Run the measurement server (for the board's data center or a second laptop in the school)."""
+    from .server import ServerConfig, run_server
+
+    m = _messages(lang)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    cfg = ServerConfig(host=host, port=port, udp_port=udp_port, max_download_bytes=max_download_bytes,
+                       max_upload_bytes=max_upload_bytes, max_connections=max_connections)
+    try:
+        run_server(cfg)
+    except KeyboardInterrupt:
+        err.print(m("serve.stopped"))
+    except OSError as exc:
+        _fail(m, "error.config", Exit.USAGE, message=f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+@app.command("report")
+def report_cmd(
+    result_file: Path = typer.Argument(..., help="A saved JSON result (from run --json or reports/)."),
+    fmt: str = typer.Option("terminal", "--format", "-f", help="terminal, md or json."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of the terminal."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Report language: en or ja."),
+    retriage: bool = typer.Option(True, "--retriage/--as-saved", help="Re-run thresholds and triage with the current rules and profiles."),
+) -> None:
+    """Render a saved result again (re-running thresholds and triage by default)."""
+    from .runner import conclude, load_profiles
+
+    m = _messages(lang)
+    try:
+        result = load_result(result_file)
+        if retriage:
+            from .config import Site
+
+            site = Site(school=result.school, profile=result.profile, classrooms=result.classrooms, gateway=None,
+                        center=None, internet=(), resolvers=(), names=())
+            result = conclude(result, load_profiles(site))
+    except ResultFileError as exc:
+        _fail(m, "error.result", Exit.USAGE, message=str(exc))
+    except ConfigError as exc:
+        _fail(m, "error.config", Exit.USAGE, message=str(exc))
+    if fmt == "terminal":
+        show(out, result, m)
+    elif fmt in renderers():
+        text = renderers()[fmt](result, m)
+        if out_file:
+            write_atomic(out_file, text)
+            out.print(m("report_written", path=str(out_file)), highlight=False)
+        else:
+            sys.stdout.write(text)
+    else:
+        _fail(m, "error.config", Exit.USAGE, message=f"--format: unknown format {fmt!r} (known: terminal, {', '.join(renderers())})")
+    raise typer.Exit(int(_exit_code(result)) if result.status != "error" else int(Exit.NOTHING_MEASURED))
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the version."""
+    out.print(f"giga-netcheck {__version__}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

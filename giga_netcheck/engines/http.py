@@ -1,0 +1,147 @@
+"""The own HTTP throughput engine, on httpx, against giga-netcheck measurement servers.
+
+Each stream is a thread with its own ``httpx.Client`` (its own TCP connection), looping over
+large requests and counting bytes as they arrive (download) or as the socket accepts them
+(upload). The calling thread samples all counters every ``interval_s``: those per-interval
+aggregates are the raw samples. The first ``warmup_s`` seconds are discarded (TCP slow start)
+and the headline figure is the bytes moved after the warm-up divided by the time after it,
+which is what iperf3 reports with ``-O``; p50/p90 of the post-warm-up samples sit next to it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterator, Optional
+
+import httpx
+
+from ..errors import map_exception
+from ..models import BandwidthMeasurement, Target
+from ..stats import percentile
+from . import ThroughputEngine, ThroughputPlan
+
+READ_CHUNK = 256 * 1024
+_UPLOAD_BLOCK = memoryview(bytes(range(256)) * (READ_CHUNK // 256))
+
+
+class _Stream(threading.Thread):
+    """One TCP connection moving bytes until told to stop."""
+
+    def __init__(self, base_url: str, plan: ThroughputPlan, stop: threading.Event) -> None:
+        super().__init__(daemon=True, name="gnc-stream")
+        self.base_url = base_url
+        self.plan = plan
+        self.stop = stop
+        self.bytes = 0
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        timeout = httpx.Timeout(10.0, connect=5.0)
+        try:
+            with httpx.Client(timeout=timeout, trust_env=False) as client:
+                while not self.stop.is_set():
+                    if self.plan.direction == "download":
+                        self._download(client)
+                    else:
+                        self._upload(client)
+        except BaseException as exc:  # recorded, the measurement goes on with other streams
+            if not self.stop.is_set():
+                self.error = exc
+
+    def _download(self, client: httpx.Client) -> None:
+        url = f"{self.base_url}/download?bytes={self.plan.request_bytes}"
+        with client.stream("GET", url) as resp:
+            resp.raise_for_status()
+            for chunk in resp.iter_raw(READ_CHUNK):
+                self.bytes += len(chunk)
+                if self.stop.is_set():
+                    break
+
+    def _upload(self, client: httpx.Client) -> None:
+        def body() -> Iterator[bytes]:
+            sent = 0
+            while sent < self.plan.request_bytes and not self.stop.is_set():
+                yield _UPLOAD_BLOCK
+                sent += len(_UPLOAD_BLOCK)
+                self.bytes += len(_UPLOAD_BLOCK)
+
+        resp = client.post(f"{self.base_url}/upload", content=body())
+        resp.raise_for_status()
+
+
+class HttpEngine(ThroughputEngine):
+    """Parallel HTTP streams against ``/download`` and ``/upload`` of a measurement server."""
+
+    name = "http"
+
+    def measure(self, target: Target, plan: ThroughputPlan, stop: threading.Event) -> BandwidthMeasurement:
+        assert target.url, "the http engine needs a measurement server URL"
+        local_stop = threading.Event()
+        streams = [_Stream(target.url.rstrip("/"), plan, local_stop) for _ in range(plan.streams)]
+        samples: list[float] = []
+        t_start = time.perf_counter()
+        for s in streams:
+            s.start()
+        last_total = 0
+        last_t = t_start
+        warm_total: Optional[int] = None
+        warm_t = t_start
+        deadline = t_start + plan.duration_s
+        try:
+            while True:
+                now = time.perf_counter()
+                if now >= deadline or stop.is_set():
+                    break
+                time.sleep(min(plan.interval_s, max(0.0, deadline - now)))
+                now = time.perf_counter()
+                total = sum(s.bytes for s in streams)
+                if now > last_t:
+                    samples.append((total - last_total) * 8 / (now - last_t) / 1e6)
+                last_total, last_t = total, now
+                if warm_total is None and now - t_start >= plan.warmup_s:
+                    warm_total, warm_t = total, now
+                if all(not s.is_alive() for s in streams):
+                    break
+        finally:
+            local_stop.set()
+        t_end = last_t
+        for s in streams:
+            s.join(2.0)
+        errors = [s.error for s in streams if s.error is not None]
+        per_stream = tuple(round(s.bytes * 8 / max(t_end - t_start, 1e-9) / 1e6, 3) for s in streams)
+        goodput = None
+        if warm_total is not None and t_end > warm_t:
+            goodput = (last_total - warm_total) * 8 / (t_end - warm_t) / 1e6
+        n_warm = int(round(plan.warmup_s / plan.interval_s))
+        steady = samples[n_warm:]
+        err_text = err_kind = None
+        if errors:
+            mapped = map_exception(errors[0])
+            err_kind = mapped.kind
+            err_text = f"{len(errors)} of {len(streams)} streams failed: {mapped}"
+        if last_total == 0 and errors:
+            goodput = None
+        return BandwidthMeasurement(
+            target=target.name,
+            role=target.role,
+            url=target.url,
+            direction=plan.direction,
+            streams=plan.streams,
+            engine=self.name,
+            duration_s=round(t_end - t_start, 3),
+            warmup_s=plan.warmup_s,
+            interval_s=plan.interval_s,
+            goodput_mbps=None if goodput is None else round(goodput, 3),
+            p50_mbps=_r(percentile(steady, 50)),
+            p90_mbps=_r(percentile(steady, 90)),
+            bytes_total=last_total,
+            samples_mbps=tuple(round(x, 3) for x in samples),
+            per_stream_mbps=per_stream,
+            error=err_text,
+            error_kind=err_kind,
+        )
+
+
+def _r(v: Optional[float]) -> Optional[float]:
+    return None if v is None else round(v, 3)

@@ -1,0 +1,89 @@
+"""Facts derived from measurements, shared by thresholds and triage (pure, no I/O).
+
+Both need the same reductions (the line's download figure, idle and loaded RTT per hop, DNS
+per resolver); computing them here once keeps the two modules about decisions, not arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .models import BandwidthMeasurement, DnsSeries, LatencySeries, Measurements, Target
+
+
+@dataclass(frozen=True)
+class Facts:
+    targets: tuple[Target, ...]
+    idle: dict[str, LatencySeries]
+    """Target name -> idle series."""
+    loaded: dict[str, list[LatencySeries]]
+    """Target name -> series sampled while a load ran."""
+    bandwidth: tuple[BandwidthMeasurement, ...]
+    dns: tuple[DnsSeries, ...]
+
+    @classmethod
+    def of(cls, targets: tuple[Target, ...], m: Measurements) -> "Facts":
+        idle = {s.target: s for s in m.latency if s.phase == "idle"}
+        loaded: dict[str, list[LatencySeries]] = {}
+        for s in m.latency:
+            if s.phase != "idle":
+                loaded.setdefault(s.target, []).append(s)
+        return cls(tuple(targets), idle, loaded, tuple(m.bandwidth), tuple(m.dns))
+
+    # ---------------------------------------------------------------- targets
+    def by_role(self, role: str) -> list[Target]:
+        return [t for t in self.targets if t.role == role]
+
+    def target(self, name: str) -> Optional[Target]:
+        return next((t for t in self.targets if t.name == name), None)
+
+    # -------------------------------------------------------------- bandwidth
+    def throughput(self, target: str, direction: str, single: bool = False) -> Optional[BandwidthMeasurement]:
+        for b in self.bandwidth:
+            if b.target == target and b.direction == direction and (b.streams == 1) == single and b.goodput_mbps is not None:
+                return b
+        return None
+
+    def line(self, direction: str) -> Optional[BandwidthMeasurement]:
+        """The multi-stream figure to the farthest server that measured (internet before center)."""
+        for role in ("internet", "center"):
+            found = [self.throughput(t.name, direction) for t in self.by_role(role)]
+            found = [b for b in found if b is not None]
+            if found:
+                return min(found, key=lambda b: b.goodput_mbps or 0.0)
+        return None
+
+    # ---------------------------------------------------------------- latency
+    def idle_p50(self, target: str) -> Optional[float]:
+        s = self.idle.get(target)
+        return s.stats.p50_ms if s else None
+
+    def loaded_increase(self, target: str) -> Optional[tuple[float, LatencySeries]]:
+        """Largest p50 increase under any load over the idle p50, with the loaded series."""
+        base = self.idle_p50(target)
+        if base is None:
+            return None
+        best: Optional[tuple[float, LatencySeries]] = None
+        for s in self.loaded.get(target, []):
+            if s.stats.p50_ms is None or s.stats.received < 3:
+                continue
+            inc = s.stats.p50_ms - base
+            if best is None or inc > best[0]:
+                best = (inc, s)
+        return best
+
+    def farthest_idle(self) -> Optional[LatencySeries]:
+        """Idle series to the farthest answering target (internet before center before gateway)."""
+        for role in ("internet", "center", "gateway"):
+            got = [self.idle[t.name] for t in self.by_role(role) if t.name in self.idle and self.idle[t.name].stats.received]
+            if got:
+                return max(got, key=lambda s: s.stats.p50_ms or 0.0)
+        return None
+
+    def silent(self, target: str) -> bool:
+        """No answer at all: every latency probe lost and no bytes moved."""
+        s = self.idle.get(target)
+        answered = s is not None and s.stats.received > 0
+        moved = any(b.target == target and b.bytes_total > 0 for b in self.bandwidth)
+        return not answered and not moved and (s is not None and (s.stats.sent > 0 or s.error is not None))

@@ -1,0 +1,171 @@
+"""Plan and run the probes, keep partial results, and build the :class:`RunResult`.
+
+Every target is checked (is it a measurement server?) before any probe runs, so a wrong URL
+fails in the first second, not minute two. Probes run one after another; a failing probe is
+recorded and the run goes on; Ctrl-C sets the stop event, every probe returns what it has, and
+the result is still built (``interrupted: true``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import threading
+import time
+import uuid
+from dataclasses import replace
+from typing import Any, Callable, Optional
+
+import httpx
+
+from . import __version__
+from .config import Profile, Site, load_profile, profile_dirs
+from .errors import NotMeasurementServer, ProbeError, map_exception
+from .facts import Facts
+from .models import SCHEMA_VERSION, Measurements, ProbeRecord, RunResult, Target
+from .probes.bandwidth import BandwidthProbe
+from .probes.base import Probe, ProbeContext, ProbeOutput, Progress
+from .probes.dns import DnsProbe
+from .probes.latency import LatencyProbe
+from .server import SERVICE_NAME
+from .thresholds import evaluate, overall_status
+from .triage import TriageInput, triage
+
+DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (LatencyProbe, DnsProbe, BandwidthProbe)
+
+
+def identify(target: Target, timeout_s: float = 3.0) -> dict[str, Any]:
+    """GET /id; the document if the target is a giga-netcheck measurement server, else raise."""
+    assert target.url
+    try:
+        with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+            resp = client.get(f"{target.url}/id")
+    except Exception as exc:
+        raise map_exception(exc) from exc
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = None
+    if resp.status_code != 200 or not isinstance(doc, dict) or doc.get("service") != SERVICE_NAME:
+        raise NotMeasurementServer(
+            f"{target.url} does not identify as a giga-netcheck measurement server (HTTP {resp.status_code})"
+        )
+    return doc
+
+
+def load_profiles(site: Site) -> dict[str, Profile]:
+    """Every profile the site's classrooms use (raises ConfigError / UnknownProfileError)."""
+    dirs = profile_dirs(site.profiles_dir)
+    names = {site.profile} | {r.profile for r in site.classrooms}
+    return {n: load_profile(n, dirs) for n in sorted(names)}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def run(
+    site: Site,
+    *,
+    quick: bool = False,
+    host: Optional[dict[str, Any]] = None,
+    progress: Optional[Progress] = None,
+    stop: Optional[threading.Event] = None,
+    probes: tuple[Callable[[], Probe], ...] = DEFAULT_PROBES,
+) -> RunResult:
+    """Measure, evaluate and triage one site. Never raises for network trouble.
+
+    ``host`` is the OS information (``hostinfo.detect().to_dict()``); pass it in so tests can
+    use recorded values. Config errors (profiles) are raised before anything is measured.
+    """
+    profiles = load_profiles(site)
+    progress = progress or Progress()
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    started_at = _now()
+    host = dict(host or {})
+    settings = site.probes.quick() if quick else site.probes
+
+    targets = site.targets(host.get("gateway_ipv4"))
+    records: list[ProbeRecord] = []
+    not_measured: list[str] = []
+    servers: dict[str, dict[str, Any]] = {}
+    progress.step("checking targets", total=len(targets))
+    for t in targets:
+        if t.url:
+            try:
+                servers[t.name] = identify(t)
+            except ProbeError as exc:
+                records.append(ProbeRecord(f"identify:{t.name}", "failed", str(exc), exc.kind))
+                progress.note(f"{t.name}: {exc}")
+        progress.advance()
+    if site.gateway in (None, "auto") and not host.get("gateway_ipv4"):
+        not_measured.append("gateway: no default gateway detected")
+    if not site.center:
+        not_measured.append("center: no center server configured, so the school LAN+uplink and the center cannot be told apart")
+    if not site.internet:
+        not_measured.append("internet: no internet measurement server configured")
+
+    resolvers: dict[str, list[str]] = {}
+    for label in site.resolvers:
+        resolvers[label] = list(host.get("resolvers") or []) if label == "system" else [label]
+        if label == "system" and not resolvers[label]:
+            not_measured.append("dns: no system resolver detected")
+
+    ctx = ProbeContext(site=site, settings=settings, targets=targets, servers=servers, host=host,
+                       resolvers=resolvers, stop=stop, progress=progress)
+    collected = ProbeOutput()
+    for factory in probes:
+        probe = factory()
+        if stop.is_set():
+            records.append(ProbeRecord(probe.name, "skipped", "interrupted before it started", "interrupted"))
+            continue
+        reason = probe.check(ctx)
+        if reason:
+            records.append(ProbeRecord(probe.name, "skipped", reason))
+            not_measured.append(f"{probe.name}: {reason}")
+            continue
+        t0 = time.monotonic()
+        try:
+            out = probe.run(ctx)
+        except Exception as exc:  # a probe bug must not lose the other probes' data
+            mapped = map_exception(exc)
+            out = ProbeOutput(status="failed", reason=f"internal error: {mapped}", reason_kind=mapped.kind)
+        records.append(ProbeRecord(probe.name, out.status, out.reason, out.reason_kind, round(time.monotonic() - t0, 3)))
+        collected.bandwidth += out.bandwidth
+        collected.latency += out.latency
+        collected.dns += out.dns
+        collected.dns_agreement += out.dns_agreement
+
+    measurements = Measurements(
+        bandwidth=tuple(collected.bandwidth), latency=tuple(collected.latency),
+        dns=tuple(collected.dns), dns_agreement=tuple(collected.dns_agreement),
+    )
+    result = RunResult(
+        schema_version=SCHEMA_VERSION, run_id=str(uuid.uuid4()), tool_version=__version__,
+        started_at=started_at, finished_at=_now(), duration_s=round(time.monotonic() - started, 3),
+        status="error", school=site.school, classrooms=site.classrooms, profile=site.profile,
+        site_file=site.path, mode="quick" if quick else "full",
+        host={**host, "python": platform.python_version()}, targets=tuple(targets),
+        measurements=measurements, probes=tuple(records), not_measured=tuple(not_measured),
+        interrupted=stop.is_set(),
+    )
+    return conclude(result, profiles)
+
+
+def anything_measured(m: Measurements) -> bool:
+    return (
+        any(s.stats.received > 0 for s in m.latency)
+        or any(b.bytes_total > 0 for b in m.bandwidth)
+        or any(any(t is not None for t in d.times_ms) for d in m.dns)
+    )
+
+
+def conclude(result: RunResult, profiles: dict[str, Profile]) -> RunResult:
+    """Pure: checks, causes and status from the measurements (``report`` re-runs this)."""
+    facts = Facts.of(result.targets, result.measurements)
+    checks = evaluate(facts, result.school, result.classrooms, profiles)
+    main = profiles.get(result.profile) or next(iter(profiles.values()))
+    causes = triage(TriageInput(facts, tuple(checks), main, result.host))
+    status = overall_status(checks, anything_measured(result.measurements))
+    return replace(result, checks=tuple(checks), causes=tuple(causes), status=status)

@@ -1,0 +1,342 @@
+"""Triage: checks and measurements -> likely causes with evidence (pure; rules as data).
+
+Each :class:`Rule` has an id, the cause id it supports (the vocabulary of docs/causes.md,
+from the domain notes), and a condition that returns a finding (confidence, segment,
+evidence) or None. Findings for the same cause are merged (the strongest confidence wins, all
+rule ids and evidence are kept); contradicting evidence lowers confidence. This is the first
+rule set; docs/triage.md describes each rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .config import Profile
+from .facts import Facts
+from .models import Cause, Check, Evidence
+
+CAUSE_SEGMENTS = {
+    "lan-capacity": "lan", "lan-loss": "lan", "uplink-capacity": "uplink", "uplink-loss": "uplink",
+    "bufferbloat": None, "center-capacity": "center", "proxy-overhead": "center", "session-limit": None,
+    "per-flow-limit": None, "high-latency": None, "dns-slow": "dns", "dns-failure": "dns",
+    "ipv4-congestion": "uplink", "peak-congestion": "uplink", "no-connectivity": None, "measuring-device": "device",
+}
+"""Every cause id the triage may name, with its fixed segment (None: decided per finding)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    confidence: float
+    segment: str
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class TriageInput:
+    facts: Facts
+    checks: tuple[Check, ...]
+    profile: Profile
+    host: dict
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    cause: str
+    condition: Callable[[TriageInput], Optional[Finding]]
+    doc: str
+
+
+def _check(inp: TriageInput, cid: str) -> Optional[Check]:
+    return next((c for c in inp.checks if c.id == cid), None)
+
+
+def _failing(inp: TriageInput, cid: str) -> list[Check]:
+    return [c for c in inp.checks if c.id == cid and c.status == "fail"]
+
+
+def _ev(metric: str, value: Optional[float], unit: str, target: Optional[str] = None, check_id: Optional[str] = None, note: Optional[str] = None) -> Evidence:
+    return Evidence(metric, None if value is None else round(value, 3), unit, target, check_id, note)
+
+
+def _clamp(x: float) -> float:
+    return round(max(0.05, min(0.95, x)), 2)
+
+
+def _segment_after(facts: Facts, target_name: str) -> str:
+    """The segment that ends at a target: the gateway closes the LAN, the center the uplink."""
+    t = facts.target(target_name)
+    if t is None:
+        return "internet"
+    if t.role == "gateway":
+        return "lan"
+    if t.role == "center":
+        return "uplink"
+    return "center" if facts.by_role("center") else "uplink"
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def dns_slow(inp: TriageInput) -> Optional[Finding]:
+    lim = inp.profile.limits["dns_p50_ms"]
+    slow = [d for d in inp.facts.dns if d.p50_ms is not None and d.p50_ms > lim.fail]
+    if not slow:
+        return None
+    worst = max(slow, key=lambda d: d.p50_ms or 0)
+    ratio = (worst.p50_ms or 0) / lim.fail
+    ev = tuple(_ev(f"dns_{d.kind}_p50_ms", d.p50_ms, "ms", d.server, f"classroom.dns.{d.kind}_p50", d.name) for d in slow[:6])
+    return Finding(_clamp(0.55 + 0.15 * min(ratio - 1, 2)), "dns", ev)
+
+
+def dns_failure(inp: TriageInput) -> Optional[Finding]:
+    total = sum(len(d.times_ms) for d in inp.facts.dns)
+    if not total:
+        return None
+    timeouts = sum(d.timeouts for d in inp.facts.dns)
+    servfail = sum(1 for d in inp.facts.dns for r in d.rcodes if r in ("SERVFAIL", "REFUSED"))
+    bad_pct = 100.0 * (timeouts + servfail) / total
+    lim = inp.profile.limits["dns_timeout_pct"]
+    if bad_pct < lim.fail:
+        return None
+    ev = (
+        _ev("dns_timeout_pct", 100.0 * timeouts / total, "%", check_id="classroom.dns.timeouts"),
+        _ev("dns_servfail_pct", 100.0 * servfail / total, "%", note="SERVFAIL or REFUSED answers"),
+    )
+    return Finding(_clamp(0.6 + bad_pct / 100), "dns", ev)
+
+
+def lan_loss(inp: TriageInput) -> Optional[Finding]:
+    gw = [inp.facts.idle[t.name] for t in inp.facts.by_role("gateway") if t.name in inp.facts.idle]
+    if not gw or gw[0].stats.received == 0:
+        return None
+    s = gw[0].stats
+    loss_lim = inp.profile.limits["gateway_loss_pct"]
+    jit_lim = inp.profile.limits["jitter_ms"]
+    lossy = s.loss_pct > loss_lim.fail
+    jittery = s.jitter_ms is not None and s.jitter_ms > jit_lim.fail
+    if not (lossy or jittery):
+        return None
+    ev = (_ev("loss_pct", s.loss_pct, "%", "gateway", "classroom.gateway_loss"), _ev("jitter_ms", s.jitter_ms, "ms", "gateway"))
+    return Finding(_clamp(0.6 + min(s.loss_pct, 20) / 40), "lan", ev)
+
+
+def uplink_loss(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    gw = next((f.idle[t.name] for t in f.by_role("gateway") if t.name in f.idle), None)
+    gw_loss = gw.stats.loss_pct if gw and gw.stats.sent else None
+    lim = inp.profile.limits["loss_pct"]
+    for role in ("center", "internet"):
+        for t in f.by_role(role):
+            s = f.idle.get(t.name)
+            if not s or s.stats.received == 0 or s.stats.loss_pct <= lim.fail:
+                continue
+            if gw_loss is not None and gw_loss > inp.profile.limits["gateway_loss_pct"].fail:
+                return None  # loss already on the LAN: lan-loss explains it
+            conf = 0.55 + min(s.stats.loss_pct, 20) / 40 + (0.1 if gw_loss is not None else -0.15)
+            ev = (_ev("loss_pct", s.stats.loss_pct, "%", t.name, "classroom.loss"), _ev("gateway_loss_pct", gw_loss, "%", "gateway"))
+            return Finding(_clamp(conf), _segment_after(f, t.name) if role == "internet" else "uplink", ev)
+    return None
+
+
+def _capacity_short(inp: TriageInput) -> list[Check]:
+    return _failing(inp, "classroom.bandwidth.down") + _failing(inp, "school.bandwidth.mext")
+
+
+def _gateway_inflation(f: Facts) -> Optional[float]:
+    gws = f.by_role("gateway")
+    inc = f.loaded_increase(gws[0].name) if gws else None
+    return inc[0] if inc else None
+
+
+def lan_capacity(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    multi = [b for b in f.bandwidth if b.streams > 1 and b.goodput_mbps is not None]
+    plateau = [b for b in multi if 85.0 <= (b.goodput_mbps or 0) <= 97.0]
+    gw_inc = _gateway_inflation(f)
+    inflates = gw_inc is not None and gw_inc >= inp.profile.limits["loaded_rtt_increase_ms"].warn_or_fail()
+    if not plateau and not inflates:
+        return None
+    link = inp.host.get("link_speed_mbps")
+    if plateau and link == 100:
+        return None  # the measuring device's own NIC: measuring-device explains it
+    conf = 0.35 + (0.3 if plateau else 0) + (0.3 if inflates else 0) + (0.1 if _capacity_short(inp) else 0)
+    ev = tuple(_ev("download_mbps" if b.direction == "download" else "upload_mbps", b.goodput_mbps, "Mbps", b.target, note="near a 100 Mbit/s link's ~94 Mbit/s") for b in plateau[:2])
+    ev += (_ev("gateway_rtt_increase_ms", gw_inc, "ms", "gateway", "classroom.loaded_rtt_increase"),)
+    return Finding(_clamp(conf), "lan", ev)
+
+
+def uplink_capacity(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    short = _capacity_short(inp)
+    if not short:
+        return None
+    first = next((t for role in ("center", "internet") for t in f.by_role(role) if f.throughput(t.name, "download")), None)
+    if first is None:
+        return None
+    b = f.throughput(first.name, "download")
+    assert b is not None
+    need = max(c.threshold or 0 for c in short)
+    if (b.goodput_mbps or 0) >= need:
+        return None  # the first off-site hop is fast enough: the shortfall is further out
+    gw_inc = _gateway_inflation(f)
+    conf = 0.6
+    if gw_inc is not None and gw_inc < inp.profile.limits["loaded_rtt_increase_ms"].warn_or_fail():
+        conf += 0.15  # the queue is not in the school LAN
+    if 85.0 <= (b.goodput_mbps or 0) <= 97.0:
+        conf -= 0.25  # a 100 Mbit/s plateau points at the LAN instead
+    ev = (_ev("download_mbps", b.goodput_mbps, "Mbps", first.name, short[0].id), _ev("needed_mbps", need, "Mbps", check_id=short[0].id),
+          _ev("gateway_rtt_increase_ms", gw_inc, "ms", "gateway"))
+    return Finding(_clamp(conf), "uplink", ev)
+
+
+def center_capacity(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    centers = [f.throughput(t.name, "download") for t in f.by_role("center")]
+    nets = [f.throughput(t.name, "download") for t in f.by_role("internet")]
+    c = next((x for x in centers if x), None)
+    n = min((x for x in nets if x), key=lambda x: x.goodput_mbps or 0, default=None)
+    if not c or not n or not c.goodput_mbps or not n.goodput_mbps:
+        return None
+    if n.goodput_mbps > 0.5 * c.goodput_mbps:
+        return None
+    conf = 0.6 + (0.15 if _capacity_short(inp) else 0.0)
+    ev = (_ev("center_download_mbps", c.goodput_mbps, "Mbps", c.target), _ev("internet_download_mbps", n.goodput_mbps, "Mbps", n.target))
+    return Finding(_clamp(conf), "center", ev)
+
+
+def bufferbloat(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    lim = inp.profile.limits["loaded_rtt_increase_ms"]
+    first = None
+    for t in f.targets:  # nearest first: the queue sits before the first inflated hop
+        inc = f.loaded_increase(t.name)
+        if inc is not None and inc[0] >= lim.fail:
+            first = (t, inc)
+            break
+    if first is None:
+        return None
+    t, (inc, series) = first
+    ev = (_ev("rtt_increase_ms", inc, "ms", t.name, "classroom.loaded_rtt_increase", f"grade {bufferbloat_grade(inc)} during {series.phase}"),
+          _ev("idle_p50_ms", f.idle_p50(t.name), "ms", t.name), _ev("loaded_p50_ms", series.stats.p50_ms, "ms", t.name))
+    return Finding(_clamp(0.55 + min(inc, 400) / 1000), _segment_after(f, t.name), ev)
+
+
+def high_latency(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    lim = inp.profile.limits["rtt_ms"]
+    far = f.farthest_idle()
+    if not far or far.role == "gateway" or (far.stats.p50_ms or 0) <= lim.fail:
+        return None
+    centers = [f.idle_p50(t.name) for t in f.by_role("center")]
+    c = next((x for x in centers if x is not None), None)
+    segment = "center" if c is not None and c >= 0.5 * (far.stats.p50_ms or 0) else "internet"
+    gw = next((f.idle_p50(t.name) for t in f.by_role("gateway")), None)
+    conf = 0.65 if gw is not None and gw < lim.warn_or_fail() else 0.5
+    ev = (_ev("rtt_p50_ms", far.stats.p50_ms, "ms", far.target, "classroom.rtt"), _ev("center_rtt_p50_ms", c, "ms", "center"), _ev("gateway_rtt_p50_ms", gw, "ms", "gateway"))
+    return Finding(_clamp(conf + min((far.stats.p50_ms or 0) / lim.fail - 1, 1) * 0.2), segment, ev)
+
+
+def per_flow_limit(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    for b1 in (b for b in f.bandwidth if b.streams == 1 and b.direction == "download" and b.goodput_mbps):
+        multi = f.throughput(b1.target, "download")
+        if not multi or not multi.goodput_mbps or b1.goodput_mbps > 0.5 * multi.goodput_mbps:
+            continue
+        ratio = b1.goodput_mbps / multi.goodput_mbps
+        ev = (_ev("single_stream_mbps", b1.goodput_mbps, "Mbps", b1.target), _ev("multi_stream_mbps", multi.goodput_mbps, "Mbps", b1.target, note=f"{multi.streams} streams"))
+        t = f.target(b1.target)
+        return Finding(_clamp(0.5 + (0.5 - ratio)), "uplink" if t and t.role == "center" else "internet", ev)
+    return None
+
+
+def no_connectivity(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    for t in f.targets:  # nearest silent hop first
+        if f.silent(t.name):
+            s = f.idle.get(t.name)
+            ev = (_ev("answered_pct", 0.0, "%", t.name, f"path.reachable.{t.name}", s.error if s and s.error else "no answer"),)
+            return Finding(0.9, _segment_after(f, t.name), ev)
+    return None
+
+
+def session_limit(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    hit = [b for b in f.bandwidth if b.error_kind in ("refused", "reset") and b.bytes_total > 0]
+    if not hit:
+        return None
+    ev = tuple(_ev("failed_streams", None, "", b.target, note=b.error) for b in hit[:3])
+    return Finding(0.5, "gateway", ev)
+
+
+def measuring_device(inp: TriageInput) -> Optional[Finding]:
+    link = inp.host.get("link_speed_mbps")
+    wifi = inp.host.get("wifi") or {}
+    signal = wifi.get("signal_dbm")
+    line = inp.facts.line("download")
+    ev: list[Evidence] = []
+    conf = 0.0
+    if link is not None and line and line.goodput_mbps and line.goodput_mbps >= 0.85 * link:
+        ev.append(_ev("link_speed_mbps", link, "Mbps", note="the measuring device's own interface"))
+        conf = 0.7
+    if signal is not None and signal < -70:
+        ev.append(_ev("wifi_signal_dbm", signal, "dBm", note="weak Wi-Fi signal at the measuring device"))
+        conf = max(conf, 0.55)
+    return Finding(conf, "device", tuple(ev)) if ev else None
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("dns-slow.p50", "dns-slow", dns_slow, "a resolver's cold or warm p50 is above the profile's DNS limit"),
+    Rule("dns-failure.timeouts-servfail", "dns-failure", dns_failure, "timeouts plus SERVFAIL/REFUSED reach the profile's DNS timeout limit"),
+    Rule("lan-loss.gateway", "lan-loss", lan_loss, "loss or jitter to the gateway above the profile's gateway limits"),
+    Rule("uplink-loss.beyond-gateway", "uplink-loss", uplink_loss, "loss to the center or internet above the limit while the gateway is clean"),
+    Rule("lan-capacity.plateau-or-gateway-queue", "lan-capacity", lan_capacity, "a multi-stream plateau at 85-97 Mbit/s, or gateway RTT inflating under load"),
+    Rule("uplink-capacity.first-offsite-short", "uplink-capacity", uplink_capacity, "bandwidth to the first off-site server is below the need while the gateway stays flat"),
+    Rule("center-capacity.fast-center-slow-internet", "center-capacity", center_capacity, "the center downloads more than twice as fast as the internet target"),
+    Rule("bufferbloat.loaded-increase", "bufferbloat", bufferbloat, "RTT under load rises above the profile's loaded-increase limit at some hop"),
+    Rule("high-latency.idle-rtt", "high-latency", high_latency, "idle RTT to the farthest target above the profile's RTT limit"),
+    Rule("per-flow-limit.single-vs-multi", "per-flow-limit", per_flow_limit, "one stream gets at most half of what several streams get"),
+    Rule("no-connectivity.silent-hop", "no-connectivity", no_connectivity, "a target answers no probe at all"),
+    Rule("session-limit.stream-errors", "session-limit", session_limit, "some parallel streams were refused or reset while others moved data"),
+    Rule("measuring-device.nic-or-wifi", "measuring-device", measuring_device, "throughput at the device's own link speed, or a weak Wi-Fi signal"),
+)
+
+
+def bufferbloat_grade(increase_ms: float) -> str:
+    """Grade of the latency increase under load (A+ < 5 ms ... F >= 400 ms)."""
+    for limit, grade in ((5, "A+"), (30, "A"), (60, "B"), (200, "C"), (400, "D")):
+        if increase_ms < limit:
+            return grade
+    return "F"
+
+
+def triage(inp: TriageInput, rules: tuple[Rule, ...] = RULES) -> list[Cause]:
+    """Apply every rule; merge findings per cause; rank by confidence (highest first)."""
+    merged: dict[str, tuple[Finding, list[str]]] = {}
+    for rule in rules:
+        found = rule.condition(inp)
+        if found is None:
+            continue
+        if rule.cause in merged:
+            old, ids = merged[rule.cause]
+            best = found if found.confidence > old.confidence else old
+            merged[rule.cause] = (Finding(best.confidence, best.segment, old.evidence + found.evidence), ids + [rule.id])
+        else:
+            merged[rule.cause] = (found, [rule.id])
+    # contradicting evidence: a capacity cause at the LAN weakens the same shortfall at the uplink
+    if "lan-capacity" in merged and "uplink-capacity" in merged:
+        lan, up = merged["lan-capacity"][0], merged["uplink-capacity"][0]
+        loser = "uplink-capacity" if lan.confidence >= up.confidence else "lan-capacity"
+        f, ids = merged[loser]
+        merged[loser] = (Finding(_clamp(f.confidence - 0.2), f.segment, f.evidence), ids)
+    if "no-connectivity" in merged:  # nothing past a silent hop can be judged
+        for cid in list(merged):
+            if cid in ("uplink-capacity", "center-capacity", "high-latency") and cid != "no-connectivity":
+                f, ids = merged[cid]
+                merged[cid] = (Finding(_clamp(f.confidence - 0.3), f.segment, f.evidence), ids)
+    causes = [
+        Cause(id=cid, segment=f.segment, confidence=f.confidence, evidence=f.evidence, advice=f"advice.{cid}", rules=tuple(ids))
+        for cid, (f, ids) in merged.items()
+    ]
+    return sorted(causes, key=lambda c: (-c.confidence, c.id))
