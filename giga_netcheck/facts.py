@@ -6,10 +6,10 @@ per resolver); computing them here once keeps the two modules about decisions, n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
-from .models import BandwidthMeasurement, DnsSeries, LatencySeries, Measurements, Target
+from .models import BandwidthMeasurement, DnsSeries, LatencySeries, Measurements, ProbeRecord, Target
 
 
 @dataclass(frozen=True)
@@ -21,15 +21,20 @@ class Facts:
     """Target name -> series sampled while a load ran."""
     bandwidth: tuple[BandwidthMeasurement, ...]
     dns: tuple[DnsSeries, ...]
+    unidentified: dict[str, str] = field(default_factory=dict)
+    """Target name -> why its URL was not accepted as a measurement server."""
 
     @classmethod
-    def of(cls, targets: tuple[Target, ...], m: Measurements) -> "Facts":
+    def of(cls, targets: tuple[Target, ...], m: Measurements, probes: tuple[ProbeRecord, ...] = ()) -> "Facts":
         idle = {s.target: s for s in m.latency if s.phase == "idle"}
         loaded: dict[str, list[LatencySeries]] = {}
         for s in m.latency:
             if s.phase != "idle":
                 loaded.setdefault(s.target, []).append(s)
-        return cls(tuple(targets), idle, loaded, tuple(m.bandwidth), tuple(m.dns))
+        unidentified = {
+            p.probe.split(":", 1)[1]: p.reason or p.status for p in probes if p.probe.startswith("identify:")
+        }
+        return cls(tuple(targets), idle, loaded, tuple(m.bandwidth), tuple(m.dns), unidentified)
 
     # ---------------------------------------------------------------- targets
     def by_role(self, role: str) -> list[Target]:

@@ -163,7 +163,7 @@ def anything_measured(m: Measurements) -> bool:
 
 def conclude(result: RunResult, profiles: dict[str, Profile]) -> RunResult:
     """Pure: checks, causes and status from the measurements (``report`` re-runs this)."""
-    facts = Facts.of(result.targets, result.measurements)
+    facts = Facts.of(result.targets, result.measurements, result.probes)
     checks = evaluate(facts, result.school, result.classrooms, profiles)
     main = profiles.get(result.profile) or next(iter(profiles.values()))
     causes = triage(TriageInput(facts, tuple(checks), main, result.host))

@@ -96,6 +96,15 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
             source="a configured target must answer", detail=f"{t.host} by {s.method}" + (f": {s.error}" if s.error else ""),
         ))
 
+    for t in facts.targets:
+        if t.url:
+            why = facts.unidentified.get(t.name)
+            checks.append(Check(
+                id=f"path.server.{t.name}", classroom=None, metric="measurement_server", measured=0.0 if why else 1.0,
+                threshold=1.0, warn_at=None, unit="", better="higher", status="fail" if why else "pass",
+                source="a configured URL must be a giga-netcheck measurement server", detail=why or t.url,
+            ))
+
     far = facts.farthest_idle()
     gw = next((facts.idle[t.name] for t in facts.by_role("gateway") if t.name in facts.idle), None)
     worst_inc = None

@@ -20,9 +20,10 @@ EXTENSIONS = {"json": "json", "md": "md"}
 
 
 def check_label(m: Messages, c: Check) -> str:
-    key = "check.path.reachable" if c.id.startswith("path.reachable.") else f"check.{c.id}"
-    label = m(key)
-    if c.id.startswith("path.reachable."):
+    path_check = c.id.startswith(("path.reachable.", "path.server."))
+    key = c.id.rsplit(".", 1)[0] if path_check else c.id
+    label = m(f"check.{key}")
+    if path_check:
         label += f" ({c.id.rsplit('.', 1)[1]})"
     return label
 
@@ -36,7 +37,7 @@ def fmt_value(v, unit: str) -> str:
 
 def fmt_check_value(c: Check) -> tuple[str, str]:
     """(measured, threshold) as display text, with the comparison sign."""
-    if c.id.startswith("path.reachable."):
+    if c.id.startswith(("path.reachable.", "path.server.")):
         return ("yes" if c.measured else "no"), ""
     sign = "≥" if c.better == "higher" else "≤"
     return fmt_value(c.measured, c.unit), f"{sign} {fmt_value(c.threshold, c.unit)}"

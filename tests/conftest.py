@@ -1,0 +1,96 @@
+"""Shared fixtures: a real measurement server and a DNS server on loopback, site files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+
+from giga_netcheck.server import ServerConfig, ServerThread
+
+
+@pytest.fixture
+def server():
+    """A giga-netcheck measurement server on 127.0.0.1 (ephemeral port), in a thread."""
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as s:
+        yield s
+
+
+@pytest.fixture
+def dns_server():
+    from tests.lab.dnsserver import DnsServer
+
+    with DnsServer(host="127.0.0.1", port=0, records={"www.lab.example": "198.18.3.2", "classroom.lab.example": "198.18.3.3"}) as d:
+        yield d
+
+
+@pytest.fixture
+def write_site(tmp_path: Path) -> Callable[[dict], Path]:
+    """Write a site dict as YAML and return its path."""
+
+    def write(data: dict, name: str = "site.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        return p
+
+    return write
+
+
+def loopback_site(server_url: str, dns_port: int | None = None, **extra) -> dict:
+    """A site that measures only this machine's loopback: quick probes, small counts."""
+    site = {
+        "school": {"id": "test-001", "name": "Loopback Elementary", "students": 120},
+        "profile": "default",
+        "classrooms": [{"name": "5-1", "devices": 35}, {"name": "PC room", "devices": 40, "profile": "video-lesson"}],
+        "targets": {"gateway": "127.0.0.1", "internet": [server_url]},
+        "dns": {"resolvers": [f"127.0.0.1:{dns_port}"] if dns_port else [], "names": ["www.lab.example"]},
+        "probes": {"bandwidth": {"duration_s": 1.5, "warmup_s": 0.5, "streams": 2},
+                   "latency": {"count": 5, "interval_s": 0.02}, "dns": {"queries": 3, "timeout_s": 0.5}},
+    }
+    site.update(extra)
+    return site
+
+
+# ----------------------------------------------------------------------------- safety net
+import ipaddress
+import socket as _socket
+
+_ALLOWED = [ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15")]
+
+
+def _allowed(address) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths and the like
+    try:
+        ip = ipaddress.ip_address(address[0])
+    except ValueError:
+        return address[0] in ("localhost",)
+    return any(ip in n for n in _ALLOWED)
+
+
+@pytest.fixture(autouse=True)
+def _only_loopback(monkeypatch):
+    """Fail any in-process test that tries to reach beyond loopback or the lab's range."""
+    real_connect, real_connect_ex, real_sendto = _socket.socket.connect, _socket.socket.connect_ex, _socket.socket.sendto
+
+    def guard(address):
+        if not _allowed(address):
+            raise AssertionError(f"test tried to reach {address!r}: tests stay on loopback or lab namespaces")
+
+    def connect(self, address):
+        guard(address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        guard(address)
+        return real_connect_ex(self, address)
+
+    def sendto(self, data, *args):
+        guard(args[-1])
+        return real_sendto(self, data, *args)
+
+    monkeypatch.setattr(_socket.socket, "connect", connect)
+    monkeypatch.setattr(_socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(_socket.socket, "sendto", sendto)
