@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -54,7 +55,7 @@ def _messages(lang: Optional[str]) -> Messages:
 
 
 def _fail(m: Messages, key: str, code: Exit, **kw: Any) -> None:
-    err.print(f"[bold red]giga-netcheck:[/] {m(key, **kw)}", highlight=False)
+    err.print(f"[bold red]giga-netcheck:[/] {m(key, **kw)}", highlight=False, soft_wrap=True)
     raise typer.Exit(int(code))
 
 
@@ -145,6 +146,7 @@ def run_cmd(
     host = {"gateway_ipv4": "127.0.0.1", "resolvers": [], "hostname": "demo"} if demo else _host_info()
 
     stop = threading.Event()
+    done = threading.Event()
     box: dict[str, Any] = {}
 
     def work(progress: Progress) -> None:
@@ -152,22 +154,27 @@ def run_cmd(
             box["result"] = run(the_site, quick=quick, host=host, progress=progress, stop=stop)
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
+        finally:
+            done.set()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        # First Ctrl-C: ask every probe to stop and keep what it has. Second: leave now.
+        # (A KeyboardInterrupt raised inside Thread.join can wrongly mark the worker finished.)
+        if stop.is_set():
+            raise typer.Exit(int(Exit.INTERRUPTED))
+        stop.set()
+        err.print(f"[yellow]{m('error.interrupted')}…[/]")
 
     bar = RichBar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=no_progress)
-    with bar:
-        worker = threading.Thread(target=work, args=(RichProgress(bar),), daemon=True)
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.2)
-        except KeyboardInterrupt:
-            stop.set()
-            err.print(f"[yellow]{m('error.interrupted')}…[/]")
-            try:
-                worker.join(15)
-            except KeyboardInterrupt:
-                raise typer.Exit(int(Exit.INTERRUPTED))
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with bar:
+            threading.Thread(target=work, args=(RichProgress(bar),), daemon=True, name="gnc-run").start()
+            while not done.wait(0.2):
+                pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if server is not None:
         server.stop()
     if "error" in box:
@@ -250,7 +257,7 @@ def report_cmd(
 
 @app.command("version")
 def version_cmd() -> None:
-    """Print the version."""
+    """Print the version of giga-netcheck and exit."""
     out.print(f"giga-netcheck {__version__}")
 
 
