@@ -174,3 +174,18 @@ def test_every_command_and_option_is_documented():
         for param in cmd.params:
             if param.name != "help":
                 assert getattr(param, "help", None), f"{name} {param.name} lacks help"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not __import__("shutil").which("setpriv"), reason="needs root and setpriv to drop CAP_NET_RAW")
+def test_without_raw_socket_permission_the_run_falls_back_and_labels_it(server, dns_server, write_site, tmp_path):
+    site = loopback_site(server.url, dns_server.port)
+    site["probes"]["bandwidth"] = {"enabled": False}
+    out = tmp_path / "r.json"
+    cmd = ["setpriv", "--bounding-set", "-net_raw", sys.executable, "-m", "giga_netcheck", "run", "--site",
+           str(write_site(site)), "--json", str(out), "--out", str(tmp_path), "--no-progress"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in proc.stderr
+    doc = json.loads(out.read_text())
+    methods = {s["target"]: s["method"] for s in doc["measurements"]["latency"] if s["phase"] == "idle"}
+    assert methods == {"gateway": "tcp-connect", "internet": "udp-echo"}
+    assert all(s["stats"]["received"] > 0 for s in doc["measurements"]["latency"])
