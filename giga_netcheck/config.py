@@ -215,7 +215,8 @@ def load_site(path: str | Path) -> Site:
     if profiles_dir and not os.path.isabs(profiles_dir):
         profiles_dir = str(Path(path).resolve().parent / profiles_dir)
     return Site(
-        school=School(str(school.get("id", "unknown")), str(school.get("name", "unnamed site")), school.get("students")),
+        school=School(str(school.get("id", "unknown")), str(school.get("name", "unnamed site")),
+                      int(school["students"]) if school.get("students") is not None else None),
         profile=profile,
         classrooms=rooms,
         gateway=str(targets["gateway"]) if targets.get("gateway") else "auto",
@@ -273,7 +274,10 @@ LIMIT_KEYS = ("rtt_ms", "jitter_ms", "loss_pct", "gateway_loss_pct", "loaded_rtt
 
 @dataclass(frozen=True)
 class Limit:
-    """A quality limit: lower is better; at or above ``warn`` warns, above ``fail`` fails."""
+    """A quality limit: lower is better; at or above ``warn`` warns, at or above ``fail`` fails.
+
+    Sources state limits as "RTT < 100 ms", so a value equal to the limit is already outside it.
+    """
 
     fail: float
     source: str
@@ -362,6 +366,7 @@ def _raw_profile(name: str, dirs: list[Path], chain: tuple[str, ...] = ()) -> tu
             raise ConfigError(f"profile extends itself through {' -> '.join(chain + (name, parent))}", path=str(path), key="extends")
         try:
             base, _ = _raw_profile(str(parent), dirs, chain + (name,))
+            base.pop("name", None)  # a child is named after itself, never after its parent
         except UnknownProfileError as exc:
             raise ConfigError(str(exc).split(": ", 1)[-1], path=str(path), key="extends") from None
         data = _merge(base, {k: v for k, v in data.items() if k != "extends"})

@@ -71,5 +71,9 @@ def load(path: str | Path) -> RunResult:
 def report_basename(result: RunResult) -> str:
     """``<school id>-<YYYYmmdd-HHMMSS>``, safe as a file name."""
     stamp = result.started_at[:19].replace("-", "").replace(":", "").replace("T", "-")
-    school = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in result.school.id) or "site"
-    return f"{school}-{stamp}"
+    return f"{_safe(result.school.id) or 'site'}-{_safe(stamp) or 'time'}"
+
+
+def _safe(text: str) -> str:
+    """Letters, digits, '-' and '_' only: no separators, no '..'."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)

@@ -55,9 +55,9 @@ def _higher_is_better(measured: Optional[float], need: float, margin: float) -> 
 def _lower_is_better(measured: Optional[float], limit: Limit) -> str:
     if measured is None:
         return "not-measured"
-    if measured > limit.fail:
+    if measured >= limit.fail:
         return "fail"
-    if limit.warn is not None and measured > limit.warn:
+    if limit.warn is not None and measured >= limit.warn:
         return "warn"
     return "pass"
 

@@ -81,7 +81,7 @@ def _segment_after(facts: Facts, target_name: str) -> str:
 
 def dns_slow(inp: TriageInput) -> Optional[Finding]:
     lim = inp.profile.limits["dns_p50_ms"]
-    slow = [d for d in inp.facts.dns if d.p50_ms is not None and d.p50_ms > lim.fail]
+    slow = [d for d in inp.facts.dns if d.p50_ms is not None and d.p50_ms >= lim.fail]
     if not slow:
         return None
     worst = max(slow, key=lambda d: d.p50_ms or 0)
@@ -114,8 +114,8 @@ def lan_loss(inp: TriageInput) -> Optional[Finding]:
     s = gw[0].stats
     loss_lim = inp.profile.limits["gateway_loss_pct"]
     jit_lim = inp.profile.limits["jitter_ms"]
-    lossy = s.loss_pct > loss_lim.fail
-    jittery = s.jitter_ms is not None and s.jitter_ms > jit_lim.fail
+    lossy = s.loss_pct >= loss_lim.fail
+    jittery = s.jitter_ms is not None and s.jitter_ms >= jit_lim.fail
     if not (lossy or jittery):
         return None
     ev = (_ev("loss_pct", s.loss_pct, "%", "gateway", "classroom.gateway_loss"), _ev("jitter_ms", s.jitter_ms, "ms", "gateway"))
@@ -130,13 +130,15 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
     for role in ("center", "internet"):
         for t in f.by_role(role):
             s = f.idle.get(t.name)
-            if not s or s.stats.received == 0 or s.stats.loss_pct <= lim.fail:
+            if not s or s.stats.received == 0 or s.stats.loss_pct < lim.fail:
                 continue
-            if gw_loss is not None and gw_loss > inp.profile.limits["gateway_loss_pct"].fail:
+            if gw_loss is not None and gw_loss >= inp.profile.limits["gateway_loss_pct"].fail:
                 return None  # loss already on the LAN: lan-loss explains it
             conf = 0.55 + min(s.stats.loss_pct, 20) / 40 + (0.1 if gw_loss is not None else -0.15)
-            ev = (_ev("loss_pct", s.stats.loss_pct, "%", t.name, "classroom.loss"), _ev("gateway_loss_pct", gw_loss, "%", "gateway"))
-            return Finding(_clamp(conf), _segment_after(f, t.name) if role == "internet" else "uplink", ev)
+            beyond_center = role == "internet" and bool(f.by_role("center"))
+            note = "loss starts beyond the board's center (its upstream line)" if beyond_center else None
+            ev = (_ev("loss_pct", s.stats.loss_pct, "%", t.name, "classroom.loss", note), _ev("gateway_loss_pct", gw_loss, "%", "gateway"))
+            return Finding(_clamp(conf), "uplink", ev)
     return None
 
 
@@ -153,7 +155,9 @@ def _gateway_inflation(f: Facts) -> Optional[float]:
 def lan_capacity(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
     multi = [b for b in f.bandwidth if b.streams > 1 and b.goodput_mbps is not None]
-    plateau = [b for b in multi if 85.0 <= (b.goodput_mbps or 0) <= 97.0]
+    best = {d: max((b.goodput_mbps or 0 for b in multi if b.direction == d), default=0.0) for d in ("download", "upload")}
+    # a plateau only points at the LAN if no server beyond the LAN got clearly more through it
+    plateau = [b for b in multi if 85.0 <= (b.goodput_mbps or 0) <= 97.0 and best[b.direction] <= 97.0 * 1.1]
     gw_inc = _gateway_inflation(f)
     inflates = gw_inc is not None and gw_inc >= inp.profile.limits["loaded_rtt_increase_ms"].warn_or_fail()
     if not plateau and not inflates:
@@ -227,7 +231,7 @@ def high_latency(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
     lim = inp.profile.limits["rtt_ms"]
     far = f.farthest_idle()
-    if not far or far.role == "gateway" or (far.stats.p50_ms or 0) <= lim.fail:
+    if not far or far.role == "gateway" or (far.stats.p50_ms or 0) < lim.fail:
         return None
     centers = [f.idle_p50(t.name) for t in f.by_role("center")]
     c = next((x for x in centers if x is not None), None)
@@ -253,8 +257,9 @@ def per_flow_limit(inp: TriageInput) -> Optional[Finding]:
 
 def no_connectivity(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
-    for t in f.targets:  # nearest silent hop first
-        if f.silent(t.name):
+    for i, t in enumerate(f.targets):  # nearest silent hop first
+        later_answered = any(not f.silent(u.name) and u.name in f.idle and f.idle[u.name].stats.received for u in f.targets[i + 1:])
+        if f.silent(t.name) and not later_answered:  # a hop that ignores probes but passes traffic is not a break
             s = f.idle.get(t.name)
             ev = (_ev("answered_pct", 0.0, "%", t.name, f"path.reachable.{t.name}", s.error if s and s.error else "no answer"),)
             return Finding(0.9, _segment_after(f, t.name), ev)

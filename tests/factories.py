@@ -1,0 +1,306 @@
+"""Builders for synthetic results: measurements a test can read at a glance.
+
+Every builder takes the few numbers a test cares about and fills the rest with plausible
+values, so a test reads "gateway 1 ms, internet 180 ms, 40 Mbit/s down" and nothing more.
+Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional, Sequence
+
+from giga_netcheck.config import Limit, Profile, load_profile
+from giga_netcheck.facts import Facts
+from giga_netcheck.models import (
+    SCHEMA_VERSION,
+    BandwidthMeasurement,
+    Cause,
+    Check,
+    Classroom,
+    DnsAgreement,
+    DnsSeries,
+    Evidence,
+    LatencySeries,
+    Measurements,
+    ProbeRecord,
+    RunResult,
+    School,
+    Target,
+)
+from giga_netcheck.stats import percentile, summarize_rtts
+from giga_netcheck.thresholds import evaluate
+from giga_netcheck.triage import TriageInput
+
+# ------------------------------------------------------------------------------ targets
+
+GATEWAY = Target("gateway", "gateway", "192.168.1.1")
+CENTER = Target("center", "center", "10.0.0.10", "http://10.0.0.10:8080")
+INTERNET = Target("internet", "internet", "203.0.113.5", "http://203.0.113.5:8080")
+ALL_TARGETS = (GATEWAY, CENTER, INTERNET)
+NO_CENTER = (GATEWAY, INTERNET)
+
+_BY_NAME = {t.name: t for t in ALL_TARGETS}
+
+
+def target(name: str, role: Optional[str] = None, host: Optional[str] = None, url: Optional[str] = None) -> Target:
+    """A target; the three standard names come with their role and address."""
+    if name in _BY_NAME and role is None and host is None and url is None:
+        return _BY_NAME[name]
+    return Target(name, role or name, host or f"{name}.example", url)
+
+
+def _role(name: str) -> str:
+    return _BY_NAME[name].role if name in _BY_NAME else "internet"
+
+
+def _host(name: str) -> str:
+    return _BY_NAME[name].host if name in _BY_NAME else f"{name}.example"
+
+
+# ------------------------------------------------------------------------------ latency
+
+
+def rtts(ms: float, n: int = 20, lost: int = 0, spread: float = 0.0) -> tuple[Optional[float], ...]:
+    """``n`` probes around ``ms`` (alternating +/- ``spread``), the last ``lost`` of them lost."""
+    got = [round(ms + (spread if i % 2 else -spread), 3) for i in range(n - lost)]
+    return tuple(got) + (None,) * lost
+
+
+def latency(
+    name: str,
+    values: Sequence[Optional[float]] | float,
+    *,
+    phase: str = "idle",
+    role: Optional[str] = None,
+    method: str = "icmp",
+    error: Optional[str] = None,
+    error_kind: Optional[str] = None,
+) -> LatencySeries:
+    """A latency series; a bare number means 20 probes at that RTT."""
+    series = rtts(values) if isinstance(values, (int, float)) else tuple(values)
+    return LatencySeries(
+        target=name, role=role or _role(name), host=_host(name), method=method, phase=phase,
+        rtts_ms=series, stats=summarize_rtts(series), error=error, error_kind=error_kind,
+    )
+
+
+def silent(name: str, n: int = 20, error: Optional[str] = "no answer") -> LatencySeries:
+    """A series where every probe was lost."""
+    return latency(name, (None,) * n, error=error, error_kind="timeout" if error else None)
+
+
+# ---------------------------------------------------------------------------- bandwidth
+
+
+def bandwidth(
+    name: str,
+    mbps: Optional[float],
+    *,
+    direction: str = "download",
+    streams: int = 4,
+    role: Optional[str] = None,
+    duration_s: float = 7.0,
+    warmup_s: float = 1.5,
+    bytes_total: Optional[int] = None,
+    error: Optional[str] = None,
+    error_kind: Optional[str] = None,
+) -> BandwidthMeasurement:
+    """A throughput test with flat per-interval samples at ``mbps``."""
+    t = _BY_NAME.get(name)
+    url = (t.url if t and t.url else f"http://{_host(name)}:8080")
+    samples = tuple([mbps] * 14) if mbps is not None else ()
+    if bytes_total is None:
+        bytes_total = int((mbps or 0.0) * 1e6 / 8 * (duration_s - warmup_s))
+    return BandwidthMeasurement(
+        target=name, role=role or _role(name), url=url, direction=direction, streams=streams,
+        engine="http", duration_s=duration_s, warmup_s=warmup_s, interval_s=0.5,
+        goodput_mbps=mbps, p50_mbps=mbps, p90_mbps=mbps, bytes_total=bytes_total,
+        samples_mbps=samples, per_stream_mbps=tuple([mbps / streams] * streams) if mbps else (),
+        error=error, error_kind=error_kind,
+    )
+
+
+# ---------------------------------------------------------------------------------- dns
+
+
+def dns(
+    p50_ms: Optional[float],
+    *,
+    kind: str = "warm",
+    server: str = "192.168.1.1",
+    resolver: str = "system",
+    name: str = "www.mext.go.jp",
+    n: int = 5,
+    timeouts: int = 0,
+    rcodes: Optional[Sequence[str]] = None,
+) -> DnsSeries:
+    """``n`` queries answered at ``p50_ms``, the last ``timeouts`` of them timed out."""
+    answered = n - timeouts
+    times = tuple([p50_ms] * answered if p50_ms is not None else [None] * answered) + (None,) * timeouts
+    got = [t for t in times if t is not None]
+    if rcodes is None:
+        rcodes = ["NOERROR"] * answered + ["TIMEOUT"] * timeouts
+    return DnsSeries(
+        resolver=resolver, server=server, name=name, kind=kind, times_ms=times, rcodes=tuple(rcodes),
+        answers=("203.0.113.80",) if kind == "warm" and got else (), timeouts=sum(1 for t in times if t is None),
+        p50_ms=percentile(got, 50), p95_ms=percentile(got, 95),
+    )
+
+
+# ------------------------------------------------------------------------- measurements
+
+
+def measurements(
+    latency: Iterable[LatencySeries] = (),
+    bandwidth: Iterable[BandwidthMeasurement] = (),
+    dns: Iterable[DnsSeries] = (),
+    dns_agreement: Iterable[DnsAgreement] = (),
+    load: Optional[dict[str, Any]] = None,
+) -> Measurements:
+    return Measurements(tuple(bandwidth), tuple(latency), tuple(dns), tuple(dns_agreement), load)
+
+
+def healthy_latency() -> list[LatencySeries]:
+    """Idle and loaded series of a healthy path: 1 / 5 / 15 ms, +3 ms under load."""
+    return [
+        latency("gateway", rtts(1.0, spread=0.2)),
+        latency("center", rtts(5.0, spread=0.5)),
+        latency("internet", rtts(15.0, spread=1.0)),
+        latency("gateway", rtts(1.5, spread=0.2), phase="download"),
+        latency("center", rtts(7.0, spread=0.5), phase="download"),
+        latency("internet", rtts(18.0, spread=1.0), phase="download"),
+        latency("gateway", rtts(1.5, spread=0.2), phase="upload"),
+        latency("internet", rtts(17.0, spread=1.0), phase="upload"),
+    ]
+
+
+def healthy_bandwidth() -> list[BandwidthMeasurement]:
+    return [
+        bandwidth("center", 850.0),
+        bandwidth("center", 600.0, direction="upload"),
+        bandwidth("internet", 600.0),
+        bandwidth("internet", 400.0, direction="upload"),
+        bandwidth("internet", 420.0, streams=1),
+    ]
+
+
+def healthy_dns() -> list[DnsSeries]:
+    return [dns(3.0), dns(25.0, kind="cold"), dns(4.0, name="classroom.google.com")]
+
+
+def healthy_measurements() -> Measurements:
+    return measurements(healthy_latency(), healthy_bandwidth(), healthy_dns())
+
+
+HEALTHY_HOST: dict[str, Any] = {
+    "os": "linux", "link_speed_mbps": 10000, "gateway_ipv4": "192.168.1.1", "resolvers": ["192.168.1.1"],
+}
+
+
+def facts(m: Measurements, targets: Sequence[Target] = ALL_TARGETS, probes: Sequence[ProbeRecord] = ()) -> Facts:
+    return Facts.of(tuple(targets), m, tuple(probes))
+
+
+# ----------------------------------------------------------------------------- profiles
+
+
+def default_profile() -> Profile:
+    """The shipped default profile (the numbers the triage tests are written against)."""
+    return load_profile("default")
+
+
+def profile(
+    name: str = "test",
+    *,
+    down: float = 1.0,
+    up: float = 0.5,
+    share: float = 1.0,
+    margin: float = 1.25,
+    limits: Optional[dict[str, Limit]] = None,
+    recommendation: str = "mext-2024",
+) -> Profile:
+    """A profile built in memory with round numbers (limits default to the shipped default's)."""
+    base = default_profile()
+    return Profile(
+        name=name, description="synthetic", down_mbps_per_device=down, up_mbps_per_device=up,
+        active_share=share, warn_margin=margin,
+        sources={"down_mbps_per_device": "test down", "up_mbps_per_device": "test up"},
+        limits={**base.limits, **(limits or {})}, school_recommendation=recommendation,
+    )
+
+
+# -------------------------------------------------------------------------------- triage
+
+
+def triage_input(
+    m: Measurements,
+    *,
+    targets: Sequence[Target] = ALL_TARGETS,
+    host: Optional[dict[str, Any]] = None,
+    school: School = School("s1", "Test school", None),
+    classrooms: Sequence[Classroom] = (Classroom("3-2", 35, "default"),),
+    prof: Optional[Profile] = None,
+) -> TriageInput:
+    """Facts, checks (from thresholds.evaluate) and profile for the triage, as the runner builds them."""
+    prof = prof or default_profile()
+    f = facts(m, targets)
+    profiles = {c.profile: prof for c in classrooms}
+    checks = evaluate(f, school, tuple(classrooms), profiles)
+    return TriageInput(f, tuple(checks), prof, dict(HEALTHY_HOST if host is None else host))
+
+
+# ---------------------------------------------------------------------------- run result
+
+
+def run_result(m: Optional[Measurements] = None, **over: Any) -> RunResult:
+    """A complete RunResult with every nested type populated (checks and causes included)."""
+    m = m if m is not None else measurements(
+        healthy_latency() + [silent("extra")],
+        healthy_bandwidth() + [bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0)],
+        healthy_dns() + [dns(None, n=3, timeouts=3, server="10.0.0.53", resolver="10.0.0.53")],
+        [DnsAgreement("www.mext.go.jp", False, {"system@192.168.1.1": ("203.0.113.80",), "10.0.0.53@10.0.0.53": ()})],
+        {"cpu_pct": 12.5, "samples": [10.0, 15.0]},
+    )
+    fields: dict[str, Any] = dict(
+        schema_version=SCHEMA_VERSION,
+        run_id="0b7c5a52-3f9e-4c1e-9d38-4d1b3c2f0a11",
+        tool_version="0.1.0",
+        started_at="2026-06-03T11:20:05+09:00",
+        finished_at="2026-06-03T11:21:02+09:00",
+        duration_s=57.125,
+        status="warn",
+        school=School("tokyo-minato-01", "港区立第一小学校", 420),
+        classrooms=(Classroom("3-2", 35, "default"), Classroom("pc-room", 40, "video-lesson")),
+        profile="default",
+        site_file="/home/staff/site.yaml",
+        mode="full",
+        host={"os": "linux", "link_speed_mbps": 1000, "resolvers": ["192.168.1.1"], "wifi": None, "python": "3.11.7"},
+        targets=ALL_TARGETS + (Target("extra", "internet", "198.51.100.9"),),
+        measurements=m,
+        probes=(
+            ProbeRecord("latency", "ok", seconds=2.5),
+            ProbeRecord("dns", "partial", "10.0.0.53: timeout", "timeout", 6.0),
+            ProbeRecord("bandwidth", "ok", seconds=30.25),
+        ),
+        checks=(
+            Check("classroom.bandwidth.down", "3-2", "download_mbps", 600.0, 24.5, 30.625, "Mbps", "higher", "pass", "profile default: MEXT"),
+            Check("school.bandwidth.mext", None, "download_mbps", 600.0, 466.5, None, "Mbps", "higher", "pass", "MEXT", "420 students", True),
+            Check("classroom.dns.cold_p50", "3-2", "dns_p50_ms", None, 100.0, 50.0, "ms", "lower", "not-measured", "profile default"),
+        ),
+        causes=(
+            Cause("dns-failure", "dns", 0.75, (Evidence("dns_timeout_pct", 16.667, "%", check_id="classroom.dns.timeouts"),
+                                                  Evidence("dns_servfail_pct", 0.0, "%", note="SERVFAIL or REFUSED answers")),
+                  "advice.dns-failure", ("dns-failure.timeouts-servfail",)),
+        ),
+        not_measured=("center: no center server configured",),
+        interrupted=False,
+    )
+    fields.update(over)
+    return RunResult(**fields)
+
+
+def check_by(checks: Iterable[Check], cid: str, classroom: Optional[str] = None) -> Check:
+    """The one check with this id (and classroom); fails the test if there is not exactly one."""
+    found = [c for c in checks if c.id == cid and (classroom is None or c.classroom == classroom)]
+    assert len(found) == 1, f"expected one {cid} ({classroom}), got {len(found)}"
+    return found[0]

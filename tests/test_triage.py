@@ -1,0 +1,436 @@
+"""triage: every rule fires on its evidence and stays quiet without it; merging, ranking, grades."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import pytest
+
+from giga_netcheck.models import Cause, Classroom, Evidence, School, Target, claims
+from giga_netcheck.triage import CAUSE_SEGMENTS, RULES, Finding, Rule, TriageInput, bufferbloat_grade, triage
+
+from tests.factories import (
+    ALL_TARGETS,
+    NO_CENTER,
+    bandwidth,
+    dns,
+    healthy_bandwidth,
+    healthy_dns,
+    healthy_latency,
+    latency,
+    measurements,
+    rtts,
+    silent,
+    triage_input,
+)
+
+# domain.md section 5: the whole vocabulary and the segment each cause is fixed to (None: it depends)
+DOMAIN_CAUSES = {
+    "lan-capacity": "lan", "lan-loss": "lan", "uplink-capacity": "uplink", "uplink-loss": "uplink",
+    "bufferbloat": None, "center-capacity": "center", "proxy-overhead": "center", "session-limit": None,
+    "per-flow-limit": None, "high-latency": None, "dns-slow": "dns", "dns-failure": "dns",
+    "ipv4-congestion": "uplink", "peak-congestion": "uplink", "no-connectivity": None, "measuring-device": "device",
+}
+SEGMENTS = {"device", "lan", "gateway", "uplink", "center", "internet", "dns"}
+RULE_BY_ID = {r.id: r for r in RULES}
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def replace_idle(series: list, *new) -> list:
+    """Healthy latency with the idle series of the named targets swapped for ``new``."""
+    names = {(s.target, s.phase) for s in new}
+    return [s for s in series if (s.target, s.phase) not in names] + list(new)
+
+
+@dataclass
+class Scenario:
+    """Measurements and context for one triage input."""
+
+    latency: list = field(default_factory=healthy_latency)
+    bandwidth: list = field(default_factory=healthy_bandwidth)
+    dns: list = field(default_factory=healthy_dns)
+    targets: Sequence[Target] = ALL_TARGETS
+    host: Optional[dict] = None
+    school: School = School("s1", "Test school", None)
+    classrooms: Sequence[Classroom] = (Classroom("3-2", 35, "default"),)
+
+    def input(self) -> TriageInput:
+        m = measurements(self.latency, self.bandwidth, self.dns)
+        return triage_input(m, targets=self.targets, host=self.host, school=self.school, classrooms=self.classrooms)
+
+
+def healthy() -> Scenario:
+    return Scenario()
+
+
+def with_(**kw: Any) -> Callable[[], Scenario]:
+    return lambda: Scenario(**kw)
+
+
+def lat(*new) -> list:
+    return replace_idle(healthy_latency(), *new)
+
+
+def bw(*new, drop: Sequence[tuple[str, str, int]] = ()) -> list:
+    """Healthy bandwidth with (target, direction, single?) entries replaced by ``new``."""
+    keys = {(b.target, b.direction, b.streams == 1) for b in new} | {(t, d, s == 1) for t, d, s in drop}
+    return [b for b in healthy_bandwidth() if (b.target, b.direction, b.streams == 1) not in keys] + list(new)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One rule firing (or not) on one scenario."""
+
+    rule: str
+    scenario: Callable[[], Scenario]
+    segment: Optional[str] = None
+    """Expected segment when it fires; None: it must not fire."""
+    min_conf: float = 0.5
+    max_conf: float = 0.95
+    id: str = ""
+    bug: Optional[str] = None
+    """A known bug makes this case fail today (xfail, strict)."""
+
+
+
+FIRES = [
+    # dns-slow: a resolver's p50 above the DNS limit (100 ms)
+    Case("dns-slow.p50", with_(dns=healthy_dns() + [dns(250.0, server="10.0.0.53")]), "dns", 0.77, 0.78, "warm-250ms"),
+    Case("dns-slow.p50", with_(dns=[dns(3.0), dns(100.1, kind="cold")]), "dns", 0.55, 0.56, "cold-just-above"),
+    Case("dns-slow.p50", with_(dns=[dns(900.0)]), "dns", 0.85, 0.85, "capped-ratio"),
+    # dns-failure: timeouts + SERVFAIL/REFUSED >= 5% of queries
+    Case("dns-failure.timeouts-servfail", with_(dns=healthy_dns() + [dns(None, n=5, timeouts=5, server="10.0.0.53")]), "dns", 0.8, 0.95, "timeouts"),
+    Case("dns-failure.timeouts-servfail", with_(dns=[dns(20.0, n=10, rcodes=["SERVFAIL"] * 10)]), "dns", 0.95, 0.95, "servfail"),
+    Case("dns-failure.timeouts-servfail", with_(dns=[dns(3.0, n=20, timeouts=1)]), "dns", 0.65, 0.65, "exactly-5pct"),
+    # lan-loss: loss (> 1%) or jitter (> 30 ms) to the gateway
+    Case("lan-loss.gateway", with_(latency=lat(latency("gateway", rtts(1.0, lost=2)))), "lan", 0.85, 0.85, "loss-10pct"),
+    Case("lan-loss.gateway", with_(latency=lat(latency("gateway", rtts(40.0, spread=20.0)))), "lan", 0.6, 0.6, "jitter-40ms"),
+    # uplink-loss: loss beyond a clean gateway
+    Case("uplink-loss.beyond-gateway", with_(latency=lat(latency("internet", rtts(15.0, lost=2))), targets=NO_CENTER), "uplink", 0.9, 0.9, "internet-no-center"),
+    Case("uplink-loss.beyond-gateway", with_(latency=lat(latency("center", rtts(5.0, lost=4)))), "uplink", 0.95, 0.95, "center"),
+    Case("uplink-loss.beyond-gateway", with_(latency=lat(latency("internet", rtts(15.0, lost=2)))), "uplink", 0.9, 0.9, "beyond-a-clean-center",
+         ),
+    Case("uplink-loss.beyond-gateway",
+         with_(latency=[s for s in lat(latency("internet", rtts(15.0, lost=2))) if s.target != "gateway"], targets=NO_CENTER),
+         "uplink", 0.65, 0.65, "gateway-unmeasured"),
+    # lan-capacity: a 85-97 Mbit/s plateau, or the gateway queue
+    Case("lan-capacity.plateau-or-gateway-queue",
+         with_(bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.5), bandwidth("internet", 60.0, streams=1))), "lan", 0.65, 0.65, "plateau"),
+    Case("lan-capacity.plateau-or-gateway-queue",
+         with_(latency=healthy_latency() + [latency("gateway", rtts(80.0), phase="download")]), "lan", 0.65, 0.65, "gateway-queue"),
+    Case("lan-capacity.plateau-or-gateway-queue",
+         with_(bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.5), bandwidth("internet", 60.0, streams=1)),
+               latency=healthy_latency() + [latency("gateway", rtts(80.0), phase="download")], school=School("s", "S", 420)),
+         "lan", 0.95, 0.95, "both-and-short"),
+    # uplink-capacity: the first off-site server is below the need, the gateway is flat
+    Case("uplink-capacity.first-offsite-short",
+         with_(bandwidth=bw(bandwidth("internet", 300.0)), targets=NO_CENTER, school=School("s", "S", 420)), "uplink", 0.75, 0.75, "mext-short"),
+    Case("uplink-capacity.first-offsite-short",
+         with_(bandwidth=bw(bandwidth("center", 20.0), bandwidth("internet", 20.0), bandwidth("internet", 15.0, streams=1))), "uplink", 0.75, 0.75, "classroom-short"),
+    # center-capacity: the center is more than twice as fast as the internet
+    Case("center-capacity.fast-center-slow-internet",
+         with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 100.0), bandwidth("internet", 80.0, streams=1))), "center", 0.6, 0.6, "center-fast"),
+    Case("center-capacity.fast-center-slow-internet",
+         with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 100.0), bandwidth("internet", 80.0, streams=1)),
+               school=School("s", "S", 420)), "center", 0.75, 0.75, "center-fast-and-short"),
+    Case("center-capacity.fast-center-slow-internet",
+         with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 400.0))), "center", 0.6, 0.6, "exactly-half"),
+    # bufferbloat: loaded RTT rises >= 60 ms at some hop; nearest inflated hop names the segment
+    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")]), "center", 0.7, 0.7, "beyond-center"),
+    Case("bufferbloat.loaded-increase",
+         with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")], targets=NO_CENTER), "uplink", 0.7, 0.7, "uplink"),
+    Case("bufferbloat.loaded-increase",
+         with_(latency=healthy_latency() + [latency("gateway", rtts(101.0), phase="upload"), latency("internet", rtts(300.0), phase="upload")]),
+         "lan", 0.65, 0.65, "at-gateway"),
+    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(75.0), phase="download")]), "center", 0.61, 0.61, "exactly-60ms"),
+    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(2015.0), phase="download")]), "center", 0.95, 0.95, "capped"),
+    # high-latency: idle RTT to the farthest target > 100 ms
+    Case("high-latency.idle-rtt", with_(latency=lat(latency("internet", 180.0))), "internet", 0.81, 0.81, "internet"),
+    Case("high-latency.idle-rtt", with_(latency=lat(latency("center", 170.0), latency("internet", 180.0))), "center", 0.81, 0.81, "via-center"),
+    Case("high-latency.idle-rtt",
+         with_(latency=[s for s in lat(latency("internet", 300.0)) if s.target != "gateway"]), "internet", 0.7, 0.7, "gateway-unmeasured"),
+    # per-flow-limit: one stream gets at most half of many
+    Case("per-flow-limit.single-vs-multi", with_(bandwidth=bw(bandwidth("internet", 50.0, streams=1))), "internet", 0.9, 0.92, "internet"),
+    Case("per-flow-limit.single-vs-multi",
+         with_(bandwidth=bw(bandwidth("center", 200.0, streams=1)) ), "uplink", 0.76, 0.77, "center"),
+    # no-connectivity: a target answers nothing
+    Case("no-connectivity.silent-hop", with_(latency=lat(silent("internet", error="timeout")), bandwidth=bw(drop=[("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)])),
+         "center", 0.9, 0.9, "internet-silent"),
+    Case("no-connectivity.silent-hop",
+         with_(latency=lat(silent("center"), silent("internet")), bandwidth=bw(drop=[("center", "download", 4), ("center", "upload", 4), ("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)])), "uplink", 0.9, 0.9, "center-and-beyond-silent"),
+    # session-limit: streams refused or reset while others moved data
+    Case("session-limit.stream-errors",
+         with_(bandwidth=bw(bandwidth("internet", 300.0, error="3 of 8 streams reset", error_kind="reset"))), "gateway", 0.5, 0.5, "reset"),
+    Case("session-limit.stream-errors",
+         with_(bandwidth=bw(bandwidth("center", 300.0, error="refused", error_kind="refused"))), "gateway", 0.5, 0.5, "refused"),
+    # measuring-device: the line reaches the device's own link speed, or weak Wi-Fi
+    Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 100}, bandwidth=bw(bandwidth("internet", 94.0))), "device", 0.7, 0.7, "nic-100"),
+    Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000, "wifi": {"signal_dbm": -78}}), "device", 0.55, 0.55, "weak-wifi"),
+]
+
+QUIET = [
+    Case("dns-slow.p50", healthy, id="healthy"),
+    Case("dns-slow.p50", with_(dns=[dns(99.9), dns(99.9, kind="cold")]), id="just-below-limit"),
+    Case("dns-slow.p50", with_(dns=[]), id="not-measured"),
+    Case("dns-failure.timeouts-servfail", healthy, id="healthy"),
+    Case("dns-failure.timeouts-servfail", with_(dns=[dns(3.0, n=21, timeouts=1)]), id="just-under-5pct"),
+    Case("dns-failure.timeouts-servfail", with_(dns=[dns(3.0, n=5, rcodes=["NXDOMAIN"] * 5)]), id="nxdomain-is-an-answer"),
+    Case("dns-failure.timeouts-servfail", with_(dns=[]), id="not-measured"),
+    Case("lan-loss.gateway", healthy, id="healthy"),
+    Case("lan-loss.gateway", with_(latency=lat(latency("gateway", rtts(1.0, n=200, lost=1)))), id="half-pct-below-the-limit"),
+    Case("lan-loss.gateway", with_(latency=lat(silent("gateway"))), id="silent-gateway"),
+    Case("lan-loss.gateway", with_(latency=[s for s in healthy_latency() if s.target != "gateway"]), id="not-measured"),
+    Case("uplink-loss.beyond-gateway", healthy, id="healthy"),
+    Case("uplink-loss.beyond-gateway", with_(latency=lat(latency("gateway", rtts(1.0, lost=4)), latency("internet", rtts(15.0, lost=4)))), id="lan-explains-it"),
+    Case("uplink-loss.beyond-gateway", with_(latency=lat(silent("internet"))), id="silent-is-not-lossy"),
+    Case("lan-capacity.plateau-or-gateway-queue", healthy, id="healthy"),
+    Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 94.0)), host={"link_speed_mbps": 100}), id="device-nic"),
+    Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 84.0), bandwidth("center", 98.0))), id="outside-plateau"),
+    Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 94.0, streams=1))), id="single-stream-plateau"),
+    Case("lan-capacity.plateau-or-gateway-queue", with_(latency=healthy_latency() + [latency("gateway", rtts(29.0), phase="download")]), id="gateway-below-warn"),
+    Case("uplink-capacity.first-offsite-short", healthy, id="healthy"),
+    Case("uplink-capacity.first-offsite-short", with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 300.0)), school=School("s", "S", 420)),
+         id="center-fast-enough"),
+    Case("uplink-capacity.first-offsite-short", with_(bandwidth=[], school=School("s", "S", 420)), id="not-measured"),
+    Case("center-capacity.fast-center-slow-internet", healthy, id="healthy"),
+    Case("center-capacity.fast-center-slow-internet", with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 401.0))), id="more-than-half"),
+    Case("center-capacity.fast-center-slow-internet", with_(bandwidth=bw(bandwidth("internet", 100.0)), targets=NO_CENTER), id="no-center"),
+    Case("bufferbloat.loaded-increase", healthy, id="healthy"),
+    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(74.9), phase="download")]), id="59.9ms"),
+    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", (400.0, 400.0, None, None), phase="download")]),
+         id="too-few-loaded-answers"),
+    Case("high-latency.idle-rtt", healthy, id="healthy"),
+    Case("high-latency.idle-rtt", with_(latency=lat(latency("internet", 99.9))), id="just-below-limit"),
+    Case("high-latency.idle-rtt", with_(latency=[latency("gateway", 200.0)]), id="gateway-only"),
+    Case("per-flow-limit.single-vs-multi", healthy, id="healthy"),
+    Case("per-flow-limit.single-vs-multi", with_(bandwidth=bw(bandwidth("internet", 301.0, streams=1))), id="just-over-half"),
+    Case("per-flow-limit.single-vs-multi", with_(bandwidth=bw(bandwidth("internet", 50.0, streams=1, direction="upload"))), id="upload-only"),
+    Case("per-flow-limit.single-vs-multi", with_(bandwidth=[bandwidth("internet", 50.0, streams=1)]), id="no-multi"),
+    Case("no-connectivity.silent-hop", healthy, id="healthy"),
+    Case("no-connectivity.silent-hop", with_(latency=lat(silent("internet"))), id="echo-silent-but-bytes-moved"),
+    Case("no-connectivity.silent-hop", with_(latency=[]), id="no-latency-measured"),
+    Case("session-limit.stream-errors", healthy, id="healthy"),
+    Case("session-limit.stream-errors", with_(bandwidth=bw(bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0))),
+         id="nothing-moved"),
+    Case("session-limit.stream-errors", with_(bandwidth=bw(bandwidth("internet", 300.0, error="slow", error_kind="timeout"))), id="timeout-kind"),
+    Case("measuring-device.nic-or-wifi", healthy, id="healthy"),
+    Case("measuring-device.nic-or-wifi", with_(host={}), id="no-host-info"),
+    Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000, "wifi": {"signal_dbm": -70}}), id="signal-at-limit"),
+    Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000}, bandwidth=bw(bandwidth("internet", 849.0))), id="below-85pct"),
+]
+
+
+def _params(cases):
+    return [pytest.param(c, id=f"{c.rule}:{c.id}", marks=[pytest.mark.xfail(strict=True, reason=c.bug)] if c.bug else [])
+            for c in cases]
+
+
+def test_every_rule_has_a_firing_and_a_quiet_case():
+    assert {c.rule for c in FIRES} == set(RULE_BY_ID)
+    assert {c.rule for c in QUIET} == set(RULE_BY_ID)
+
+
+@pytest.mark.parametrize("case", _params(FIRES))
+def test_rule_fires_on_its_evidence(case: Case):
+    rule = RULE_BY_ID[case.rule]
+    inp = case.scenario().input()
+    found = rule.condition(inp)
+    assert found is not None, f"{rule.id} did not fire"
+    assert found.segment == case.segment
+    assert case.min_conf <= found.confidence <= case.max_conf, found.confidence
+    assert found.evidence, "a finding without evidence"
+    check_ids = {c.id for c in inp.checks}
+    for e in found.evidence:  # evidence points at checks that exist in the same result
+        assert e.check_id is None or e.check_id in check_ids, e.check_id
+    # and the full triage names the cause, with this rule among its reasons
+    cause = next((c for c in triage(inp) if c.id == rule.cause), None)
+    assert cause is not None and rule.id in cause.rules
+    assert cause.advice == f"advice.{rule.cause}"
+
+
+@pytest.mark.parametrize("case", _params(QUIET))
+def test_rule_is_quiet_without_its_evidence(case: Case):
+    assert RULE_BY_ID[case.rule].condition(case.scenario().input()) is None
+
+
+@pytest.mark.parametrize("case", _params([c for c in FIRES if not c.bug]))
+def test_fixed_segments_are_respected(case: Case):
+    rule = RULE_BY_ID[case.rule]
+    fixed = CAUSE_SEGMENTS[rule.cause]
+    found = rule.condition(case.scenario().input())
+    assert found is not None and found.segment in SEGMENTS
+    if fixed is not None:
+        assert found.segment == fixed
+
+
+# ------------------------------------------------------------------------ vocabulary
+
+
+def test_cause_vocabulary_is_the_domain_table():
+    assert CAUSE_SEGMENTS == DOMAIN_CAUSES
+
+
+def test_rules_name_known_causes_with_unique_ids():
+    assert len({r.id for r in RULES}) == len(RULES)
+    for r in RULES:
+        assert r.cause in CAUSE_SEGMENTS
+        assert r.id.split(".", 1)[0] == r.cause  # ids read "<cause>.<how>"
+        assert r.doc
+
+
+# --------------------------------------------------------------------------- healthy
+
+
+def test_healthy_result_claims_nothing():
+    inp = healthy().input()
+    assert claims(tuple(triage(inp))) == ()
+    assert all(c.status in ("pass", "not-measured") for c in inp.checks), [(c.id, c.status) for c in inp.checks if c.status not in ("pass", "not-measured")]
+
+
+def test_healthy_school_with_mext_check_claims_nothing():
+    inp = Scenario(school=School("s", "S", 280), host={"link_speed_mbps": 1000, "wifi": {"signal_dbm": -55}}).input()
+    assert claims(tuple(triage(inp))) == ()
+
+
+def test_nothing_measured_names_no_cause():
+    """What is not measured never becomes a cause: no data, no finding at all."""
+    inp = Scenario(latency=[], bandwidth=[], dns=[], host={}).input()
+    assert triage(inp) == []
+
+
+def test_unanswered_resolver_without_queries_is_not_a_dns_cause():
+    # a resolver we could not even ask (no queries sent) is missing data, not a DNS failure
+    broken = dns(None, n=0)
+    assert [c.id for c in triage(Scenario(dns=[broken]).input()) if c.id.startswith("dns-")] == []
+
+
+# --------------------------------------------------------------------- bufferbloat grade
+
+
+@pytest.mark.parametrize(
+    "ms, grade",
+    [(-3.0, "A+"), (0.0, "A+"), (4.99, "A+"), (5.0, "A"), (29.9, "A"), (30.0, "B"), (59.9, "B"), (60.0, "C"),
+     (199.9, "C"), (200.0, "D"), (399.9, "D"), (400.0, "F"), (5000.0, "F")],
+)
+def test_bufferbloat_grade(ms, grade):
+    assert bufferbloat_grade(ms) == grade
+
+
+def test_bufferbloat_evidence_names_grade_and_phase():
+    inp = Scenario(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")]).input()
+    found = RULE_BY_ID["bufferbloat.loaded-increase"].condition(inp)
+    assert found is not None
+    inc = found.evidence[0]
+    assert (inc.metric, inc.value, inc.target) == ("rtt_increase_ms", 150.0, "internet")
+    assert inc.note == "grade C during download"
+
+
+# -------------------------------------------------------------------- merging, ranking
+
+
+def _rule(rid: str, cause: str, conf: float, segment: str = "lan", metric: Optional[str] = None) -> Rule:
+    ev = (Evidence(metric or rid, conf, "x"),)
+    return Rule(rid, cause, lambda inp, f=Finding(conf, segment, ev): f, "test rule")
+
+
+EMPTY = TriageInput(None, (), None, {})  # type: ignore[arg-type]  # the stub rules read nothing
+
+
+def test_two_rules_for_one_cause_merge():
+    rules = (_rule("dns-slow.a", "dns-slow", 0.6, "dns"), _rule("dns-slow.b", "dns-slow", 0.8, "dns"))
+    (cause,) = triage(EMPTY, rules)
+    assert cause == Cause("dns-slow", "dns", 0.8, (Evidence("dns-slow.a", 0.6, "x"), Evidence("dns-slow.b", 0.8, "x")),
+                          "advice.dns-slow", ("dns-slow.a", "dns-slow.b"))
+
+
+def test_merge_keeps_the_stronger_finding_segment():
+    rules = (_rule("bufferbloat.a", "bufferbloat", 0.9, "lan"), _rule("bufferbloat.b", "bufferbloat", 0.7, "uplink"))
+    (cause,) = triage(EMPTY, rules)
+    assert (cause.segment, cause.confidence, cause.rules) == ("lan", 0.9, ("bufferbloat.a", "bufferbloat.b"))
+
+
+def test_rule_that_finds_nothing_adds_nothing():
+    rules = (_rule("dns-slow.a", "dns-slow", 0.6, "dns"), Rule("dns-slow.none", "dns-slow", lambda inp: None, "never"))
+    (cause,) = triage(EMPTY, rules)
+    assert cause.rules == ("dns-slow.a",)
+
+
+@pytest.mark.parametrize("lan, up, lan_after, up_after", [(0.7, 0.6, 0.7, 0.4), (0.5, 0.8, 0.3, 0.8), (0.6, 0.6, 0.6, 0.4)])
+def test_lan_and_uplink_capacity_contradict(lan, up, lan_after, up_after):
+    rules = (_rule("lan-capacity.t", "lan-capacity", lan, "lan"), _rule("uplink-capacity.t", "uplink-capacity", up, "uplink"))
+    got = {c.id: c.confidence for c in triage(EMPTY, rules)}
+    assert got == {"lan-capacity": lan_after, "uplink-capacity": up_after}
+
+
+def test_no_connectivity_weakens_what_lies_beyond():
+    rules = (
+        _rule("no-connectivity.t", "no-connectivity", 0.9, "uplink"),
+        _rule("uplink-capacity.t", "uplink-capacity", 0.75, "uplink"),
+        _rule("center-capacity.t", "center-capacity", 0.6, "center"),
+        _rule("high-latency.t", "high-latency", 0.7, "internet"),
+        _rule("dns-slow.t", "dns-slow", 0.7, "dns"),
+    )
+    got = {c.id: c.confidence for c in triage(EMPTY, rules)}
+    assert got == {"no-connectivity": 0.9, "uplink-capacity": 0.45, "center-capacity": 0.3, "high-latency": 0.4, "dns-slow": 0.7}
+
+
+def test_ranking_by_confidence_then_id():
+    rules = (
+        _rule("lan-loss.t", "lan-loss", 0.3), _rule("dns-slow.t", "dns-slow", 0.9, "dns"),
+        _rule("per-flow-limit.t", "per-flow-limit", 0.6, "internet"), _rule("bufferbloat.t", "bufferbloat", 0.6),
+    )
+    assert [(c.id, c.confidence) for c in triage(EMPTY, rules)] == [
+        ("dns-slow", 0.9), ("bufferbloat", 0.6), ("per-flow-limit", 0.6), ("lan-loss", 0.3)]
+
+
+def test_real_lan_plateau_outranks_the_uplink_shortfall():
+    """94 Mbit/s everywhere, 420 students: the LAN explains the shortfall; the uplink claim drops below 0.5."""
+    sc = Scenario(bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.0), bandwidth("internet", 60.0, streams=1)),
+                  targets=ALL_TARGETS, school=School("s", "S", 420))
+    causes = triage(sc.input())
+    assert causes[0].id == "lan-capacity" and causes[0].confidence == 0.75
+    up = next(c for c in causes if c.id == "uplink-capacity")
+    assert up.confidence == 0.3 and up not in claims(tuple(causes))
+
+
+def test_silent_internet_weakens_high_latency_claim():
+    sc = Scenario(latency=lat(latency("center", 150.0), silent("internet")),
+                  bandwidth=bw(drop=[("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)]))
+    causes = {c.id: c for c in triage(sc.input())}
+    assert causes["no-connectivity"].confidence == 0.9
+    assert causes["high-latency"].confidence < 0.5  # 0.75 before the silent hop weakened it
+
+
+def test_confidence_is_clamped_and_rounded():
+    for case in FIRES:
+        for c in triage(case.scenario().input()):
+            assert 0.05 <= c.confidence <= 0.95 and round(c.confidence, 2) == c.confidence
+
+
+# ------------------------------------------------------------------------ known bugs
+
+
+def test_silent_gateway_with_working_internet_is_not_no_connectivity():
+    inp = Scenario(latency=lat(silent("gateway"))).input()
+    assert "no-connectivity" not in {c.id for c in claims(tuple(triage(inp)))}
+
+
+def test_lan_plateau_is_not_claimed_when_a_server_beyond_the_lan_is_faster():
+    inp = Scenario(bandwidth=bw(bandwidth("center", 500.0), bandwidth("internet", 94.0), bandwidth("internet", 60.0, streams=1))).input()
+    assert "lan-capacity" not in {c.id for c in claims(tuple(triage(inp)))}
+
+
+# ----------------------------------------------------------------------------- docs
+
+
+def test_every_rule_and_cause_is_documented():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "triage.md").read_text(encoding="utf-8")
+    for r in RULES:
+        assert f"### `{r.id}` -> `{r.cause}`" in text, r.id
+    for cause in CAUSE_SEGMENTS:
+        assert f"| `{cause}` |" in text, cause
