@@ -3,6 +3,7 @@
 Exit codes (docs/exit-codes in the README):
   0 every check passed (or only warnings)   1 a check failed
   2 usage or configuration error            3 nothing could be measured
+  4 another scheduled run holds the lock    5 the run hit its --time-limit (partial result kept)
   130 interrupted (Ctrl-C) — the partial result is still written
 """
 
@@ -36,6 +37,8 @@ class Exit(enum.IntEnum):
     CHECK_FAILED = 1
     USAGE = 2
     NOTHING_MEASURED = 3
+    LOCKED = 4
+    TIME_LIMIT = 5
     INTERRUPTED = 130
 
 
@@ -108,13 +111,25 @@ def _demo_site(url: str) -> Site:
     )
 
 
+class RunMode(str, enum.Enum):
+    full = "full"
+    quick = "quick"
+    scheduled = "scheduled"
+
+
 @app.command("run")
 def run_cmd(
     site: Optional[Path] = typer.Option(None, "--site", "-s", help="Site file (YAML). Without it: the OS gateway and resolvers, the default profile, and servers from $GIGA_NETCHECK_SERVERS."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the JSON result to this path."),
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the reports."),
-    quick: bool = typer.Option(False, "--quick", help="Shorten every probe (about 20 s instead of about a minute)."),
-    formats: List[str] = typer.Option(["json", "md"], "--format", "-f", help="Report formats to write: json, md (repeat the option)."),
+    quick: bool = typer.Option(False, "--quick", help="Shorten every probe (about 20 s instead of about a minute); the same as --mode quick."),
+    mode: Optional[RunMode] = typer.Option(None, "--mode", help="full (default), quick, or scheduled: the light unattended plan (at most 5 MB, random start delay, lock, time limit, history line); see docs/scheduled.md."),
+    splay: Optional[float] = typer.Option(None, "--splay", help="Wait a random 0..SECONDS before measuring, so a board's schools do not all start at once (default: 120 in scheduled mode, else 0)."),
+    history_file: Optional[Path] = typer.Option(None, "--history", help="Append one line per run to this JSON Lines history (scheduled mode default: the site's schedule.history, else OUT/history-<school id>.jsonl)."),
+    prom_file: Optional[Path] = typer.Option(None, "--prom", help="Write a Prometheus textfile here (for node_exporter's textfile collector), atomically."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Stop measuring after SECONDS and keep the partial result; exit code 5 (default: 240 in scheduled mode, else none)."),
+    formats: List[str] = typer.Option(["json", "html"], "--format", "-f", help="Report formats to write: json, html, md, csv (repeat the option; default: json and html)."),
+    redact_ids: bool = typer.Option(False, "--redact", help="Replace IP and MAC addresses, host names and SSIDs with placeholders (ip-1, host-1 ...) in every report written and shown, for reports sent outside the board."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Report language: en or ja (default: from the locale)."),
     demo: bool = typer.Option(False, "--demo", help="Run against a measurement server this command starts on loopback (tries the whole loop on one machine; measures nothing of the network)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress display (for scripts and cron)."),
@@ -122,7 +137,8 @@ def run_cmd(
     """Measure the network from here, compare with the classrooms' needs, write a report.
 
     Exit codes: 0 all checks pass (warnings allowed), 1 a check failed, 2 usage or configuration
-    error, 3 nothing could be measured, 130 interrupted (the partial report is still written).
+    error, 3 nothing could be measured, 4 another scheduled run holds the lock, 5 the time limit
+    was reached, 130 interrupted (the partial report is still written).
     """
     from .runner import load_profiles, run
 
@@ -141,6 +157,12 @@ def run_cmd(
         else:
             the_site = load_site(site) if site else default_site()
         load_profiles(the_site)  # a bad profile fails now, before anything is measured
+        from .cli_schedule import Unattended, resolve_mode  # scheduled mode, history, Prometheus
+
+        mode_name = resolve_mode(mode, quick, m)
+        quick = mode_name == "quick"
+        job = Unattended.prepare(m, err, the_site, mode=mode_name, out_dir=out_dir, splay=splay, history=history_file,
+                                 prom=prom_file, time_limit=time_limit)  # None for a plain run
     except ConfigError as exc:
         _fail(m, "error.config", Exit.USAGE, message=str(exc))
     host = {"gateway_ipv4": "127.0.0.1", "resolvers": [], "hostname": "demo"} if demo else _host_info()
@@ -148,10 +170,12 @@ def run_cmd(
     stop = threading.Event()
     done = threading.Event()
     box: dict[str, Any] = {}
+    if job:
+        job.begin(stop)  # lock (exit 4 when held), random start delay, time limit
 
     def work(progress: Progress) -> None:
         try:
-            box["result"] = run(the_site, quick=quick, host=host, progress=progress, stop=stop)
+            box["result"] = job.run(quick, host, progress) if job else run(the_site, quick=quick, host=host, progress=progress, stop=stop)
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
         finally:
@@ -183,13 +207,22 @@ def run_cmd(
             _fail(m, "error.config", Exit.USAGE, message=str(exc))
         raise exc
     result: RunResult = box["result"]
-    written = _write_reports(result, m, out_dir, formats)
+    if redact_ids:
+        from .redact import redact
+
+        result = redact(result)
+    written = _write_reports(result, m, out_dir, formats) if not job or job.keep_reports(result) else []
     if json_path:
         written.append(write_atomic(json_path, renderers()["json"](result, m)))
-    show(out, result, m)
+    if job:
+        job.record(result, written)  # history line, Prometheus file
+    if job and job.scheduled:
+        job.summary(out, result)  # one line for cron's log
+    else:
+        show(out, result, m)
     for p in written:
         out.print(m("report_written", path=str(p)), highlight=False)
-    raise typer.Exit(int(_exit_code(result)))
+    raise typer.Exit(int(job.exit_code(result, _exit_code(result)) if job else _exit_code(result)))
 
 
 @app.command("serve")
@@ -220,10 +253,11 @@ def serve_cmd(
 @app.command("report")
 def report_cmd(
     result_file: Path = typer.Argument(..., help="A saved JSON result (from run --json or reports/)."),
-    fmt: str = typer.Option("terminal", "--format", "-f", help="terminal, md or json."),
+    fmt: str = typer.Option("terminal", "--format", "-f", help="terminal, json, md, html or csv."),
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of the terminal."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Report language: en or ja."),
     retriage: bool = typer.Option(True, "--retriage/--as-saved", help="Re-run thresholds and triage with the current rules and profiles."),
+    redact_ids: bool = typer.Option(False, "--redact", help="Replace IP and MAC addresses, host names and SSIDs with placeholders (ip-1, host-1 ...), for reports sent outside the board."),
 ) -> None:
     """Render a saved result again (re-running thresholds and triage by default)."""
     from .runner import conclude, load_profiles
@@ -241,6 +275,10 @@ def report_cmd(
         _fail(m, "error.result", Exit.USAGE, message=str(exc))
     except ConfigError as exc:
         _fail(m, "error.config", Exit.USAGE, message=str(exc))
+    if redact_ids:
+        from .redact import redact
+
+        result = redact(result)
     if fmt == "terminal":
         show(out, result, m)
     elif fmt in renderers():
@@ -259,6 +297,16 @@ def report_cmd(
 def version_cmd() -> None:
     """Print the version of giga-netcheck and exit."""
     out.print(f"giga-netcheck {__version__}")
+
+
+from .cli_profiles import profiles_app  # noqa: E402  (profiles list | show | validate)
+
+app.add_typer(profiles_app, name="profiles")
+
+
+from .cli_schedule import register as _register_schedule  # noqa: E402  (schedule, history)
+
+_register_schedule(app)
 
 
 def main() -> None:

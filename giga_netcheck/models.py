@@ -197,6 +197,8 @@ class School:
     id: str = "unknown"
     name: str = "unnamed site"
     students: Optional[int] = None
+    staff: Optional[int] = None
+    """Staff count, for standards that count students and staff (FCC E-rate, SETDA)."""
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,9 @@ def identify(target: Target, timeout_s: float = 3.0) -> dict[str, Any]:
     return doc
 
 
-def load_profiles(site: Site) -> dict[str, Profile]:
+def load_profiles(site: Site, cli_dir: Optional[str] = None) -> dict[str, Profile]:
     """Every profile the site's classrooms use (raises ConfigError / UnknownProfileError)."""
-    dirs = profile_dirs(site.profiles_dir)
+    dirs = profile_dirs(site.profiles_dir, cli=cli_dir)
     names = {site.profile} | {r.profile for r in site.classrooms}
     return {n: load_profile(n, dirs) for n in sorted(names)}
 
@@ -164,7 +164,7 @@ def anything_measured(m: Measurements) -> bool:
 def conclude(result: RunResult, profiles: dict[str, Profile]) -> RunResult:
     """Pure: checks, causes and status from the measurements (``report`` re-runs this)."""
     facts = Facts.of(result.targets, result.measurements, result.probes)
-    checks = evaluate(facts, result.school, result.classrooms, profiles)
+    checks = evaluate(facts, result.school, result.classrooms, profiles, main_profile=result.profile)
     main = profiles.get(result.profile) or next(iter(profiles.values()))
     causes = triage(TriageInput(facts, tuple(checks), main, result.host))
     status = overall_status(checks, anything_measured(result.measurements))

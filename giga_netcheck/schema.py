@@ -8,6 +8,9 @@ is why we do not pull in a schema framework for two file types.
 from __future__ import annotations
 
 import difflib
+import math
+import re
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
@@ -16,7 +19,7 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class Num:
-    """A number (int or float) within [minimum, maximum]."""
+    """A finite number (int or float) within [minimum, maximum]; ``.inf`` and ``.nan`` never fit."""
 
     minimum: Optional[float] = None
     maximum: Optional[float] = None
@@ -25,8 +28,16 @@ class Num:
 
 @dataclass(frozen=True)
 class Str:
+    """A string (a bare YAML number is taken as its text); never one holding a NUL character.
+
+    ``pattern`` is a regular expression the whole text must match; ``expect`` says in words
+    what it allows, for the error message.
+    """
+
     nonempty: bool = True
     choices: Optional[tuple[str, ...]] = None
+    pattern: Optional[str] = None
+    expect: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ def validate(value: Any, schema: Schema, *, path: str, key: str = "") -> None:
             if k not in schema.fields:
                 hint = difflib.get_close_matches(str(k), list(schema.fields), n=1)
                 tip = f" (did you mean '{hint[0]}'?)" if hint else f" (known keys: {', '.join(schema.fields)})"
-                raise ConfigError(f"unknown key '{k}'{tip}", path=path, key=_join(key, str(k)))
+                raise ConfigError(f"unknown key '{printable(k)}'{tip}", path=path, key=_join(key, printable(k)))
         for k in schema.required:
             if k not in value:
                 raise ConfigError(f"missing required key '{k}'", path=path, key=_join(key, k))
@@ -90,6 +101,8 @@ def validate(value: Any, schema: Schema, *, path: str, key: str = "") -> None:
     elif isinstance(schema, Num):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(_describe(schema))
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(_describe(schema))
         if schema.integer and not (isinstance(value, int) or float(value).is_integer()):
             fail(_describe(schema))
         if schema.minimum is not None and value < schema.minimum:
@@ -102,6 +115,10 @@ def validate(value: Any, schema: Schema, *, path: str, key: str = "") -> None:
         text = str(value)
         if schema.nonempty and not text.strip():
             fail("a non-empty string")
+        if "\x00" in text:
+            fail("a string without NUL characters")
+        if schema.pattern and not re.fullmatch(schema.pattern, text):
+            fail(schema.expect or f"a string matching {schema.pattern}")
         if schema.choices and text not in schema.choices:
             hint = difflib.get_close_matches(text, schema.choices, n=1)
             tip = f" (did you mean '{hint[0]}'?)" if hint else ""
@@ -142,10 +159,23 @@ def _describe(schema: Schema) -> str:
     return "true or false"
 
 
+def printable(text: Any) -> str:
+    """Text for a one-line message: as written when printable, else its escaped form (a key with a newline)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return repr(text)[1:-1] if len(text) <= 60 else repr(text[:57])[1:-1] + "..."
+
+
 def _join(prefix: str, k: str) -> str:
     return f"{prefix}.{k}" if prefix else k
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 50, 50
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    """The bad value as the reader wrote it, bounded (a YAML alias bomb must not hang the error)."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -1,35 +1,43 @@
 """Thresholds: measurements + site + profiles -> checks (pure).
 
-Per classroom, needed bandwidth = per-device need x devices x share active at once, compared
-with the line's measured figure; quality limits (RTT, jitter, loss, loaded-RTT increase, DNS)
-from the classroom's profile. The school line is also compared with the MEXT recommended
-bandwidth for the school's student count.
+Per classroom, needed bandwidth = per-device need x devices x share active at once (summed
+over the parts of a mixed classroom), compared with the line's measured figure; quality limits
+(RTT, jitter, loss, loaded-RTT increase, DNS) from the classroom's profile (the strictest of a
+mix). The school line is compared with the school-level rule of the main profile
+(``school.bandwidth.*``): the MEXT recommended bandwidth for the student count by default,
+or a per-user, fixed or tabulated rule (docs/profiles.md). Every check's ``source`` names the
+profile(s) and the citation its threshold came from.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Optional
 
-from .config import Limit, Profile
+from .config import Limit, Profile, SchoolRule, mext_2024_rule
 from .facts import Facts
 from .models import Check, Classroom, School
 
-# MEXT 当面の推奨帯域 (学校のネットワーク改善ガイドブック 2024, p.36): students -> Mbps.
-MEXT_2024_POINTS: tuple[tuple[int, float], ...] = (
-    (60, 108), (120, 216), (180, 323), (280, 408), (560, 525), (770, 607), (1050, 711), (1400, 834),
-)
-MEXT_SOURCE = "MEXT 当面の推奨帯域 (2024, 学校のネットワーク改善ガイドブック p.36)"
+
+def __getattr__(name: str) -> Any:
+    # The MEXT table is data in profiles/mext-2024.yaml; these names read it on first use.
+    if name == "MEXT_2024_POINTS":
+        return mext_2024_rule().points
+    if name == "MEXT_SOURCE":
+        return mext_2024_rule().source
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def mext_recommended_mbps(students: int) -> tuple[float, bool]:
-    """Recommended school downlink in Mbps and whether it is an estimate (not a published point).
+def interpolate(points: tuple[tuple[int, float], ...], students: int) -> tuple[float, bool]:
+    """Mbps for ``students`` from a published table, and whether it is an estimate (not a point).
 
-    Piecewise-linear between published points, the last segment's slope beyond 1,400 and a
-    straight line through zero below 60, as the project's domain notes prescribe.
+    Piecewise-linear between points, the last segment's slope beyond the last point and a
+    straight line through zero below the first, as the project's domain notes prescribe for
+    the MEXT table (which publishes no formula).
     """
     if students <= 0:
         raise ValueError("students must be positive")
-    pts = MEXT_2024_POINTS
+    pts = points
     for n, mbps in pts:
         if students == n:
             return float(mbps), False
@@ -40,6 +48,68 @@ def mext_recommended_mbps(students: int) -> tuple[float, bool]:
             return m0 + (m1 - m0) * (students - n0) / (n1 - n0), True
     (n0, m0), (n1, m1) = pts[-2], pts[-1]
     return m1 + (m1 - m0) * (students - n1) / (n1 - n0), True
+
+
+def mext_recommended_mbps(students: int) -> tuple[float, bool]:
+    """MEXT 当面の推奨帯域 (2024) in Mbps for a student count, and whether it is an estimate."""
+    return interpolate(mext_2024_rule().points, students)
+
+
+SCHOOL_CHECK_NAMES = {"mext-2024": "mext", "table": "table", "per_user": "per_user", "fixed": "fixed"}
+"""Rule -> the last part of its check id, ``school.bandwidth.<name>`` (``.up`` for upload)."""
+
+
+@dataclass(frozen=True)
+class SchoolNeed:
+    """What a school-level rule asks of the line in one direction."""
+
+    check_id: str
+    direction: str
+    """``download`` or ``upload``."""
+    need_mbps: float
+    estimate: bool
+    detail: str
+    source: str
+
+
+def school_needs(rule: SchoolRule, school: School) -> list[SchoolNeed]:
+    """The school line's needs under ``rule``; empty when the rule needs a student count the site lacks."""
+    base = f"school.bandwidth.{SCHOOL_CHECK_NAMES[rule.rule]}"
+    factor = rule.goodput_factor
+    as_goodput = f" x {factor:g} goodput" if factor != 1.0 else ""
+    cite = _join_sources(rule.source, *(rule.sources.get(k, "") for k in ("down_mbps_per_user", "minimum_mbps", "down_mbps", "up_mbps", "goodput_factor")))
+    if rule.rule in ("mext-2024", "table"):
+        if not school.students:
+            return []
+        need, est = interpolate(rule.points, int(school.students))
+        return [SchoolNeed(base, "download", need, est, f"{school.students} students", cite)]
+    if rule.rule == "per_user":
+        if not school.students:
+            return []
+        staff = getattr(school, "staff", None)
+        if rule.users == "students_and_staff":
+            users = int(school.students) + int(staff or 0)
+            who = f"{school.students} students + {staff} staff" if staff is not None else f"{school.students} students (staff not given)"
+            est = staff is None
+        else:
+            users, who, est = int(school.students), f"{school.students} students", False
+        per_user = (rule.down_mbps_per_user or 0.0) * users
+        line = max(per_user, rule.minimum_mbps or 0.0)
+        floor = f", at least {rule.minimum_mbps:g} Mbps" if rule.minimum_mbps else ""
+        detail = f"{who} x {rule.down_mbps_per_user:g} Mbps = {per_user:g} Mbps{floor}{as_goodput}"
+        return [SchoolNeed(base, "download", line * factor, est, detail, cite)]
+    out = [SchoolNeed(base, "download", (rule.down_mbps or 0.0) * factor, False, f"{rule.down_mbps:g} Mbps line{as_goodput}", cite)]
+    if rule.up_mbps is not None:
+        out.append(SchoolNeed(f"{base}.up", "upload", rule.up_mbps * factor, False, f"{rule.up_mbps:g} Mbps line{as_goodput}", cite))
+    return out
+
+
+def _join_sources(*texts: str) -> str:
+    seen: list[str] = []
+    for t in texts:
+        if t and t not in seen:
+            seen.append(t)
+    return "; ".join(seen)
 
 
 def _higher_is_better(measured: Optional[float], need: float, margin: float) -> str:
@@ -66,8 +136,13 @@ def _r(v: Optional[float]) -> Optional[float]:
     return None if v is None else round(v, 3)
 
 
-def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], profiles: dict[str, Profile]) -> list[Check]:
-    """All checks for a run, in a stable order: school first, then each classroom."""
+def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], profiles: dict[str, Profile],
+             main_profile: Optional[str] = None) -> list[Check]:
+    """All checks for a run, in a stable order: school first, then paths, then each classroom.
+
+    The school-level rule comes from ``main_profile`` (the site's ``profile``), or the first
+    classroom's profile when it is not given.
+    """
     checks: list[Check] = []
     down = facts.line("download")
     up = facts.line("upload")
@@ -75,14 +150,18 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
     up_v = up.goodput_mbps if up else None
     line_note = f"multi-stream to {down.target}" if down else "no measurement server reached"
 
-    first_profile = profiles[classrooms[0].profile] if classrooms else None
-    if school.students and first_profile and first_profile.school_recommendation == "mext-2024":
-        need, est = mext_recommended_mbps(int(school.students))
+    main = profiles.get(main_profile) if main_profile else None
+    if main is None and classrooms:
+        main = profiles[classrooms[0].profile]
+    rule = main.school_bandwidth_rule() if main else None
+    for need in (school_needs(rule, school) if rule else []):
+        measured = down_v if need.direction == "download" else up_v
+        note = line_note if need.direction == "download" else ("multi-stream" if up else "no measurement server reached")
         checks.append(Check(
-            id="school.bandwidth.mext", classroom=None, metric="download_mbps", measured=_r(down_v),
-            threshold=round(need, 1), warn_at=None, unit="Mbps", better="higher",
-            status=_higher_is_better(down_v, need, 1.0), source=MEXT_SOURCE,
-            detail=f"{school.students} students; {line_note}", estimate=est,
+            id=need.check_id, classroom=None, metric=f"{need.direction}_mbps", measured=_r(measured),
+            threshold=round(need.need_mbps, 3), warn_at=None, unit="Mbps", better="higher",
+            status=_higher_is_better(measured, need.need_mbps, 1.0), source=f"{_label(main)}: {need.source}",
+            detail=f"{need.detail}; {note}", estimate=need.estimate,
         ))
 
     for t in facts.targets:
@@ -119,22 +198,23 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
 
     for room in classrooms:
         p = profiles[room.profile]
-        src = f"profile {p.name}"
+        src = _label(p)
         need_down, need_up = p.need_down_mbps(room.devices), p.need_up_mbps(room.devices)
-        share = f"{room.devices} devices x {p.active_share:g} active"
+        down_src, down_how = _need_text(p, room.devices, "down")
+        up_src, up_how = _need_text(p, room.devices, "up")
         checks.append(Check(
             id="classroom.bandwidth.down", classroom=room.name, metric="download_mbps", measured=_r(down_v),
             threshold=round(need_down, 3), warn_at=round(need_down * p.warn_margin, 3), unit="Mbps", better="higher",
             status=_higher_is_better(down_v, need_down, p.warn_margin),
-            source=f"{src}: {p.sources.get('down_mbps_per_device', '')}",
-            detail=f"{p.down_mbps_per_device:g} Mbps x {share}; {line_note}",
+            source=f"{src}: {down_src}",
+            detail=f"{down_how}; {line_note}",
         ))
         checks.append(Check(
             id="classroom.bandwidth.up", classroom=room.name, metric="upload_mbps", measured=_r(up_v),
             threshold=round(need_up, 3), warn_at=round(need_up * p.warn_margin, 3), unit="Mbps", better="higher",
             status=_higher_is_better(up_v, need_up, p.warn_margin),
-            source=f"{src}: {p.sources.get('up_mbps_per_device', '')}",
-            detail=f"{p.up_mbps_per_device:g} Mbps x {share}",
+            source=f"{src}: {up_src}",
+            detail=up_how,
         ))
         quality = [
             ("classroom.rtt", "rtt_p50_ms", far.stats.p50_ms if far else None, "rtt_ms", "ms", far.target if far else None),
@@ -154,6 +234,27 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
                 detail=where,
             ))
     return checks
+
+
+def _label(p: Profile) -> str:
+    """How a check names its profile: a user profile that hides another one says so."""
+    if p.shadows:
+        return f"profile {p.name} ({p.path}, shadows {p.shadows})"
+    return f"profile {p.name}"
+
+
+def _need_text(p: Profile, devices: int, direction: str) -> tuple[str, str]:
+    """(citation, arithmetic) of a classroom's need: one activity, or each part of a mix."""
+    key = f"{direction}_mbps_per_device"
+    leaves = p.leaves(devices)
+    if not p.mix:
+        per = p.down_mbps_per_device if direction == "down" else p.up_mbps_per_device
+        return p.sources.get(key, ""), f"{per:g} Mbps x {devices} devices x {p.active_share:g} active"
+    cites = " + ".join(f"{leaf.name}: {leaf.sources.get(key, '')}" for leaf, _ in leaves)
+    how = " + ".join(
+        f"{leaf.name} {(leaf.down_mbps_per_device if direction == 'down' else leaf.up_mbps_per_device):g} Mbps x {n:g} devices x {leaf.active_share:g} active"
+        for leaf, n in leaves)
+    return cites, how
 
 
 def overall_status(checks: list[Check], anything_measured: bool) -> str:

@@ -30,6 +30,8 @@ class Finding:
     confidence: float
     segment: str
     evidence: tuple[Evidence, ...]
+    explains_capacity: bool = False
+    """The finding accounts for a low multi-stream figure (so capacity causes are consequences)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,9 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
 
 
 def _capacity_short(inp: TriageInput) -> list[Check]:
-    return _failing(inp, "classroom.bandwidth.down") + _failing(inp, "school.bandwidth.mext")
+    return _failing(inp, "classroom.bandwidth.down") + [
+        c for c in inp.checks if c.id.startswith("school.bandwidth.") and c.status == "fail" and c.metric == "download_mbps"
+    ]
 
 
 def _gateway_inflation(f: Facts) -> Optional[float]:
@@ -242,16 +246,28 @@ def high_latency(inp: TriageInput) -> Optional[Finding]:
     return Finding(_clamp(conf + min((far.stats.p50_ms or 0) / lim.fail - 1, 1) * 0.2), segment, ev)
 
 
+PER_FLOW_RATIO = 0.35
+"""One flow at or below this share of many flows' goodput is a per-flow limit."""
+
+
 def per_flow_limit(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
-    for b1 in (b for b in f.bandwidth if b.streams == 1 and b.direction == "download" and b.goodput_mbps):
-        multi = f.throughput(b1.target, "download")
-        if not multi or not multi.goodput_mbps or b1.goodput_mbps > 0.5 * multi.goodput_mbps:
+    # nearest server first: the limit sits on the path to the first server that shows it
+    for t in f.targets:
+        b1 = f.throughput(t.name, "download", single=True)
+        multi = f.throughput(t.name, "download")
+        # "far less": a healthy single TCP flow on a 30 ms path reads 40-80% of many flows (lab,
+        # CUBIC sawtooth at a shaper); a per-flow shaper leaves it at 1/streams or below
+        if not b1 or not multi or not b1.goodput_mbps or not multi.goodput_mbps or b1.goodput_mbps > PER_FLOW_RATIO * multi.goodput_mbps:
             continue
         ratio = b1.goodput_mbps / multi.goodput_mbps
-        ev = (_ev("single_stream_mbps", b1.goodput_mbps, "Mbps", b1.target), _ev("multi_stream_mbps", multi.goodput_mbps, "Mbps", b1.target, note=f"{multi.streams} streams"))
-        t = f.target(b1.target)
-        return Finding(_clamp(0.5 + (0.5 - ratio)), "uplink" if t and t.role == "center" else "internet", ev)
+        # every one of N streams held at the single-stream rate is a per-flow shaper's signature,
+        # and it means the multi-stream "capacity" is only N x the per-flow cap
+        shaped = abs(multi.goodput_mbps / (b1.goodput_mbps * multi.streams) - 1.0) <= 0.2
+        note = f"{multi.streams} streams" + (", each near the single-stream rate: a per-flow cap" if shaped else "")
+        ev = (_ev("single_stream_mbps", b1.goodput_mbps, "Mbps", t.name), _ev("multi_stream_mbps", multi.goodput_mbps, "Mbps", t.name, note=note))
+        conf = 0.5 + 1.5 * (PER_FLOW_RATIO - ratio) + (0.15 if shaped else 0.0)
+        return Finding(_clamp(conf), _segment_after(f, t.name), ev, explains_capacity=shaped)
     return None
 
 
@@ -301,7 +317,7 @@ RULES: tuple[Rule, ...] = (
     Rule("center-capacity.fast-center-slow-internet", "center-capacity", center_capacity, "the center downloads more than twice as fast as the internet target"),
     Rule("bufferbloat.loaded-increase", "bufferbloat", bufferbloat, "RTT under load rises above the profile's loaded-increase limit at some hop"),
     Rule("high-latency.idle-rtt", "high-latency", high_latency, "idle RTT to the farthest target above the profile's RTT limit"),
-    Rule("per-flow-limit.single-vs-multi", "per-flow-limit", per_flow_limit, "one stream gets at most half of what several streams get"),
+    Rule("per-flow-limit.single-vs-multi", "per-flow-limit", per_flow_limit, "one stream gets at most 35% of what several streams get"),
     Rule("no-connectivity.silent-hop", "no-connectivity", no_connectivity, "a target answers no probe at all"),
     Rule("session-limit.stream-errors", "session-limit", session_limit, "some parallel streams were refused or reset while others moved data"),
     Rule("measuring-device.nic-or-wifi", "measuring-device", measuring_device, "throughput at the device's own link speed, or a weak Wi-Fi signal"),
@@ -316,6 +332,60 @@ def bufferbloat_grade(increase_ms: float) -> str:
     return "F"
 
 
+def _lower(merged: dict[str, tuple[Finding, list[str]]], cause: str, by: float) -> None:
+    if cause in merged:
+        f, ids = merged[cause]
+        merged[cause] = (Finding(_clamp(f.confidence - by), f.segment, f.evidence, f.explains_capacity), ids)
+
+
+def _weigh_contradictions(merged: dict[str, tuple[Finding, list[str]]], inp: TriageInput) -> None:
+    """Lower causes that another, better-supported cause explains (consequences, not causes)."""
+    # a capacity shortfall at the LAN and at the uplink: the weaker one yields
+    if "lan-capacity" in merged and "uplink-capacity" in merged:
+        lan, up = merged["lan-capacity"][0], merged["uplink-capacity"][0]
+        _lower(merged, "uplink-capacity" if lan.confidence >= up.confidence else "lan-capacity", 0.2)
+    # nothing past a silent hop can be judged, and a resolver behind it times out by consequence
+    if "no-connectivity" in merged and merged["no-connectivity"][0].confidence >= 0.5:
+        for cid in ("uplink-capacity", "center-capacity", "high-latency"):
+            _lower(merged, cid, 0.3)
+        if _dns_failures_are_timeouts(inp):
+            _lower(merged, "dns-failure", 0.5)
+    # a per-flow cap caps the multi-stream figure at streams x cap: the "shortfall" is its consequence
+    pf = merged.get("per-flow-limit")
+    if pf and pf[0].explains_capacity and pf[0].confidence >= 0.5:
+        for cid in ("uplink-capacity", "lan-capacity", "center-capacity"):
+            _lower(merged, cid, 0.3)
+    # a far longer RTT to the internet than to the center slows TCP there by itself
+    if "center-capacity" in merged and _rtt_ratio(inp, "internet", "center") >= 2.0:
+        _lower(merged, "center-capacity", 0.3)
+    # packet loss makes TCP slow (and one flow slower than many) and makes DNS queries time out
+    lossy = [c for c in ("lan-loss", "uplink-loss") if c in merged and merged[c][0].confidence >= 0.5]
+    if lossy:
+        for cid in ("per-flow-limit", "uplink-capacity", "lan-capacity", "center-capacity"):
+            _lower(merged, cid, 0.3)
+        if _dns_failures_are_timeouts(inp):
+            _lower(merged, "dns-failure", 0.3)
+
+
+def _rtt_ratio(inp: TriageInput, far: str, near: str) -> float:
+    """Idle p50 RTT to the worst ``far``-role target over that to the best ``near``-role target."""
+    if inp.facts is None:
+        return 0.0
+    f = inp.facts
+    fars = [f.idle_p50(t.name) for t in f.by_role(far)]
+    nears = [f.idle_p50(t.name) for t in f.by_role(near)]
+    fars = [x for x in fars if x is not None]
+    nears = [x for x in nears if x]
+    return max(fars) / min(nears) if fars and nears else 0.0
+
+
+def _dns_failures_are_timeouts(inp: TriageInput) -> bool:
+    if inp.facts is None:
+        return False
+    rcodes = [r for d in inp.facts.dns for r in d.rcodes]
+    return not any(r in ("SERVFAIL", "REFUSED") for r in rcodes)
+
+
 def triage(inp: TriageInput, rules: tuple[Rule, ...] = RULES) -> list[Cause]:
     """Apply every rule; merge findings per cause; rank by confidence (highest first)."""
     merged: dict[str, tuple[Finding, list[str]]] = {}
@@ -326,20 +396,11 @@ def triage(inp: TriageInput, rules: tuple[Rule, ...] = RULES) -> list[Cause]:
         if rule.cause in merged:
             old, ids = merged[rule.cause]
             best = found if found.confidence > old.confidence else old
-            merged[rule.cause] = (Finding(best.confidence, best.segment, old.evidence + found.evidence), ids + [rule.id])
+            merged[rule.cause] = (Finding(best.confidence, best.segment, old.evidence + found.evidence,
+                                          old.explains_capacity or found.explains_capacity), ids + [rule.id])
         else:
             merged[rule.cause] = (found, [rule.id])
-    # contradicting evidence: a capacity cause at the LAN weakens the same shortfall at the uplink
-    if "lan-capacity" in merged and "uplink-capacity" in merged:
-        lan, up = merged["lan-capacity"][0], merged["uplink-capacity"][0]
-        loser = "uplink-capacity" if lan.confidence >= up.confidence else "lan-capacity"
-        f, ids = merged[loser]
-        merged[loser] = (Finding(_clamp(f.confidence - 0.2), f.segment, f.evidence), ids)
-    if "no-connectivity" in merged:  # nothing past a silent hop can be judged
-        for cid in list(merged):
-            if cid in ("uplink-capacity", "center-capacity", "high-latency") and cid != "no-connectivity":
-                f, ids = merged[cid]
-                merged[cid] = (Finding(_clamp(f.confidence - 0.3), f.segment, f.evidence), ids)
+    _weigh_contradictions(merged, inp)
     causes = [
         Cause(id=cid, segment=f.segment, confidence=f.confidence, evidence=f.evidence, advice=f"advice.{cid}", rules=tuple(ids))
         for cid, (f, ids) in merged.items()

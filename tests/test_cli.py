@@ -52,7 +52,7 @@ def test_run_on_loopback_writes_reports_and_exits_by_status(server, dns_server, 
     rooms = {c["classroom"]: c["threshold"] for c in doc["checks"] if c["id"] == "classroom.bandwidth.down"}
     assert rooms == {"5-1": 24.5, "PC room": 80.0}  # default 0.7 x 35, video-lesson 2.0 x 40
     written = sorted(p.suffix for p in (tmp_path / "r").iterdir())
-    assert written == [".json", ".md"]
+    assert written == [".html", ".json"]
     assert "Report written to" in proc.stdout
 
 

@@ -296,7 +296,7 @@ def test_profile_by_path(tmp_path):
 
 
 @pytest.mark.parametrize("name, hint", [("vidoe-lesson", "did you mean 'video-lesson'"), ("defualt", "did you mean 'default'"),
-                                        ("zzzzzz", "known: default, video-lesson")])
+                                        ("zzzzzz", "known: cbt, default, digital-textbook")])
 def test_unknown_profile_has_a_hint(name, hint):
     with pytest.raises(UnknownProfileError) as info:
         load_profile(name, dirs=profile_dirs(env={}))

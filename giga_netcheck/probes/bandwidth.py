@@ -1,5 +1,5 @@
 """Bandwidth probe: multi-stream download and upload to each measurement server (capacity),
-one stream down to the farthest (per-flow behaviour), with RTT to every hop sampled meanwhile."""
+one stream down to each (per-flow behaviour), with RTT to every hop sampled meanwhile."""
 
 from __future__ import annotations
 
@@ -32,13 +32,12 @@ class BandwidthProbe(Probe):
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         s = ctx.settings
         servers = self._servers(ctx)
-        farthest = servers[-1]
         tests = []
         for t in servers:
             tests.append((t, "download", s.streams))
             tests.append((t, "upload", s.streams))
-        if s.streams > 1:
-            tests.append((farthest, "download", 1))
+            if s.streams > 1:  # one flow against many: per-flow limits, located by which server shows it
+                tests.append((t, "download", 1))
         out = ProbeOutput()
         for t, direction, streams in tests:
             if ctx.stop.is_set():

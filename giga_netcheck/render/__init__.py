@@ -11,12 +11,12 @@ Renderer = Callable[[RunResult, Messages], str]
 
 
 def registry() -> dict[str, Renderer]:
-    from . import json_render, markdown
+    from . import csv_render, html, json_render, markdown
 
-    return {"json": json_render.render, "md": markdown.render}
+    return {"json": json_render.render, "md": markdown.render, "html": html.render, "csv": csv_render.render}
 
 
-EXTENSIONS = {"json": "json", "md": "md"}
+EXTENSIONS = {"json": "json", "md": "md", "html": "html", "csv": "csv"}
 
 
 def check_label(m: Messages, c: Check) -> str:

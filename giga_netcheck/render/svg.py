@@ -9,7 +9,7 @@ Colours come from CSS classes the HTML renderer's stylesheet defines (``bar-*``,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape
 from typing import Optional, Sequence
 
@@ -78,7 +78,6 @@ class BarChart:
     chart_id: str = "chart"
     label_width: int = 170
     bar_h: int = 14
-    extra: dict = field(default_factory=dict)
 
 
 def nice_max(value: float) -> float:
@@ -121,14 +120,18 @@ def bar_chart(chart: BarChart) -> str:
     y = 8 + legend_h + ref_h
     plot_top = y
     body: list[str] = []
+    bands: list[str] = []
     for gi, g in enumerate(chart.groups):
-        gh = len(g.bars) * (chart.bar_h + 3)
+        bars_h = len(g.bars) * (chart.bar_h + 3)
+        gh = max(bars_h, 30 if g.sublabel else 0)
+        group_top = y
         if gi % 2 == 0:
-            body.append(f'<rect class="band" x="0" y="{_n(y - 4)}" width="{WIDTH}" height="{_n(gh + 5)}"/>')
+            bands.append(f'<rect class="band" x="0" y="{_n(y - 4)}" width="{WIDTH}" height="{_n(gh + 5)}"/>')
         ly = y + gh / 2 + (0 if not g.sublabel else -5)
-        body.append(f'<text class="glabel" x="{left - 8}" y="{_n(ly + 4)}" text-anchor="end">{_e(g.label)}</text>')
+        y += (gh - bars_h) / 2
+        body.append(f'<text class="glabel" x="{left - 8}" y="{_n(ly + 4)}" text-anchor="end">{_e(clip(g.label, 13, left - 12))}</text>')
         if g.sublabel:
-            body.append(f'<text class="gsub" x="{left - 8}" y="{_n(ly + 17)}" text-anchor="end">{_e(g.sublabel)}</text>')
+            body.append(f'<text class="gsub" x="{left - 8}" y="{_n(ly + 17)}" text-anchor="end">{_e(clip(g.sublabel, 11, left - 12))}</text>')
         for b in g.bars:
             w = 0.0 if b.value is None else max(b.value * scale, 0.0)
             tip = f"<title>{_e(b.tooltip)}</title>" if b.tooltip else ""
@@ -143,7 +146,7 @@ def bar_chart(chart: BarChart) -> str:
             mark = f' <tspan class="mark-{_e(b.mark_class)}">{_e(b.mark)}</tspan>' if b.mark else ""
             body.append(f'<text class="val" x="{_n(tx)}" y="{_n(y + chart.bar_h - 3)}">{_e(b.text)}{mark}</text>')
             y += chart.bar_h + 3
-        y += 12
+        y = group_top + gh + 12
     plot_bottom = y - 8
 
     axis: list[str] = []
@@ -151,14 +154,15 @@ def bar_chart(chart: BarChart) -> str:
         x = left + t * scale
         axis.append(f'<line class="grid" x1="{_n(x)}" y1="{_n(plot_top - 4)}" x2="{_n(x)}" y2="{_n(plot_bottom)}"/>')
         axis.append(f'<text class="tick" x="{_n(x)}" y="{_n(plot_bottom + 14)}" text-anchor="middle">{_e(_tick_text(t))}</text>')
-    axis.append(f'<text class="tick" x="{right + 8}" y="{_n(plot_bottom + 14)}">{_e(chart.unit)}</text>')
+    axis.append(f'<text class="tick unit" x="{right + 24}" y="{_n(plot_bottom + 14)}">{_e(chart.unit)}</text>')
 
     refs: list[str] = []
     for i, r in enumerate(chart.refs):
         x = left + r.value * scale
         ly = 8 + legend_h + 16 * i + 10
-        anchor = "end" if x > (left + right) / 2 else "start"
-        lx = x - 4 if anchor == "end" else x + 4
+        tw = _text_width(r.label, 12)
+        anchor = "start" if x + 4 + tw <= WIDTH - 4 else "end"
+        lx = x + 4 if anchor == "start" else max(x - 4, tw + 4)
         refs.append(f'<line class="{_e(r.css)}" x1="{_n(x)}" y1="{_n(ly + 3)}" x2="{_n(x)}" y2="{_n(plot_bottom)}"/>')
         refs.append(f'<text class="{_e(r.css)}-label" x="{_n(lx)}" y="{_n(ly)}" text-anchor="{anchor}">{_e(r.label)}</text>')
 
@@ -174,8 +178,20 @@ def bar_chart(chart: BarChart) -> str:
     return (
         f'<svg class="chart" id="{_e(chart.chart_id)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_n(height)}" '
         f'role="img" aria-label="{_e(chart.title)}">{title}'
-        + "".join(body) + "".join(axis) + "".join(refs) + "".join(legend) + "</svg>"
+        + "".join(bands) + "".join(axis) + "".join(body) + "".join(refs) + "".join(legend) + "</svg>"
     )
+
+
+def clip(text: str, size: float, width: float) -> str:
+    """``text`` cut with an ellipsis so it fits ``width`` pixels at font ``size`` (roughly)."""
+    if _text_width(text, size) <= width:
+        return text
+    out = ""
+    for ch in text:
+        if _text_width(out + ch + "…", size) > width:
+            break
+        out += ch
+    return out + "…"
 
 
 def _text_width(text: str, size: float) -> float:
@@ -260,7 +276,7 @@ def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_labe
     """
     by = {n.segment: n for n in nodes}
     bad = set(suspects)
-    box_w, link_w, tail_w, box_h, y0 = 100, 110, 70, 64, 34
+    box_w, link_w, tail_w, box_h, y0 = 100, 128, 54, 64, 34
     x = 5.0
     parts: list[str] = []
     centres: dict[str, float] = {}
@@ -286,7 +302,7 @@ def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_labe
                      f'<rect x="{_n(x)}" y="{y0}" width="{box_w}" height="{box_h}" rx="8"/>'
                      f'<text class="seg-label" x="{_n(x + box_w / 2)}" y="{y0 + 22}" text-anchor="middle">{_e(n.label)}</text>')
         for i, line in enumerate(sub[:2]):
-            parts.append(f'<text class="seg-sub" x="{_n(x + box_w / 2)}" y="{y0 + 38 + 13 * i}" text-anchor="middle">{_e(line)}</text>')
+            parts.append(f'<text class="seg-sub" x="{_n(x + box_w / 2)}" y="{y0 + 38 + 13 * i}" text-anchor="middle">{_e(clip(line, 11, box_w - 8))}</text>')
         parts.append("</g>")
         x += box_w
         if seg == "center":  # the center's upstream to the internet: part of the "center" segment
@@ -304,7 +320,7 @@ def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_labe
                  f'<rect x="{_n(dx)}" y="{_n(dy)}" width="{box_w}" height="{box_h}" rx="8"/>'
                  f'<text class="seg-label" x="{_n(dx + box_w / 2)}" y="{_n(dy + 22)}" text-anchor="middle">{_e(dns.label)}</text>')
     for i, line in enumerate(list(dns.lines)[:2]):
-        parts.append(f'<text class="seg-sub" x="{_n(dx + box_w / 2)}" y="{_n(dy + 38 + 13 * i)}" text-anchor="middle">{_e(line)}</text>')
+        parts.append(f'<text class="seg-sub" x="{_n(dx + box_w / 2)}" y="{_n(dy + 38 + 13 * i)}" text-anchor="middle">{_e(clip(line, 11, box_w - 8))}</text>')
     parts.append("</g>")
     # a flag over each suspect segment
     for seg in PATH_ORDER + ("dns",):

@@ -1,0 +1,458 @@
+"""The lab: a small school network in Linux network namespaces, built and torn down as root.
+
+::
+
+    with Lab("bufferbloat") as lab:
+        lab.run("client", ["ping", "-c", "3", lab.addr("center")])
+        lab.run("client", ["giga-netcheck", "run", "--site", str(lab.site_file)])
+
+Teardown always happens and leaves nothing behind: the context manager, an ``atexit`` hook
+and SIGINT/SIGTERM handlers all call :meth:`Lab.down`, which kills every process the lab
+started (by process group) and every process still inside its namespaces, then deletes the
+namespaces (their veths go with them; TUN devices die with the forwarder). Every step is
+idempotent, so a second call, or one from a signal handler in the middle of the first,
+finishes the job rather than tripping over it. Nothing is ever created in the root
+namespace: veths and TUNs are made directly inside the lab's namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import AbstractContextManager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union
+
+import yaml
+
+from . import impair, services
+from .netns import (
+    LabError, call_in_netns, in_netns, iptables_restore, ip_batch, kill_pids, netns_add,
+    netns_delete, netns_list, pids_in_netns, tc_batch, write_sysctl,
+)
+from .procs import Proc, reap, signal_group, wait_line
+from .safety import live_labs, register, teardown_all, unregister
+from .scenarios import LinkSpec, Scenario, get_scenario
+from .topology import ADDRESSES, HOSTS, LINKS, NS_PREFIX, ROUTES
+
+__all__ = ["Lab", "LabError", "STATE_ROOT", "teardown_all", "live_labs"]
+
+T = TypeVar("T")
+STATE_ROOT = Path(tempfile.gettempdir()) / "gnc-lab"
+"""Each lab's work directory (site file, service logs, state.json) is STATE_ROOT/<run id>."""
+FORWARDER = Path(__file__).with_name("forwarder.py")
+ETC_NETNS = Path("/etc/netns")
+TUN_TXQUEUELEN = 10000
+"""The TUN ring between qdisc and forwarder; deep so a briefly descheduled forwarder does
+not turn into packet loss (a full TUN ring drops, it does not push back)."""
+TCP_CONGESTION_CONTROL = ("cubic", "reno")
+"""Loss-based congestion control, as schools' devices and most servers run (Linux, Windows and
+macOS default to CUBIC), first one the kernel lets a namespace pick. A namespace inherits the
+host's default otherwise, and this host's is BBR, which caps its own queue near one BDP and
+would hide bufferbloat. A namespace may only choose from ``tcp_allowed_congestion_control``
+(``reno bbr`` here), so on this host the lab runs Reno; changing the host's list is not the
+lab's business. iperf3 ``-C cubic`` still picks CUBIC per socket (root may)."""
+READY_TIMEOUT_S = 4.0
+SERVE_TIMEOUT_S = 4.0
+TERM_GRACE_S = 0.5
+RUN_ID = re.compile(r"^[0-9a-z]{1,10}$")
+
+
+class Lab(AbstractContextManager["Lab"]):
+    """A scenario stood up in four namespaces: client, gateway, center, internet.
+
+    Args:
+        scenario: a :class:`Scenario` or a name from scenarios.yaml.
+        run_id: short id in the namespace names (``gnc-<run_id>-client``); random by default.
+        serve: start ``giga-netcheck serve`` in center and internet (recorded if it fails).
+        services: start the DNS resolvers and iperf3 servers (needed by the plain-tool tests).
+        seed: seed for the forwarders' jitter and the resolvers' fault draws.
+        offload: let the forwarders move TSO/GSO super-packets; None: on links without loss.
+    """
+
+    def __init__(
+        self,
+        scenario: Union[Scenario, str] = "healthy",
+        *,
+        run_id: Optional[str] = None,
+        serve: bool = True,
+        services: bool = True,
+        seed: Optional[int] = None,
+        offload: Optional[bool] = None,
+    ) -> None:
+        self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
+        self.run_id = run_id or secrets.token_hex(3)
+        if not RUN_ID.match(self.run_id):
+            # Namespace names are matched by this shape when stale labs are cleaned up.
+            raise ValueError(f"run id must be 1-10 lowercase letters or digits, got {self.run_id!r}")
+        self.prefix = f"{NS_PREFIX}{self.run_id}-"
+        self.namespaces: dict[str, str] = {host: self.prefix + host for host in HOSTS}
+        """Namespace name per host."""
+        self.workdir = STATE_ROOT / self.run_id
+        self.site_file = self.workdir / "site.yaml"
+        """The client's site file (YAML), written by :meth:`up`."""
+        self.with_serve = serve
+        self.with_services = services
+        self.seed = seed if seed is not None else secrets.randbelow(1 << 30)
+        self.offload = offload
+        """Forwarder TSO/GSO super-packets: None (default) on links without loss."""
+        self.serve_errors: dict[str, str] = {}
+        """host -> why ``serve`` is not running there; empty when serve runs everywhere."""
+        self.timings: dict[str, float] = {}
+        """``up_s`` and ``down_s``, wall-clock seconds."""
+        self._detached = False
+        self._started = time.time()
+        self.congestion_control = ""
+        """TCP congestion control of the lab's hosts (see TCP_CONGESTION_CONTROL)."""
+        self.state = "new"
+        self._procs: list[Proc] = []
+        self._lock = threading.RLock()
+
+    # -- addresses -----------------------------------------------------------------------
+
+    def ns(self, host: str) -> str:
+        """The namespace name of ``host``."""
+        try:
+            return self.namespaces[host]
+        except KeyError:
+            raise KeyError(f"no host {host!r}; hosts are {', '.join(HOSTS)}") from None
+
+    @staticmethod
+    def addr(host: str) -> str:
+        """``host``'s address as the client sees it."""
+        return ADDRESSES[host]
+
+    @property
+    def serve_ok(self) -> bool:
+        """True when serve answers ``GET /id`` in center and internet."""
+        return self.with_serve and self.state == "up" and not self.serve_errors
+
+    def url(self, host: str) -> str:
+        """The measurement server URL on ``host`` (center or internet)."""
+        return f"http://{ADDRESSES[host]}:{services.SERVE_PORT}"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def up(self) -> "Lab":
+        """Build the namespaces, links, impairments and services; returns self.
+
+        On any failure (or an interrupt) the partial lab is torn down before the error is raised.
+        """
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root (network namespaces, tc, iptables)")
+        with self._lock:
+            if self.state != "new":
+                raise LabError(f"lab {self.run_id} is {self.state}; make a new Lab to go up again")
+            # Before anything is ours: a teardown after this check must not take another lab's
+            # namespaces with it.
+            taken = netns_list(self.prefix)
+            if taken:
+                raise LabError(f"namespaces already exist: {', '.join(taken)}; "
+                               "run `python -m tests.lab down` or pick another run id")
+            self.state = "starting"
+        register(self)
+        start = time.perf_counter()
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self._write_state()  # first thing: `down` from elsewhere must see an owner is alive
+            self._build()
+        except BaseException:
+            self.down()
+            raise
+        self.state = "up"
+        self.timings["up_s"] = time.perf_counter() - start
+        self._write_state()
+        return self
+
+    def down(self) -> None:
+        """Tear everything down; safe to call any number of times, from anywhere."""
+        with self._lock:
+            if self.state in ("new", "down"):
+                return
+            start = time.perf_counter()
+            self._stop_processes()
+            names = netns_list(self.prefix)
+            for pids in pids_in_netns(names).values():
+                kill_pids(pids)
+            for proc in self._procs:
+                reap(proc.popen)
+            netns_delete(names)
+            for name in self.namespaces.values():
+                shutil.rmtree(ETC_NETNS / name, ignore_errors=True)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._procs.clear()
+            self.state = "down"
+            self.timings["down_s"] = time.perf_counter() - start
+            unregister(self)
+
+    def detach(self) -> None:
+        """Leave the lab running after this process exits (``python -m tests.lab up --detach``).
+
+        Its processes are in their own sessions and outlive us; ``python -m tests.lab down``
+        removes it. This process no longer tears it down at exit or on a signal.
+        """
+        with self._lock:
+            if self.state != "up":
+                raise LabError(f"lab {self.run_id} is {self.state}, not up")
+            self._detached = True
+            self._write_state()
+            for proc in self._procs:
+                if proc.popen.stdout is not None:
+                    proc.popen.stdout.close()
+            unregister(self)
+
+    def __enter__(self) -> "Lab":
+        return self.up()
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.down()
+
+    # -- running things inside -----------------------------------------------------------
+
+    def run(self, host: str, cmd: Sequence[str], *, timeout: float = 60.0, check: bool = False,
+            input: Optional[str] = None) -> subprocess.CompletedProcess[str]:
+        """Run ``cmd`` inside ``host`` (bounded by ``timeout``); output captured as text."""
+        argv = ["ip", "netns", "exec", self.ns(host), *cmd]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check, input=input)
+
+    def popen(self, host: str, cmd: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start ``cmd`` inside ``host`` in its own process group; :meth:`down` kills it."""
+        argv = ["ip", "netns", "exec", self.ns(host), *cmd]
+        proc = subprocess.Popen(argv, start_new_session=True, **kwargs)
+        self._procs.append(Proc(cmd[0], host, proc))
+        return proc
+
+    def in_ns(self, host: str) -> "AbstractContextManager[None]":
+        """Move the calling thread into ``host``'s namespace for a ``with`` block.
+
+        Sockets opened inside stay in that namespace after the block::
+
+            with lab.in_ns("client"):
+                sock = socket.create_connection((lab.addr("internet"), 8080))
+        """
+        return in_netns(self.ns(host))
+
+    def call(self, host: str, fn: Callable[[], T], timeout: float = 30.0) -> T:
+        """Call ``fn`` in a thread inside ``host``'s namespace; its result."""
+        return call_in_netns(self.ns(host), fn, timeout=timeout)
+
+    def describe(self) -> str:
+        """A few lines for a person: scenario, hosts, addresses, site file, serve status."""
+        lines = [f"lab {self.run_id}: scenario {self.scenario.name}"
+                 + (f" (cause {self.scenario.cause}, segment {self.scenario.segment})" if self.scenario.cause else "")]
+        for host in HOSTS:
+            lines.append(f"  {host:<9} {ADDRESSES[host]:<13} netns {self.ns(host)}")
+        lines.append(f"  site file {self.site_file}")
+        if self.with_serve:
+            for host in ("center", "internet"):
+                status = self.serve_errors.get(host, "ok")
+                lines.append(f"  serve on {host}: {self.url(host)} ({status})")
+        return "\n".join(lines)
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        scenario = self.scenario
+        names = list(self.namespaces.values())
+        netns_add(names)
+        # ip netns exec bind-mounts this over /etc/resolv.conf: the client's system resolver is
+        # the center's, as a school's DHCP would hand out.
+        client_etc = ETC_NETNS / self.ns("client")
+        client_etc.mkdir(parents=True, exist_ok=True)
+        (client_etc / "resolv.conf").write_text(f"nameserver {ADDRESSES['center']}\n")
+
+        # Forwarders first: their Python start-up overlaps the rest of the build.
+        forwarders = [self._start_forwarder(lk.name) for lk in LINKS if scenario.link(lk.name).uses_tun]
+        ip_batch([
+            f"link add name {lk.name} netns {self.ns(lk.a)} type veth peer name {lk.name} netns {self.ns(lk.b)}"
+            for lk in LINKS if not scenario.link(lk.name).uses_tun
+        ])
+        for host in HOSTS:
+            values = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+            if host in ("gateway", "center"):
+                values["net.ipv4.ip_forward"] = "1"
+            if host == "client":
+                # Unprivileged ICMP sockets, so giga-netcheck's non-root ping path works here too.
+                values["net.ipv4.ping_group_range"] = "0 2147483647"
+            write_sysctl(self.ns(host), values)
+            self.congestion_control = self._set_congestion_control(host)
+        for proc in forwarders:
+            wait_line(proc.popen, "READY", time.monotonic() + READY_TIMEOUT_S, what="forwarder")
+
+        extra_ip = impair.ip_lines(scenario)
+        for host in HOSTS:
+            ip_batch(self._ip_lines(host) + extra_ip.get(host, []), self.ns(host))
+        for host, lines in impair.tc_lines(scenario).items():
+            tc_batch(lines, self.ns(host))
+        for host, rules in impair.iptables_rules(scenario).items():
+            iptables_restore(rules, self.ns(host))
+        for host, lines in impair.down_lines(scenario).items():
+            ip_batch(lines, self.ns(host))
+        self._start_services()
+        self._write_site_file()
+
+    def _set_congestion_control(self, host: str) -> str:
+        for algorithm in TCP_CONGESTION_CONTROL:
+            try:
+                write_sysctl(self.ns(host), {"net.ipv4.tcp_congestion_control": algorithm})
+                return algorithm
+            except PermissionError:
+                continue  # not in tcp_allowed_congestion_control: try the next one
+        raise LabError(f"none of {', '.join(TCP_CONGESTION_CONTROL)} may be set in a namespace here")
+
+    def _ip_lines(self, host: str) -> list[str]:
+        lines = ["link set dev lo up"]
+        for lk in LINKS:
+            if host not in (lk.a, lk.b):
+                continue
+            extra = f" txqueuelen {TUN_TXQUEUELEN}" if self.scenario.link(lk.name).uses_tun else ""
+            lines.append(f"link set dev {lk.name} mtu 1500{extra} up")
+            lines.append(f"addr add {lk.addr(host)}/{lk.prefix_len} dev {lk.name}")
+        for dest, via, dev in ROUTES[host]:
+            lines.append(f"route add {dest} via {via} dev {dev}")
+        return lines
+
+    def _start_forwarder(self, link_name: str) -> Proc:
+        lk = next(l for l in LINKS if l.name == link_name)
+        spec = self.scenario.link(link_name)
+        argv = [
+            sys.executable, str(FORWARDER),
+            "--a", f"{self.ns(lk.a)}:{lk.name}", "--b", f"{self.ns(lk.b)}:{lk.name}",
+            "--delay-ab-ms", str(spec.up.delay_ms), "--delay-ba-ms", str(spec.down.delay_ms),
+            "--jitter-ab-ms", str(spec.up.jitter_ms), "--jitter-ba-ms", str(spec.down.jitter_ms),
+            "--seed", str(self.seed),
+            *(["--offload"] if self._offload(spec) else []),
+        ]
+        with self._log(f"forwarder-{link_name}") as log:
+            popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+        proc = Proc(f"forwarder-{link_name}", None, popen)
+        self._procs.append(proc)
+        return proc
+
+    def _offload(self, spec: LinkSpec) -> bool:
+        # Super-packets cut the forwarder's work ~40-fold, but a drop then takes a whole burst
+        # of segments: only links without loss get them.
+        if self.offload is not None:
+            return self.offload
+        return spec.up.loss_pct == 0 and spec.down.loss_pct == 0
+
+    def _log(self, name: str) -> Any:
+        return open(self.workdir / f"{name}.log", "wb")
+
+    def _start_services(self) -> None:
+        wanted = [s for s in services.SERVICES
+                  if (s.name == "serve" and self.with_serve) or (s.name != "serve" and self.with_services)]
+        started = []
+        for svc in wanted:
+            argv = services.command(svc, self.scenario.dns.get(svc.host), self.seed)
+            with self._log(f"{svc.name}-{svc.host}") as log:
+                popen = self.popen(svc.host, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=services.REPO_ROOT, env=services.environment())
+            self._procs[-1].name = svc.name
+            started.append((svc, popen))
+        keys = {}
+        for host in HOSTS:
+            st = os.stat(f"/run/netns/{self.ns(host)}")
+            keys[host] = (st.st_dev, st.st_ino)
+        deadline = time.monotonic() + max(READY_TIMEOUT_S, SERVE_TIMEOUT_S)
+        pending = list(started)
+        while pending:
+            still = []
+            for svc, popen in pending:
+                if services.listening(popen.pid, keys[svc.host], svc.port, svc.proto):
+                    if svc.name == "serve":
+                        self._check_serve(svc)
+                    continue
+                if popen.poll() is not None:
+                    self._service_failed(svc, f"exited with {popen.returncode}")
+                    continue
+                if time.monotonic() > deadline:
+                    self._service_failed(svc, "not listening in time")
+                    continue
+                still.append((svc, popen))
+            pending = still
+            if pending:
+                time.sleep(0.02)
+
+    def _check_serve(self, svc: services.Service) -> None:
+        deadline = time.monotonic() + SERVE_TIMEOUT_S
+        while True:
+            try:
+                self.call(svc.host, lambda: services.serve_identity(svc.port))
+                return
+            except Exception as exc:  # any failure to identify is recorded below
+                if time.monotonic() > deadline:
+                    self._service_failed(svc, f"GET /id failed: {exc}")
+                    return
+                time.sleep(0.05)
+
+    def _service_failed(self, svc: services.Service, why: str) -> None:
+        log = self.workdir / f"{svc.name}-{svc.host}.log"
+        tail = ""
+        try:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1][:300]
+        except (OSError, IndexError):
+            pass
+        message = f"{svc.name} on {svc.host} {why}" + (f": {tail}" if tail else "")
+        if svc.required:
+            raise LabError(message)
+        self.serve_errors[svc.host] = message
+
+    def _write_site_file(self) -> None:
+        site = self.scenario.site
+        doc = {
+            "school": {"id": site.get("id", "lab-001"), "name": site.get("name", "Lab Elementary"),
+                       "students": site.get("students", 420)},
+            "profile": "default",
+            "classrooms": [{"name": "5-1", "devices": site.get("devices", 35)}],
+            "targets": {
+                "gateway": ADDRESSES["gateway"],
+                "center": self.url("center"),
+                "internet": [self.url("internet")],
+            },
+            "dns": {"resolvers": [ADDRESSES["center"]], "names": ["www.lab.example", "classroom.lab.example"]},
+        }
+        header = f"# Written by tests/lab for scenario {self.scenario.name} (lab {self.run_id}).\n"
+        self.site_file.write_text(header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
+
+    def _write_state(self) -> None:
+        state = {
+            "run_id": self.run_id,
+            "scenario": self.scenario.name,
+            "namespaces": self.namespaces,
+            "addresses": ADDRESSES,
+            "site_file": str(self.site_file),
+            "serve_errors": self.serve_errors,
+            "pids": {p.name + (f"@{p.host}" if p.host else ""): p.popen.pid for p in self._procs},
+            "owner_pid": os.getpid(),
+            "detached": self._detached,
+            "state": self.state,
+            "started": self._started,
+        }
+        (self.workdir / "state.json").write_text(json.dumps(state, indent=2))
+
+    def _stop_processes(self) -> None:
+        for proc in self._procs:
+            signal_group(proc.popen, signal.SIGTERM)
+        deadline = time.monotonic() + TERM_GRACE_S
+        for proc in self._procs:
+            while proc.popen.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            signal_group(proc.popen, signal.SIGKILL)
+        # A group member that outlived its leader (the forwarder's second direction dies with
+        # its parent by PDEATHSIG) is caught by the namespace sweep in down().
