@@ -12,6 +12,10 @@ from typing import Optional
 from .models import BandwidthMeasurement, DnsSeries, LatencySeries, Measurements, ProbeRecord, Target
 
 
+BYTE_CAPPED_ENGINES = frozenset({"http-capped"})
+"""Engines whose transfers are too small to judge capacity (the scheduled light plan)."""
+
+
 @dataclass(frozen=True)
 class Facts:
     targets: tuple[Target, ...]
@@ -46,6 +50,8 @@ class Facts:
     # -------------------------------------------------------------- bandwidth
     def throughput(self, target: str, direction: str, single: bool = False) -> Optional[BandwidthMeasurement]:
         for b in self.bandwidth:
+            if b.engine in BYTE_CAPPED_ENGINES:
+                continue  # a few MB cannot measure capacity (scheduled light runs keep them for trends)
             if b.target == target and b.direction == direction and (b.streams == 1) == single and b.goodput_mbps is not None:
                 return b
         return None

@@ -224,7 +224,7 @@ class RunResult:
     profile: str
     site_file: Optional[str]
     mode: str
-    """``full`` or ``quick``."""
+    """``full``, ``quick``, ``scheduled`` (light, byte-capped) or ``scheduled-full``."""
     host: dict[str, Any]
     targets: tuple[Target, ...]
     measurements: Measurements
