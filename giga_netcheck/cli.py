@@ -23,9 +23,9 @@ from rich.progress import BarColumn, Progress as RichBar, SpinnerColumn, TextCol
 
 from . import __version__
 from .config import Site, default_site, load_site
-from .errors import ConfigError, NetcheckError, ResultFileError
+from .errors import ConfigError, ResultFileError
 from .i18n import Messages, detect_lang
-from .models import RunResult, Target
+from .models import RunResult
 from .probes.base import Progress
 from .render import EXTENSIONS, registry as renderers
 from .render.terminal import show

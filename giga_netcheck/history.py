@@ -24,7 +24,6 @@ import errno
 import json
 import os
 import re
-import tempfile
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from .errors import NetcheckError
+from .results import fsync_dir, write_atomic
 from .models import Cause, Evidence, RunResult, claims
 from .stats import median
 
@@ -202,19 +202,6 @@ def _open_locked(path: Path, flags: int) -> int:
         os.close(fd)
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _cut_torn_tail(fd: int) -> None:
     """Drop bytes after the last newline (a write a crash cut short; never a whole record)."""
     size = os.fstat(fd).st_size
@@ -261,7 +248,7 @@ def append(path: str | Path, record: Record) -> None:
     finally:
         os.close(fd)
     if created:
-        _fsync_dir(p.parent)
+        fsync_dir(p.parent)
 
 
 @dataclass(frozen=True)
@@ -359,22 +346,7 @@ def retain(path: str | Path, *, max_age_days: float, max_bytes: int, now: Option
 
 
 def _replace(p: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-        _fsync_dir(p.parent)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(p, data)
 
 
 # ------------------------------------------------------------------------ time ranges

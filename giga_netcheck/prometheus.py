@@ -10,11 +10,10 @@ Metric names keep the unit in the name like the rest of giga-netcheck (``_mbps``
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
 
+from .results import write_atomic
 from .models import RunResult, claims
 
 STATUS_VALUE = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
@@ -122,29 +121,9 @@ def _timestamp(iso: str) -> int:
 
 
 def write(path: str | Path, text: str) -> Path:
-    """Write atomically (temp file in the same folder, fsync, rename), world-readable.
-
-    The temp name starts with ``.`` and ends in ``.tmp``, so the collector (``*.prom``) never
-    reads it; node_exporter usually runs as another user, hence mode 0644.
-    """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
-            os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return p
+    """Write atomically and world-readable (``results.write_atomic``): the collector (``*.prom``)
+    never sees the ``.tmp`` file, and node_exporter usually runs as another user."""
+    return write_atomic(path, text)
 
 
 def metric_names() -> Iterable[str]:

@@ -16,17 +16,26 @@ def dumps(result: RunResult) -> str:
     return json.dumps(to_dict(result), ensure_ascii=False, indent=2)
 
 
-def write_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
+def write_atomic(path: str | Path, data: str | bytes, *, encoding: str = "utf-8", mode: int = 0o644) -> Path:
+    """Write via a temporary file in the same folder, fsync, rename, fsync the folder.
+
+    Readers see the old file or the new one, never half of one, even after a crash or SIGKILL.
+    The temp name starts with ``.`` and ends in ``.tmp`` so collectors (``*.prom``, ``*.json``)
+    never pick it up; ``mode`` is applied before the rename (``0o644``: node_exporter and web
+    servers usually run as another user). ``str`` data is written as is (no newline translation).
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=str(p.parent))
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
-            fh.write(text)
+        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode(encoding) if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
+        fsync_dir(p.parent)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -34,6 +43,20 @@ def write_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Pat
             pass
         raise
     return p
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename durable (best effort: not every OS or file system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def upgrade(data: dict[str, Any], path: str) -> dict[str, Any]:

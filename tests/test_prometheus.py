@@ -84,7 +84,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(prometheus.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)  # inside results.write_atomic, which prometheus uses
     with pytest.raises(OSError):
         prometheus.write(target, prometheus.render(_result()))
     assert target.read_text() == "giga_netcheck_status 0\n"

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from ..errors import PermissionFailure, ProbeError, UnreachableFailure, map_exception
 
@@ -115,27 +115,15 @@ class IcmpRaw(RttMethod):
             self.sock.sendto(packet, (self.addr, 0))
         except OSError as exc:
             raise map_exception(exc) from exc
-        deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                return None
-            try:
-                data, ancdata, _, src = self.sock.recvmsg(4096, socket.CMSG_SPACE(16))
-            except BlockingIOError:
-                continue
+        def ours(data: bytes, src) -> bool:
             if src[0] != self.addr:
-                continue
+                return False
             try:
-                if not self._matches(data):
-                    continue
+                return self._matches(data)
             except Exception:  # a packet scapy cannot parse is not our reply
-                continue
-            received_at = _kernel_time(ancdata) or time.time()
-            return max(0.0, (received_at - sent_at) * 1000.0)
+                return False
+
+        return _await_reply(self.sock, sent_at, timeout_s, ours)
 
 
 class IcmpDgram(IcmpRaw):
@@ -143,6 +131,26 @@ class IcmpDgram(IcmpRaw):
 
     name = "icmp-dgram"
     _sock_type = socket.SOCK_DGRAM
+
+
+def _await_reply(sock: socket.socket, sent_at: float, timeout_s: float, ours: Callable[[bytes, Any], bool]) -> Optional[float]:
+    """Wait for the datagram ``ours`` accepts; its RTT in ms from the kernel's receive time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([sock], [], [], left)
+        if not ready:
+            return None
+        try:
+            data, ancdata, _, src = sock.recvmsg(4096, socket.CMSG_SPACE(16))
+        except BlockingIOError:
+            continue
+        except ConnectionRefusedError:  # ICMP port unreachable for a connected UDP socket
+            return None
+        if ours(data, src):
+            return max(0.0, ((_kernel_time(ancdata) or time.time()) - sent_at) * 1000.0)
 
 
 def _enable_timestamps(sock: socket.socket) -> None:
@@ -193,22 +201,7 @@ class UdpEcho(RttMethod):
             if exc.errno == errno.ECONNREFUSED:  # an earlier probe met a closed port
                 return None
             raise map_exception(exc) from exc
-        deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                return None
-            try:
-                data, ancdata, _, _ = self.sock.recvmsg(2048, socket.CMSG_SPACE(16))
-            except BlockingIOError:
-                continue
-            except ConnectionRefusedError:
-                return None
-            if data[:12] == payload[:12]:
-                return max(0.0, ((_kernel_time(ancdata) or time.time()) - sent_at) * 1000.0)
+        return _await_reply(self.sock, sent_at, timeout_s, lambda data, src: data[:12] == payload[:12])
 
 
 class TcpConnect(RttMethod):
