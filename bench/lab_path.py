@@ -77,21 +77,33 @@ def main() -> None:
                                        "latency": {"count": args.pings, "interval_s": 0.05},
                                        "dns": {"queries": 20}}}
         priv, _ = run_tool(lab, lat_site, work)
-        unpriv, _ = run_tool(lab, lat_site, work, prefix=("setpriv", "--bounding-set", "-net_raw"))
+        unpriv = {"auto (no CAP_NET_RAW)": run_tool(lab, lat_site, work, prefix=("setpriv", "--bounding-set", "-net_raw"))[0]}
+        for method in ("udp-echo", "tcp-connect"):
+            forced = {**lat_site, "probes": {**lat_site["probes"], "latency": {**lat_site["probes"]["latency"], "method": method}}}
+            unpriv[method] = run_tool(lab, forced, work, prefix=("setpriv", "--bounding-set", "-net_raw"))[0]
         rows = []
         for target in ("gateway", "center", "internet"):
             host = lab.addr(target)
             ping = lab.run("client", ["ping", "-c", str(args.pings), "-i", "0.05", "-n", host], timeout=60)
             summary = parse_ping(ping.stdout)
             p50_ping = statistics.median(summary.rtts_ms) if summary and summary.rtts_ms else None
-            mine = next(s for s in priv["measurements"]["latency"] if s["target"] == target and s["phase"] == "idle")
-            other = next(s for s in unpriv["measurements"]["latency"] if s["target"] == target and s["phase"] == "idle")
-            diff = lambda s: f"{s['stats']['p50_ms'] - p50_ping:+.2f}" if p50_ping is not None and s["stats"]["p50_ms"] is not None else "n/a"  # noqa: E731
-            rows.append((target, f"{p50_ping:.2f}" if p50_ping else "n/a", f"{mine['stats']['p50_ms']:.2f} ({mine['method']})", diff(mine),
-                         f"{other['stats']['p50_ms']:.2f} ({other['method']})", diff(other)))
+
+            def cell(doc: dict) -> tuple[str, str]:
+                s = next(x for x in doc["measurements"]["latency"] if x["target"] == target and x["phase"] == "idle")
+                if s["stats"]["p50_ms"] is None or p50_ping is None:
+                    return f"n/a ({s['method']})", "n/a"
+                return f"{s['stats']['p50_ms']:.2f} ({s['method']})", f"{s['stats']['p50_ms'] - p50_ping:+.2f}"
+
+            row = [target, f"{p50_ping:.2f}" if p50_ping else "n/a", *cell(priv)]
+            for doc in unpriv.values():
+                row += cell(doc)
+            rows.append(row)
         print()
-        print(f"idle RTT p50, {args.pings} probes each, same path, same run (ms)")
-        table(rows, ("target", "ping", "ours", "diff", "ours unprivileged", "diff"))
+        print(f"idle RTT p50, {args.pings} probes each, same path, same run (ms); unprivileged = CAP_NET_RAW dropped")
+        header = ["target", "ping", "ours (root)", "diff"]
+        for label in unpriv:
+            header += [f"unprivileged {label}", "diff"]
+        table(rows, header)
 
         resolver = site["dns"]["resolvers"][0]
         name = site["dns"]["names"][0]

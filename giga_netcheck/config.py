@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError, UnknownProfileError
+from .loadgen.settings import LOAD_SCHEMA, LoadSettings, load_settings
 from .models import Classroom, School, Target
 from .schema import Either, ListOf, Num, Obj, Str, printable, validate
 
@@ -164,6 +165,14 @@ SITE_SCHEMA = Obj({
     }),
     "probes": _PROBE_TUNING,
     "schedule": _SCHEDULE,
+    "load": LOAD_SCHEMA,  # the load probe (docs/load.md)
+    # Context a board breaks its results down by (docs/boards.md); uploads carry it with the result.
+    "context": Obj({
+        "board": Str(), "region": Str(), "isp": Str(), "line_type": Str(),
+        "contract": Str(choices=("best-effort", "guaranteed")),
+        "ipv4_method": Str(choices=("pppoe", "ipoe", "v4-over-v6")),
+        "connection_model": Str(choices=("center", "local-breakout")),
+    }),
 })
 
 
@@ -186,7 +195,7 @@ class ProbeSettings:
         return ProbeSettings(
             bandwidth_enabled=self.bandwidth_enabled,
             streams=self.streams,
-            duration_s=min(self.duration_s, 2.5),
+            duration_s=min(self.duration_s, 2.2),  # six tests on a two-server site: --quick stays under 20 s
             warmup_s=min(self.warmup_s, 0.8),
             # loss is a count: fewer than ~30 probes cannot see a few percent of it
             latency_count=min(self.latency_count, 30),
@@ -215,6 +224,10 @@ class Site:
     profiles_dir: Optional[str] = None
     path: Optional[str] = None
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    load: LoadSettings = field(default_factory=LoadSettings)
+    """The ``load:`` section: how the load probe ramps (docs/load.md)."""
+    context: dict[str, str] = field(default_factory=dict)
+    """The ``context:`` section (board, region, isp, line_type, contract, ipv4_method, connection_model)."""
 
     def targets(self, detected_gateway: Optional[str]) -> list[Target]:
         """The path's measurement points, nearest first."""
@@ -394,6 +407,8 @@ def load_site(path: str | Path) -> Site:
         profiles_dir=profiles_dir,
         path=str(path),
         schedule=_schedule_settings(data.get("schedule") or {}, path),
+        load=load_settings(data.get("load")),
+        context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
     )
 
 
