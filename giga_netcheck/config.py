@@ -223,6 +223,8 @@ class Site:
     probes: ProbeSettings = field(default_factory=ProbeSettings)
     profiles_dir: Optional[str] = None
     path: Optional[str] = None
+    profiles_cli_dir: Optional[str] = None
+    """``--profiles-dir`` from the command line: searched before ``profiles_dir``."""
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     load: LoadSettings = field(default_factory=LoadSettings)
     """The ``load:`` section: how the load probe ramps (docs/load.md)."""

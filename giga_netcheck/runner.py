@@ -27,11 +27,12 @@ from .probes.bandwidth import BandwidthProbe
 from .probes.base import Probe, ProbeContext, ProbeOutput, Progress
 from .probes.dns import DnsProbe
 from .probes.latency import LatencyProbe
+from .probes.load import LoadProbe
 from .server import SERVICE_NAME
 from .thresholds import evaluate, overall_status
 from .triage import TriageInput, triage
 
-DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (LatencyProbe, DnsProbe, BandwidthProbe)
+DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (LatencyProbe, DnsProbe, BandwidthProbe, LoadProbe)
 
 
 def identify(target: Target, timeout_s: float = 3.0) -> dict[str, Any]:
@@ -53,9 +54,9 @@ def identify(target: Target, timeout_s: float = 3.0) -> dict[str, Any]:
     return doc
 
 
-def load_profiles(site: Site, cli_dir: Optional[str] = None) -> dict[str, Profile]:
+def load_profiles(site: Site) -> dict[str, Profile]:
     """Every profile the site's classrooms use (raises ConfigError / UnknownProfileError)."""
-    dirs = profile_dirs(site.profiles_dir, cli=cli_dir)
+    dirs = profile_dirs(site.profiles_dir, cli=site.profiles_cli_dir)
     names = {site.profile} | {r.profile for r in site.classrooms}
     return {n: load_profile(n, dirs) for n in sorted(names)}
 
@@ -115,6 +116,7 @@ def run(
     ctx = ProbeContext(site=site, settings=settings, targets=targets, servers=servers, host=host,
                        resolvers=resolvers, stop=stop, progress=progress)
     collected = ProbeOutput()
+    load: Optional[dict[str, Any]] = None
     for factory in probes:
         probe = factory()
         if stop.is_set():
@@ -136,10 +138,11 @@ def run(
         collected.latency += out.latency
         collected.dns += out.dns
         collected.dns_agreement += out.dns_agreement
+        load = getattr(out, "load", None) if getattr(out, "load", None) is not None else load  # LoadOutput
 
     measurements = Measurements(
         bandwidth=tuple(collected.bandwidth), latency=tuple(collected.latency),
-        dns=tuple(collected.dns), dns_agreement=tuple(collected.dns_agreement),
+        dns=tuple(collected.dns), dns_agreement=tuple(collected.dns_agreement), load=load,
     )
     result = RunResult(
         schema_version=SCHEMA_VERSION, run_id=str(uuid.uuid4()), tool_version=__version__,

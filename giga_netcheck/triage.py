@@ -156,6 +156,31 @@ def _gateway_inflation(f: Facts) -> Optional[float]:
     return inc[0] if inc else None
 
 
+def _queue_before_gateway(f: Facts, inp: TriageInput) -> bool:
+    """The gateway's RTT rises under load, absolutely or as much as the first off-site hop's does:
+    the queue the load builds sits in the school LAN, not beyond the gateway."""
+    gw_inc = _gateway_inflation(f)
+    if gw_inc is None:
+        return False
+    if gw_inc >= inp.profile.limits["loaded_rtt_increase_ms"].warn_or_fail():
+        return True
+    off = _offsite_inflation(f)
+    return gw_inc >= GATEWAY_QUEUE_MIN_MS and off is not None and gw_inc >= 0.6 * off
+
+
+GATEWAY_QUEUE_MIN_MS = 5.0
+"""A gateway RTT rise below this is noise, whatever the hops beyond do."""
+
+
+def _offsite_inflation(f: Facts) -> Optional[float]:
+    for role in ("center", "internet"):
+        for t in f.by_role(role):
+            inc = f.loaded_increase(t.name)
+            if inc is not None:
+                return inc[0]
+    return None
+
+
 def lan_capacity(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
     multi = [b for b in f.bandwidth if b.streams > 1 and b.goodput_mbps is not None]
@@ -163,7 +188,7 @@ def lan_capacity(inp: TriageInput) -> Optional[Finding]:
     # a plateau only points at the LAN if no server beyond the LAN got clearly more through it
     plateau = [b for b in multi if 85.0 <= (b.goodput_mbps or 0) <= 97.0 and best[b.direction] <= 97.0 * 1.1]
     gw_inc = _gateway_inflation(f)
-    inflates = gw_inc is not None and gw_inc >= inp.profile.limits["loaded_rtt_increase_ms"].warn_or_fail()
+    inflates = _queue_before_gateway(f, inp)
     if not plateau and not inflates:
         return None
     link = inp.host.get("link_speed_mbps")
@@ -190,7 +215,7 @@ def uplink_capacity(inp: TriageInput) -> Optional[Finding]:
         return None  # the first off-site hop is fast enough: the shortfall is further out
     gw_inc = _gateway_inflation(f)
     conf = 0.6
-    if gw_inc is not None and gw_inc < inp.profile.limits["loaded_rtt_increase_ms"].warn_or_fail():
+    if gw_inc is not None and not _queue_before_gateway(f, inp):
         conf += 0.15  # the queue is not in the school LAN
     if 85.0 <= (b.goodput_mbps or 0) <= 97.0:
         conf -= 0.25  # a 100 Mbit/s plateau points at the LAN instead

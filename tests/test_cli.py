@@ -189,3 +189,21 @@ def test_without_raw_socket_permission_the_run_falls_back_and_labels_it(server, 
     methods = {s["target"]: s["method"] for s in doc["measurements"]["latency"] if s["phase"] == "idle"}
     assert methods == {"gateway": "tcp-connect", "internet": "udp-echo"}
     assert all(s["stats"]["received"] > 0 for s in doc["measurements"]["latency"])
+
+
+def test_run_takes_a_profiles_dir_from_the_command_line(server, dns_server, write_site, tmp_path):
+    mine = tmp_path / "my-profiles"
+    mine.mkdir()
+    (mine / "tight.yaml").write_text(
+        "name: tight\nextends: default\nclassroom:\n  down_mbps_per_device: {value: 100000, source: test}\n")
+    site = loopback_site(server.url, dns_server.port, profile="tight")
+    site["classrooms"] = [{"name": "5-1", "devices": 35}]
+    site["probes"]["bandwidth"] = {"duration_s": 1.0, "warmup_s": 0.3, "streams": 2}
+    proc = _run(["run", "--site", str(write_site(site)), "--profiles-dir", str(mine), "--json", str(tmp_path / "r.json"),
+                 "--out", str(tmp_path), "--no-progress", "--lang", "en"], tmp_path)
+    assert proc.returncode == 1, proc.stderr  # 3.5 Tbit/s for one classroom: the check fails
+    doc = json.loads((tmp_path / "r.json").read_text())
+    down = next(c for c in doc["checks"] if c["id"] == "classroom.bandwidth.down")
+    assert down["threshold"] == 3_500_000 and down["status"] == "fail"
+    proc = _run(["run", "--site", str(write_site(site)), "--no-progress"], tmp_path)
+    assert proc.returncode == 2 and "tight" in proc.stderr  # without the folder the profile is unknown

@@ -125,6 +125,9 @@ FIRES = [
          with_(bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.5), bandwidth("internet", 60.0, streams=1)),
                latency=healthy_latency() + [latency("gateway", rtts(80.0), phase="download")], school=School("s", "S", 420)),
          "lan", 0.95, 0.95, "both-and-short"),
+    Case("lan-capacity.plateau-or-gateway-queue",  # lab: a 50 Mbit/s LAN with a 20 ms queue
+         with_(latency=healthy_latency() + [latency("gateway", rtts(19.0), phase="download"), latency("center", rtts(24.0), phase="download")]),
+         "lan", 0.65, 0.65, "gateway-rises-like-the-hops-beyond"),
     # uplink-capacity: the first off-site server is below the need, the gateway is flat
     Case("uplink-capacity.first-offsite-short",
          with_(bandwidth=bw(bandwidth("internet", 300.0)), targets=NO_CENTER, school=School("s", "S", 420)), "uplink", 0.75, 0.75, "mext-short"),
@@ -190,7 +193,8 @@ QUIET = [
     Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 94.0)), host={"link_speed_mbps": 100}), id="device-nic"),
     Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 84.0), bandwidth("center", 98.0))), id="outside-plateau"),
     Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 94.0, streams=1))), id="single-stream-plateau"),
-    Case("lan-capacity.plateau-or-gateway-queue", with_(latency=healthy_latency() + [latency("gateway", rtts(29.0), phase="download")]), id="gateway-below-warn"),
+    Case("lan-capacity.plateau-or-gateway-queue", with_(latency=healthy_latency() + [latency("gateway", rtts(29.0), phase="download"), latency("center", rtts(80.0), phase="download")]), id="gateway-below-warn-and-queue-mostly-beyond"),
+    Case("lan-capacity.plateau-or-gateway-queue", with_(latency=healthy_latency() + [latency("gateway", rtts(4.0), phase="download"), latency("center", rtts(9.0), phase="download")]), id="gateway-rise-below-noise"),
     Case("uplink-capacity.first-offsite-short", healthy, id="healthy"),
     Case("uplink-capacity.first-offsite-short", with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 300.0)), school=School("s", "S", 420)),
          id="center-fast-enough"),
