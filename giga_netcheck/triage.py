@@ -109,25 +109,54 @@ def dns_failure(inp: TriageInput) -> Optional[Finding]:
     return Finding(_clamp(0.6 + bad_pct / 100), "dns", ev)
 
 
-def lan_loss(inp: TriageInput) -> Optional[Finding]:
-    gw = [inp.facts.idle[t.name] for t in inp.facts.by_role("gateway") if t.name in inp.facts.idle]
-    if not gw or gw[0].stats.received == 0:
+def _gateway_loss(f: Facts) -> Optional[tuple[int, int]]:
+    """(probes sent, probes lost) to the gateway: idle, plus the probes sent while the load ran
+    when the gateway's RTT stayed flat (no queue in the LAN, so a loss there is not congestion)."""
+    gws = f.by_role("gateway")
+    if not gws or gws[0].name not in f.idle:
         return None
+    name = gws[0].name
+    series = [f.idle[name]]
+    inc = f.loaded_increase(name)
+    if inc is not None and inc[0] < GATEWAY_QUEUE_MIN_MS:
+        series += f.loaded.get(name, [])
+    sent = sum(s.stats.sent for s in series)
+    lost = sum(s.stats.sent - s.stats.received for s in series)
+    return (sent, lost) if sent else None
+
+
+def lan_loss(inp: TriageInput) -> Optional[Finding]:
+    f = inp.facts
+    gw = [f.idle[t.name] for t in f.by_role("gateway") if t.name in f.idle]
+    counts = _gateway_loss(f)
+    if not gw or gw[0].stats.received == 0 or counts is None:
+        return None
+    sent, lost = counts
+    loss_pct = 100.0 * lost / sent
     s = gw[0].stats
     loss_lim = inp.profile.limits["gateway_loss_pct"]
     jit_lim = inp.profile.limits["jitter_ms"]
-    lossy = s.loss_pct >= loss_lim.fail
+    lossy = loss_pct >= loss_lim.fail
     jittery = s.jitter_ms is not None and s.jitter_ms >= jit_lim.fail
     if not (lossy or jittery):
         return None
-    ev = (_ev("loss_pct", s.loss_pct, "%", "gateway", "classroom.gateway_loss"), _ev("jitter_ms", s.jitter_ms, "ms", "gateway"))
-    return Finding(_clamp(0.6 + min(s.loss_pct, 20) / 40), "lan", ev)
+    ev = (_ev("loss_pct", loss_pct, "%", "gateway", "classroom.gateway_loss", f"{lost} of {sent} probes, idle and under load"),
+          _ev("jitter_ms", s.jitter_ms, "ms", "gateway"))
+    return Finding(_clamp(0.6 + min(loss_pct, 20) / 40), "lan", ev)
+
+
+def _chance_of_so_few_losses(sent: int, lost: int, rate: float) -> float:
+    """P(at most ``lost`` of ``sent`` probes lost) if they were lost at ``rate`` (binomial CDF)."""
+    from math import comb
+
+    rate = min(max(rate, 0.0), 1.0)
+    return sum(comb(sent, k) * rate ** k * (1 - rate) ** (sent - k) for k in range(0, lost + 1))
 
 
 def uplink_loss(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
-    gw = next((f.idle[t.name] for t in f.by_role("gateway") if t.name in f.idle), None)
-    gw_loss = gw.stats.loss_pct if gw and gw.stats.sent else None
+    counts = _gateway_loss(f)
+    gw_loss = 100.0 * counts[1] / counts[0] if counts else None
     lim = inp.profile.limits["loss_pct"]
     for role in ("center", "internet"):
         for t in f.by_role(role):
@@ -139,8 +168,15 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
             conf = 0.55 + min(s.stats.loss_pct, 20) / 40 + (0.1 if gw_loss is not None else -0.15)
             beyond_center = role == "internet" and bool(f.by_role("center"))
             note = "loss starts beyond the board's center (its upstream line)" if beyond_center else None
-            ev = (_ev("loss_pct", s.stats.loss_pct, "%", t.name, "classroom.loss", note), _ev("gateway_loss_pct", gw_loss, "%", "gateway"))
-            return Finding(_clamp(conf), "uplink", ev)
+            ev = [_ev("loss_pct", s.stats.loss_pct, "%", t.name, "classroom.loss", note), _ev("gateway_loss_pct", gw_loss, "%", "gateway")]
+            if counts is not None:
+                # too few gateway probes to tell a clean LAN from one losing at the same rate
+                chance = _chance_of_so_few_losses(counts[0], counts[1], s.stats.loss_pct / 100.0)
+                if chance >= 0.05:
+                    conf -= 0.4
+                    ev.append(_ev("gateway_probes", float(counts[0]), "", "gateway",
+                                  note=f"{counts[1]} lost; a LAN losing {s.stats.loss_pct:.1f}% would show so few losses with probability {chance:.2f}"))
+            return Finding(_clamp(conf), "uplink", tuple(ev))
     return None
 
 
@@ -387,9 +423,9 @@ def _weigh_contradictions(merged: dict[str, tuple[Finding, list[str]]], inp: Tri
     lossy = [c for c in ("lan-loss", "uplink-loss") if c in merged and merged[c][0].confidence >= 0.5]
     if lossy:
         for cid in ("per-flow-limit", "uplink-capacity", "lan-capacity", "center-capacity"):
-            _lower(merged, cid, 0.3)
+            _lower(merged, cid, 0.35)
         if _dns_failures_are_timeouts(inp):
-            _lower(merged, "dns-failure", 0.3)
+            _lower(merged, "dns-failure", 0.4)
 
 
 def _rtt_ratio(inp: TriageInput, far: str, near: str) -> float:
