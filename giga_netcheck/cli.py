@@ -9,6 +9,7 @@ Exit codes (docs/exit-codes in the README):
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import signal
@@ -131,8 +132,12 @@ def run_cmd(
     formats: List[str] = typer.Option(["json", "html"], "--format", "-f", help="Report formats to write: json, html, md, csv (repeat the option; default: json and html)."),
     redact_ids: bool = typer.Option(False, "--redact", help="Replace IP and MAC addresses, host names and SSIDs with placeholders (ip-1, host-1 ...) in every report written and shown, for reports sent outside the board."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Report language: en or ja (default: from the locale)."),
+    profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="A folder of your own profiles, searched before the site file's profiles_dir, $GIGA_NETCHECK_PROFILES and the shipped ones."),
     demo: bool = typer.Option(False, "--demo", help="Run against a measurement server this command starts on loopback (tries the whole loop on one machine; measures nothing of the network)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress display (for scripts and cron)."),
+    upload_url: Optional[str] = typer.Option(None, "--upload", help="Also send the result to the board's center (serve --collect) at this URL, with retries; kept in the spool until it is stored (docs/boards.md)."),
+    upload_token: Optional[str] = typer.Option(None, "--upload-token", envvar="GIGA_NETCHECK_UPLOAD_TOKEN", help="Token for --upload (or $GIGA_NETCHECK_UPLOAD_TOKEN)."),
+    spool_dir: Optional[Path] = typer.Option(None, "--spool", help="Where results wait while the center is unreachable (default: OUT/spool)."),
 ) -> None:
     """Measure the network from here, compare with the classrooms' needs, write a report.
 
@@ -156,6 +161,8 @@ def run_cmd(
             err.print(f"[dim]{m('demo.note')}[/]")
         else:
             the_site = load_site(site) if site else default_site()
+        if profiles_dir:
+            the_site = dataclasses.replace(the_site, profiles_cli_dir=str(profiles_dir))
         load_profiles(the_site)  # a bad profile fails now, before anything is measured
         from .cli_schedule import Unattended, resolve_mode  # scheduled mode, history, Prometheus
 
@@ -222,6 +229,10 @@ def run_cmd(
         show(out, result, m)
     for p in written:
         out.print(m("report_written", path=str(p)), highlight=False)
+    if upload_url:
+        from .cli_board import upload_after_run
+
+        upload_after_run(m, result, the_site, upload_url, upload_token, spool_dir or out_dir / "spool")
     raise typer.Exit(int(job.exit_code(result, _exit_code(result)) if job else _exit_code(result)))
 
 
@@ -233,6 +244,9 @@ def serve_cmd(
     max_download_bytes: int = typer.Option(1 << 30, "--max-download-bytes", help="Largest download one request may ask for."),
     max_upload_bytes: int = typer.Option(1 << 30, "--max-upload-bytes", help="Largest upload body one request may send."),
     max_connections: int = typer.Option(4096, "--max-connections", help="Connections served at once; more are closed."),
+    collect_dir: Optional[Path] = typer.Option(None, "--collect", help="Also accept results uploaded by schools (POST /results) and store them in this folder (docs/boards.md)."),
+    tokens_file: Optional[Path] = typer.Option(None, "--tokens", help="With --collect: the YAML file of upload tokens (per school or per board)."),
+    max_result_bytes: int = typer.Option(4 << 20, "--max-result-bytes", help="With --collect: largest result one upload may send."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
 ) -> None:
     """Run the measurement server (for the board's data center or a second laptop in the school)."""
@@ -240,8 +254,19 @@ def serve_cmd(
 
     m = _messages(lang)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    collector = None
+    if collect_dir is not None or tokens_file is not None:
+        from .collect import Collector, Tokens
+
+        if collect_dir is None or tokens_file is None:
+            _fail(m, "error.config", Exit.USAGE, message="--collect and --tokens go together")
+        try:
+            collector = Collector(collect_dir, Tokens.load(tokens_file), max_bytes=max_result_bytes)
+        except (ConfigError, OSError) as exc:
+            _fail(m, "error.config", Exit.USAGE, message=str(exc))
+        err.print(m("serve.collecting", path=str(collect_dir), tokens=len(collector.tokens)), highlight=False)
     cfg = ServerConfig(host=host, port=port, udp_port=udp_port, max_download_bytes=max_download_bytes,
-                       max_upload_bytes=max_upload_bytes, max_connections=max_connections)
+                       max_upload_bytes=max_upload_bytes, max_connections=max_connections, collector=collector)
     try:
         run_server(cfg)
     except KeyboardInterrupt:
@@ -305,8 +330,14 @@ app.add_typer(profiles_app, name="profiles")
 
 
 from .cli_schedule import register as _register_schedule  # noqa: E402  (schedule, history)
+from .cli_probe import register as _register_probe  # noqa: E402  (probe load)
 
 _register_schedule(app)
+_register_probe(app)  # probe load (cli_probe.py)
+
+from .cli_board import register as _register_board  # noqa: E402  (batch, upload)
+
+_register_board(app)
 
 
 def main() -> None:

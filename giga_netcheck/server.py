@@ -9,6 +9,8 @@ small HTTP/1.1 server on asyncio streams, written for throughput and bounded mem
 - ``POST /upload``            counts and discards the body (Content-Length or chunked), answers
                               JSON with the byte count and the server-side duration
 - ``GET /rtt``                a tiny answer for HTTP round trips
+- ``POST /results``          with ``serve --collect DIR`` only: a school's uploaded result, checked
+                              and stored once (collect.py)
 - UDP echo on ``udp_port``    echoes datagrams that start with ``GNC1`` (same size back, so it
                               cannot amplify), for loss and jitter
 
@@ -54,6 +56,8 @@ class ServerConfig:
     max_connections: int = 4096
     idle_timeout_s: float = 30.0
     """A connection that sends nothing for this long is closed (slow or vanished clients)."""
+    collector: Optional[object] = None
+    """A :class:`giga_netcheck.collect.Collector`: enables ``POST /results`` (``serve --collect``)."""
 
 
 class MeasurementServer:
@@ -165,6 +169,8 @@ class MeasurementServer:
             return await self._download(writer, client, query)
         if method == "POST" and path == "/upload":
             return await self._upload(reader, writer, client, headers)
+        if method == "POST" and path == "/results" and self.config.collector is not None:
+            return await self._collect(reader, writer, client, headers)
         if method not in ("GET", "POST", "HEAD"):
             await self._respond(writer, 405, b"method not allowed\n", close=True)
             return False
@@ -224,6 +230,15 @@ class MeasurementServer:
         await self._respond(writer, status, body, ctype="application/json", close=status != 200)
         return status == 200
 
+    async def _collect(self, reader, writer, client: str, headers: dict) -> bool:
+        from .collect import handle
+
+        out = await handle(self.config.collector, reader, headers, self.config.idle_timeout_s)
+        log.info("%s results %d %s", client, out.status, out.body.get("error") or out.body.get("status"))
+        ok = out.status < 300  # a refused body may be unread: close rather than parse it as a request
+        await self._respond(writer, out.status, json.dumps(out.body).encode(), ctype="application/json", close=not ok)
+        return ok
+
     def _log_transfer(self, client: str, kind: str, nbytes: int, seconds: float, outcome: str) -> None:
         self.transfers += 1
         mbps = nbytes * 8 / seconds / 1e6 if seconds > 0 else 0.0
@@ -231,8 +246,10 @@ class MeasurementServer:
 
     @staticmethod
     async def _respond(writer, status: int, body: bytes, *, ctype: str = "text/plain", close: bool = False) -> None:
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                  413: "Payload Too Large", 431: "Request Header Fields Too Large"}.get(status, "OK")
+        reason = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+                  404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
+                  413: "Payload Too Large", 422: "Unprocessable Content", 431: "Request Header Fields Too Large",
+                  507: "Insufficient Storage"}.get(status, "OK")
         head = (
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
             f"Cache-Control: no-store\r\n{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"

@@ -48,6 +48,7 @@ def loopback_site(server_url: str, dns_port: int | None = None, **extra) -> dict
         "dns": {"resolvers": [f"127.0.0.1:{dns_port}"] if dns_port else [], "names": ["www.lab.example"]},
         "probes": {"bandwidth": {"duration_s": 1.5, "warmup_s": 0.5, "streams": 2},
                    "latency": {"count": 5, "interval_s": 0.02}, "dns": {"queries": 3, "timeout_s": 0.5}},
+        "load": {"enabled": False},  # the load probe ramps for tens of seconds: tests/test_load*.py turn it on
     }
     site.update(extra)
     return site
