@@ -1,0 +1,180 @@
+"""``giga-netcheck probe ...``: run one probe on its own. Today: ``probe load``.
+
+``probe load`` runs the load probe (docs/load.md) with the site file's targets: it checks which
+targets are giga-netcheck measurement servers, shows the caps, ramps the emulated devices,
+prints the ramp as a table with the capacity knee, and can write the ``load`` section as JSON.
+Ctrl-C stops every device within a second; the steps measured so far are shown and written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import default_site, load_site
+from .errors import ConfigError, ProbeError
+from .i18n import Messages, detect_lang
+from .loadgen.settings import ACTIVITIES
+from .probes.base import ProbeContext, Progress
+
+probe_app = typer.Typer(help="Run one probe on its own (load: a classroom of emulated devices).", no_args_is_help=True)
+err = Console(stderr=True)
+out = Console()
+
+
+class _Lines(Progress):
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            err.print(f"[dim]· {text}[/]", highlight=False)
+
+
+def ramp_table(load: dict[str, Any], m: Messages) -> Table:
+    """The ramp as a compact table: devices, share meeting the activity, goodput, errors, RTT, RPM."""
+    t = Table(title=m("load.table.title", activity=load["activity"]["kind"], target=load["target"]), show_lines=False)
+    for key in ("devices", "met", "goodput", "errors", "rtt", "rpm"):
+        t.add_column(m(f"load.col.{key}"), justify="right")
+    knee = (load.get("knee") or {}).get("devices")
+    for s in load["steps"]:
+        errs = {k: v for k, v in s["errors"].items() if v}
+        hops = [h for h in s.get("latency", ()) if h.get("increase_ms") is not None]
+        worst = max(hops, key=lambda h: h["increase_ms"]) if hops else None
+        share = "-" if s["met_share"] is None else f"{s['met_share'] * 100:.0f}%"
+        mark = " ◀" if s["devices"] == knee else ""
+        t.add_row(
+            f"{s['devices']}{mark}" + ("" if s["complete"] else " *"), share, f"{s['goodput_mbps']:.1f}",
+            ", ".join(f"{k} {v}" for k, v in errs.items()) or "0",
+            f"{worst['target']} +{worst['increase_ms']:.0f} ms ({worst['grade']})" if worst else "-",
+            "-" if s["rpm"] is None else f"{s['rpm']:.0f}",
+        )
+    return t
+
+
+def verdict_lines(load: dict[str, Any], m: Messages) -> list[str]:
+    sup, act = load["supports"], load["activity"]
+    what = act["kind"] + (f" {act['bitrate_mbps']:g} Mbit/s" if act.get("bitrate_mbps") else "")
+    if sup["devices"] == 0:
+        lines = [m("load.supports_none", first=load["steps"][0]["devices"] if load["steps"] else 0, needed=sup["needed"], activity=what)]
+    elif sup["at_least"]:
+        lines = [m("load.supports_at_least", devices=sup["devices"], needed=sup["needed"], activity=what)]
+    else:
+        lines = [m("load.supports", devices=sup["devices"], needed=sup["needed"], activity=what)]
+    r = load.get("responsiveness") or {}
+    if r.get("rpm") is not None:
+        lines.append(m("load.rpm", rpm=f"{r['rpm']:.0f}", rating=r["rating"], devices=r["at_devices"]))
+    b = load.get("bufferbloat")
+    if b:
+        lines.append(m("load.bufferbloat", grade=b["grade"], increase=f"{b['increase_ms']:.0f}", target=b["target"], devices=b["at_devices"]))
+    if load.get("stopped"):
+        lines.append(m("load.stopped", why=load["stopped"]))
+    return lines
+
+
+@probe_app.command("load")
+def load_cmd(
+    site: Optional[Path] = typer.Option(None, "--site", "-s", help="Site file (YAML); its load: section and largest classroom set the ramp."),
+    quick: bool = typer.Option(False, "--quick", help="Fewer, shorter steps."),
+    devices: Optional[int] = typer.Option(None, "--devices", help="Devices the classroom needs (default: the site's largest classroom)."),
+    activity: Optional[str] = typer.Option(None, "--activity", help=f"One of {', '.join(ACTIVITIES)} (default: from the classroom's profile)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Ramp steps (default 6, 4 with --quick)."),
+    step_s: Optional[float] = typer.Option(None, "--step-s", help="Seconds per step (default 8, 4 with --quick)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the load section (JSON) here."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress lines."),
+) -> None:
+    """Emulate a classroom of devices against a measurement server and find how many it carries."""
+    from .probes.load import LoadProbe, make_plan
+    from .runner import identify
+
+    m = Messages(lang or detect_lang())
+    try:
+        the_site = load_site(site) if site else default_site()
+        if activity is not None and activity not in ACTIVITIES:
+            raise ConfigError(f"--activity: expected one of {', '.join(ACTIVITIES)}, got {activity!r}")
+        over = {k: v for k, v in (("devices", devices), ("activity", activity), ("steps", steps), ("step_s", step_s)) if v is not None}
+        if over:
+            the_site = dataclasses.replace(the_site, load=dataclasses.replace(the_site.load, enabled=True, **over))
+    except ConfigError as exc:
+        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=str(exc))}", highlight=False)
+        raise typer.Exit(2)
+    host: dict[str, Any] = {}
+    if the_site.gateway in (None, "auto"):
+        from .hostinfo import detect
+
+        host = detect().to_dict()
+    targets = the_site.targets(host.get("gateway_ipv4"))
+    servers: dict[str, dict[str, Any]] = {}
+    for t in targets:
+        if t.url:
+            try:
+                servers[t.name] = identify(t)
+            except ProbeError as exc:
+                err.print(f"[yellow]· {t.name}: {exc}[/]", highlight=False)
+    stop = threading.Event()
+    settings = the_site.probes.quick() if quick else the_site.probes
+    ctx = ProbeContext(site=the_site, settings=settings, targets=targets, servers=servers, host=host,
+                       resolvers={}, stop=stop, progress=_Lines(not no_progress))
+    probe = LoadProbe(quick=quick)
+    why = probe.check(ctx)
+    plan = None if why else make_plan(ctx, the_site.load, quick)[0]
+    if plan is None:
+        err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=why or '?')}", highlight=False)
+        raise typer.Exit(3)
+    caps = plan.caps()
+    err.print(m("load.caps", activity=plan.activity.kind, devices=max(plan.counts), cap=caps["max_devices"], target=plan.target.name,
+                url=plan.target.url, steps=caps["steps"], step_s=f"{plan.step_s:g}", seconds=f"{caps['max_duration_s']:.0f}",
+                mb=f"{caps['max_bytes'] / 1e6:.0f}"), highlight=False)
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["out"] = probe.run(ctx)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise typer.Exit(130)
+        stop.set()
+        err.print(f"[yellow]{m('error.interrupted')}…[/]")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        threading.Thread(target=work, daemon=True, name="gnc-load").start()
+        while not done.wait(0.2):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if "error" in box:
+        raise box["error"]
+    result = box["out"]
+    load = result.load
+    if load is None:
+        err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=result.reason)}", highlight=False)
+        raise typer.Exit(3)
+    out.print(ramp_table(load, m))
+    for line in verdict_lines(load, m):
+        out.print(line, highlight=False)
+    if json_path:
+        json_path.write_text(json.dumps(load, indent=1, ensure_ascii=False), encoding="utf-8")
+        out.print(m("report_written", path=str(json_path)), highlight=False)
+    if stop.is_set():
+        raise typer.Exit(130)
+    raise typer.Exit(0 if load["supports"]["enough"] else 1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(probe_app, name="probe")

@@ -1,0 +1,1 @@
+"""Load generation for the load probe: many emulated devices in one asyncio event loop (docs/load.md)."""

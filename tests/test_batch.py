@@ -1,0 +1,255 @@
+"""batch: many results -> Parquet layout -> SQL on DuckDB -> CSV and the dashboard.
+
+Generated results (bench.board_data, varied from the golden documents) mixed with broken files:
+the batch reads what it can, says what it skipped and why, and the SQL figures agree with the
+same figures computed directly in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+import statistics
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bench.board_data import JST, make_doc, make_schools, school_times, templates
+from giga_netcheck import batch, board_html
+from giga_netcheck.cli import app
+from giga_netcheck.history import append, record_of
+from giga_netcheck.i18n import Messages
+from giga_netcheck.models import RunResult, from_dict
+from giga_netcheck.results import write_atomic
+
+runner = CliRunner()
+
+BROKEN = {
+    "truncated.json": lambda good: good[: len(good) // 2],
+    "empty.json": lambda good: "",
+    "array.json": lambda good: "[1, 2, 3]",
+    "not-a-result.json": lambda good: '{"hello": "world"}',
+    "newer.json": lambda good: json.dumps(dict(json.loads(good), schema_version=99)),
+    "bad-shape.json": lambda good: json.dumps(dict(json.loads(good), measurements=[1, 2])),
+    "garbage.jsonl": lambda good: "\x00\x01 not json\n{also not}\n",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """12 schools in 3 boards over 3 weeks: result files in nested folders, one history file, broken files."""
+    root = tmp_path_factory.mktemp("corpus")
+    tpls = templates()
+    schools = make_schools(12, boards=3, seed=5)
+    rng = random.Random(1)
+    docs = []
+    n = 0
+    for s in schools[:9]:  # these upload whole results
+        for when in school_times(dt.date(2026, 6, 1), 15, 2, rng):
+            n += 1
+            doc = make_doc(tpls, s, when, n, rng)
+            docs.append(doc)
+            write_atomic(root / "collected" / s.board / s.id / f"{doc['run_id']}.json", json.dumps(doc, ensure_ascii=False))
+    hist = root / "history" / "history-mixed.jsonl"
+    hist_docs = []
+    for s in schools[9:]:  # these only keep a history (scheduled runs); context comes from their site files
+        for when in school_times(dt.date(2026, 6, 1), 15, 3, rng):
+            n += 1
+            doc = make_doc(tpls, s, when, n, rng)
+            hist_docs.append(doc)
+            append(hist, record_of(from_dict(RunResult, doc)))
+    with hist.open("a", encoding="utf-8") as fh:
+        fh.write("{torn line\n")
+    sites = []
+    for s in schools[9:]:
+        p = root / "sites" / f"{s.id}.yaml"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(yaml.safe_dump({"school": {"id": s.id, "name": s.name, "students": s.students},
+                                     "context": s.context}, allow_unicode=True), encoding="utf-8")
+        sites.append(p)
+    good = json.dumps(docs[0], ensure_ascii=False)
+    for name, make in BROKEN.items():
+        (root / "broken").mkdir(exist_ok=True)
+        (root / "broken" / name).write_text(make(good), encoding="utf-8")
+    # the same run as a result file and as a history line is counted once
+    append(root / "history" / "dup.jsonl", record_of(from_dict(RunResult, docs[0])))
+    return {"root": root, "docs": docs, "hist_docs": hist_docs, "schools": schools, "sites": sites}
+
+
+def test_batch_command_reads_what_it_can_and_says_what_it_skipped(corpus, tmp_path):
+    root = corpus["root"]
+    out = tmp_path / "board"
+    args = ["batch", str(root / "collected"), str(root / "history" / "*.jsonl"), str(root / "broken"),
+            str(root / "missing.json"), "--out", str(out), "--lang", "en"]
+    for s in corpus["sites"]:
+        args += ["--site", str(s)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    n_runs = len(corpus["docs"]) + len(corpus["hist_docs"])
+    assert f"Read {n_runs} runs" in res.output
+    assert "1 duplicate runs" in res.output and "1 bad history lines" in res.output
+    for name in BROKEN:
+        line = next(line for line in res.output.splitlines() if name in line)
+        assert "skipped" in line and ": " in line
+    assert "missing.json: no such file or folder" in res.output
+    assert f"{len(BROKEN) + 1} files skipped" in res.output
+
+    for name in batch.QUERIES:
+        text = (out / f"{name}.csv").read_bytes()
+        assert text.startswith(b"\xef\xbb\xbf") and b"\r\n" in text  # UTF-8 BOM, CRLF: Excel-friendly
+    ranking = (out / "board_ranking.csv").read_text(encoding="utf-8-sig")
+    assert "第1小学校" in ranking
+    html = (out / "board.html").read_text(encoding="utf-8")
+    assert html.count('<section class="board"') == 3
+    # parquet layout: partitioned by board and day, every run once
+    runs = ds.dataset(out / "parquet" / "runs", format="parquet", partitioning="hive")
+    assert runs.count_rows() == n_runs
+    dirs = {p.relative_to(out / "parquet" / "runs").parts[:2] for p in (out / "parquet" / "runs").rglob("*.parquet")}
+    assert all(b.startswith("board=board-0") and d.startswith("day=2026-06-") for b, d in dirs)
+
+
+def test_nothing_readable_exits_3(tmp_path):
+    (tmp_path / "x.json").write_text("{")
+    res = runner.invoke(app, ["batch", str(tmp_path), "--out", str(tmp_path / "o"), "--lang", "en"])
+    assert res.exit_code == 3
+    assert "not valid JSON" in res.output
+
+
+@pytest.fixture(scope="module")
+def summary(corpus, tmp_path_factory):
+    info = batch.load_sites(corpus["sites"])
+    root = corpus["root"]
+    return batch.run_batch([root / "collected", root / "history"], tmp_path_factory.mktemp("out"), sites=info)
+
+
+def _expected_rows(corpus):
+    rows = []
+    for d in corpus["docs"]:
+        rows.append(batch.flatten_result(d, "x")[0])
+    info = batch.load_sites(corpus["sites"])
+    for d in corpus["hist_docs"]:
+        rec = record_of(from_dict(RunResult, d))
+        i = info[rec.school]
+        rows.append(batch._row(rec, "history", "h", name=i.name, students=i.students, context=i.context,
+                               lessons=i.lessons, knee=(None, None)))
+    return rows
+
+
+def test_sql_agrees_with_python(summary, corpus):
+    """Lesson-hour medians, worst values, compliance and causes: SQL on DuckDB == plain Python."""
+    rows = _expected_rows(corpus)
+    by_school: dict[str, list[dict]] = {}
+    for r in rows:
+        by_school.setdefault(r["school_id"], []).append(r)
+    got = {r["school_id"]: r for r in summary.tables["school_summary"].dicts()}
+    assert set(got) == set(by_school)
+    for sid, rs in by_school.items():
+        g = got[sid]
+        lesson = [r["down_mbps"] for r in rs if r["lesson"] and r["down_mbps"] is not None]
+        downs = [r["down_mbps"] for r in rs if r["down_mbps"] is not None]
+        assert g["runs"] == len(rs)
+        if lesson:
+            assert g["lesson_down_mbps_p50"] == pytest.approx(statistics.median(lesson))
+        assert g["worst_down_mbps"] == pytest.approx(min(downs)) if downs else g["worst_down_mbps"] is None
+        latest = max(rs, key=lambda r: (r["started_at"], r["run_id"]))
+        assert g["latest_status"] == latest["status"]
+        comp = statistics.median(lesson) if lesson else (statistics.median(downs) if downs else None)
+        if comp is not None and rs[0]["mext_mbps"]:
+            assert g["mext_compliant"] == (1 if comp >= rs[0]["mext_mbps"] else 0)
+        assert g["board"] == rs[0]["board"] and g["contract"] == rs[0]["contract"]
+    # board compliance share from the school rows
+    for b in summary.tables["board_summary"].dicts():
+        mine = [g for g in got.values() if g["board"] == b["board"] and g["mext_compliant"] is not None]
+        assert b["schools_assessed"] == len(mine)
+        assert b["share_compliant"] == pytest.approx(sum(g["mext_compliant"] for g in mine) / len(mine))
+        assert b["national_share_2024"] == pytest.approx(0.216)
+    # causes by frequency per board
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        for c in filter(None, r["causes"].split(";")):
+            counts[(r["board"], c)] = counts.get((r["board"], c), 0) + 1
+    assert {(c["board"], c["cause_id"]): c["runs"] for c in summary.tables["board_causes"].dicts()} == counts
+    # weekly trend: runs per board and week
+    weeks: dict[tuple[str, str], int] = {}
+    for r in rows:
+        weeks[(r["board"], r["week"])] = weeks.get((r["board"], r["week"]), 0) + 1
+    assert {(w["board"], w["week"]): w["runs"] for w in summary.tables["board_weekly"].dicts()} == weeks
+
+
+def test_ranking_is_worst_first(summary):
+    for board in {r["board"] for r in summary.tables["board_ranking"].dicts()}:
+        rs = [r for r in summary.tables["board_ranking"].dicts() if r["board"] == board]
+        assert [r["worst_rank"] for r in rs] == list(range(1, len(rs) + 1))
+        ratios = [r["mext_ratio"] for r in rs if r["mext_ratio"] is not None]
+        assert ratios == sorted(ratios)
+
+
+def test_context_breakdown_and_pass_rates(summary):
+    ctx = summary.tables["context_breakdown"].dicts()
+    fields = {r["field"] for r in ctx}
+    assert fields == set(batch.CONTEXT_FIELDS)
+    national = [r for r in ctx if r["board"] == "*" and r["field"] == "contract"]
+    assert sum(r["schools"] for r in national) == len(summary.tables["school_summary"].rows)
+    checks = summary.tables["school_checks"].dicts()
+    assert checks and all(r["pass_rate"] is None or 0 <= r["pass_rate"] <= 1 for r in checks)
+    assert any(r["check_id"] == "school.bandwidth.mext" for r in checks)
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_dashboard_is_self_contained(summary, lang):
+    html = board_html.render(summary, Messages(lang))
+    assert f'<html lang="{lang}">' in html and "Content-Security-Policy" in html
+    assert "<script" not in html
+    urls = set(re.findall(r'(?:src|href)\s*=\s*["\']?([^"\' >]+)', html))
+    assert not urls, urls
+    assert set(re.findall(r"https?://[^\s\"'<]+", html)) <= {"http://www.w3.org/2000/svg"}
+    assert html.count("<svg") >= 3
+    if lang == "ja":
+        assert "当面の推奨帯域" in html
+
+
+def _code(sql: str) -> str:
+    return "\n".join(line.split("--")[0] for line in sql.splitlines())
+
+
+def test_sql_is_portable():
+    """No DuckDB-only spellings in the shipped SQL; the Trino dialect swaps percentile_cont."""
+    for name in batch.QUERIES:
+        sql = _code(batch.sql_text(name))
+        for bad in ("read_parquet", "::", "QUALIFY", "median(", "list_", "struct_", "epoch(", "strftime", "date_part",
+                    "approx_quantile", "arg_max", "arg_min"):
+            assert bad.lower() not in sql.lower(), (name, bad)
+        trino = batch.to_dialect(sql, "trino")
+        assert "within group" not in trino.lower()
+        if "percentile_cont" in sql:
+            assert "approx_percentile(" in trino
+    sample = "percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN lesson THEN f(x) END) AS m"
+    assert batch.to_dialect(sample, "trino") == "approx_percentile(CASE WHEN lesson THEN f(x) END, 0.5) AS m"
+    with pytest.raises(ValueError):
+        batch.to_dialect("SELECT 1", "oracle")
+
+
+def test_trino_spelling_is_well_formed(corpus):
+    """The Trino rewrite of every file still parses and runs: DuckDB spells approx_percentile
+    approx_quantile, so swap that one name and run the rewritten SQL over the same data."""
+    info = batch.load_sites(corpus["sites"])
+    inputs = batch.read_inputs([corpus["root"] / "collected", corpus["root"] / "history"], info)
+    con = batch.connect_arrow(batch.to_tables(inputs))
+    try:
+        for name in batch.QUERIES:
+            sql = batch.to_dialect(batch.sql_text(name), "trino").replace("approx_percentile(", "approx_quantile(")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            assert con.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0] > 0
+    finally:
+        con.close()
+
+
+def test_empty_and_arrow_paths(tmp_path):
+    empty = batch.run_batch([tmp_path / "nothing-here"], tmp_path / "o")
+    assert empty.inputs.runs == [] and empty.tables["school_summary"].rows == []
+    assert "nothing-here" in empty.inputs.skipped[0].path

@@ -1,0 +1,79 @@
+"""The load probe in ``run`` and in ``probe load``: which servers it loads, the caps, the JSON section."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from giga_netcheck.config import load_site
+from giga_netcheck.probes.base import ProbeContext
+from giga_netcheck.probes.load import LoadProbe, make_plan
+from giga_netcheck.render.html import load_ramp
+from giga_netcheck.results import load as load_result
+from giga_netcheck.runner import run
+from tests.conftest import loopback_site
+
+FAST_LOAD = {"devices": 4, "steps": 2, "step_s": 1, "max_factor": 1.5, "activity": "video", "bitrate_mbps": 1.0, "segment_s": 0.4}
+
+
+def _ctx(site, servers, targets=None):
+    targets = targets if targets is not None else site.targets(None)
+    return ProbeContext(site=site, settings=site.probes, targets=targets, servers=servers, host={}, resolvers={})
+
+
+def test_loads_only_verified_servers_or_confirmed_urls(write_site):
+    url = "http://127.0.0.1:9"
+    site = load_site(write_site(loopback_site(url, load={})))
+    assert "no giga-netcheck measurement server" in LoadProbe().check(_ctx(site, servers={}))
+    assert LoadProbe().check(_ctx(site, servers={"internet": {"service": "giga-netcheck"}})) is None
+    half = load_site(write_site(loopback_site(url, load={"allow_unverified": [url]})))
+    assert "i_run_this_server" in LoadProbe().check(_ctx(half, servers={}))
+    both = load_site(write_site(loopback_site(url, load={"allow_unverified": [url], "i_run_this_server": True})))
+    assert LoadProbe().check(_ctx(both, servers={})) is None
+    off = load_site(write_site(loopback_site(url)))  # the fixture turns it off
+    assert "load.enabled: false" in LoadProbe().check(_ctx(off, servers={"internet": {}}))
+    wrong = load_site(write_site(loopback_site(url, load={"target": "center"})))
+    assert "load.target 'center'" in LoadProbe().check(_ctx(wrong, servers={"internet": {}}))
+
+
+def test_plan_caps_and_classroom(write_site):
+    site = load_site(write_site(loopback_site("http://127.0.0.1:9", load={"max_devices": 50})))
+    plan, _ = make_plan(_ctx(site, servers={"internet": {"udp_echo_port": 9}}), site.load, quick=False)
+    # the largest classroom: PC room, 40 devices on video-lesson -> a video call; ramp to 1.5 x, capped at 50
+    assert plan.needed == 40 and plan.activity.kind == "video-call" and max(plan.counts) == 50
+    assert plan.caps()["max_devices"] == 50 and plan.ramp_target.udp_port == 9
+    quick, _ = make_plan(_ctx(site, servers={"internet": {}}), site.load, quick=True)
+    assert len(quick.counts) == 3 and quick.step_s <= 3.0
+    assert "at most" in plan.caps_text()
+
+
+def test_run_carries_the_load_section(server, write_site, tmp_path):
+    site = load_site(write_site(loopback_site(server.url, load=FAST_LOAD)))
+    result = run(site, host={"gateway_ipv4": "127.0.0.1"})
+    rec = {p.probe: p for p in result.probes}["load"]
+    assert rec.status == "ok", rec
+    load = result.measurements.load
+    assert load["format"] == 1 and load["target"] == "internet" and load["verified_server"] is True
+    assert [s["devices"] for s in load["steps"]] == [3, 6]
+    assert all(s["met_share"] == 1.0 for s in load["steps"])
+    assert load["knee"]["devices"] == 6 and load["supports"] == {"devices": 6, "needed": 4, "enough": True, "at_least": True, "first_failing_devices": None}
+    assert load["responsiveness"]["rpm"] > 0 and load["bufferbloat"]["grade"] in ("A+", "A")
+    hops = {h["target"] for h in load["steps"][0]["latency"]}
+    assert hops == {"gateway", "internet"}
+    assert load_ramp(load) is not None  # the HTML report charts it
+    # saved and loaded again unchanged
+    from giga_netcheck.results import dumps, write_atomic
+
+    path = write_atomic(tmp_path / "r.json", dumps(result))
+    assert load_result(path).measurements.load == json.loads(json.dumps(load))
+
+
+def test_probe_load_command(server, write_site, tmp_path):
+    site = write_site(loopback_site(server.url, load=FAST_LOAD))
+    out = tmp_path / "load.json"
+    proc = subprocess.run([sys.executable, "-m", "giga_netcheck", "probe", "load", "--site", str(site), "--json", str(out),
+                           "--lang", "en", "--no-progress"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "at most" in proc.stderr and "Supports at least 6 of 4 devices" in proc.stdout
+    assert json.loads(out.read_text())["knee"]["devices"] == 6
