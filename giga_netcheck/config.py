@@ -182,7 +182,7 @@ class ProbeSettings:
 
     bandwidth_enabled: bool = True
     streams: int = 4
-    duration_s: float = 7.0
+    duration_s: float = 6.0
     warmup_s: float = 1.5
     latency_count: int = 40
     latency_interval_s: float = 0.05

@@ -186,6 +186,9 @@ class LoadProbe(Probe):
         settings: LoadSettings = getattr(ctx.site, "load", LoadSettings())
         if not settings.enabled:
             return "disabled in the site file (load.enabled: false)"
+        if self.quick is None and self._is_quick(ctx):
+            # --quick promises about 20 s for the whole run; a ramp needs more than that alone
+            return "skipped by --quick (run without --quick, or `giga-netcheck probe load`)"
         _, _, why = choose_target(ctx, settings)
         return why
 
