@@ -24,6 +24,7 @@ from _common import ROOT, need
 
 from tests.lab.netlab import Lab
 from tests.lab.scenarios import CATALOGUE, load_scenarios
+from tests.lab.test_triage_lab import FULL_RUN
 from tests.lab.triage_run import diagnose
 
 
@@ -43,7 +44,7 @@ VARIANTS: dict[str, list[tuple[str, dict]]] = {
     "high-latency": [("40 ms each way", link("upstream", delay_ms=40)), ("90 ms each way", link("upstream", delay_ms=90))],
     "dns-slow": [("+110 ms", {"dns": {"center": {"delay_ms": 110, "miss_delay_ms": 0}}}), ("+300 ms", {"dns": {"center": {"delay_ms": 300, "miss_delay_ms": 300}}})],
     "dns-failure": [("50% SERVFAIL", {"dns": {"center": {"timeout_rate": 0, "servfail_rate": 0.5}}}), ("20% timeouts", {"dns": {"center": {"timeout_rate": 0.2, "servfail_rate": 0}}})],
-    "no-connectivity": [("upstream cut", {"links": {"uplink": {"state": "up"}, "upstream": {"state": "down"}}})],
+    "no-connectivity": [("upstream cut", {"segment": "center", "links": {"uplink": {"state": "up"}, "upstream": {"state": "down"}}})],
 }
 
 
@@ -81,7 +82,7 @@ def main() -> None:
             for _ in range(args.repeat):
                 t0 = time.monotonic()
                 with Lab(scenario) as lab:
-                    v = diagnose(lab, quick=not args.full)
+                    v = diagnose(lab, quick=not args.full and name not in FULL_RUN)
                 got = v.top or "-"
                 confusion[v.expected or "(healthy)"][got] += 1
                 total += 1

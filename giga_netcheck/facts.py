@@ -27,6 +27,8 @@ class Facts:
     dns: tuple[DnsSeries, ...]
     unidentified: dict[str, str] = field(default_factory=dict)
     """Target name -> why its URL was not accepted as a measurement server."""
+    load: Optional[dict] = None
+    """The load probe's section (docs/load.md), None when it did not run."""
 
     @classmethod
     def of(cls, targets: tuple[Target, ...], m: Measurements, probes: tuple[ProbeRecord, ...] = ()) -> "Facts":
@@ -38,7 +40,7 @@ class Facts:
         unidentified = {
             p.probe.split(":", 1)[1]: p.reason or p.status for p in probes if p.probe.startswith("identify:")
         }
-        return cls(tuple(targets), idle, loaded, tuple(m.bandwidth), tuple(m.dns), unidentified)
+        return cls(tuple(targets), idle, loaded, tuple(m.bandwidth), tuple(m.dns), unidentified, m.load)
 
     # ---------------------------------------------------------------- targets
     def by_role(self, role: str) -> list[Target]:

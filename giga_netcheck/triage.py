@@ -289,7 +289,9 @@ def bufferbloat(inp: TriageInput) -> Optional[Finding]:
     t, (inc, series) = first
     ev = (_ev("rtt_increase_ms", inc, "ms", t.name, "classroom.loaded_rtt_increase", f"grade {bufferbloat_grade(inc)} during {series.phase}"),
           _ev("idle_p50_ms", f.idle_p50(t.name), "ms", t.name), _ev("loaded_p50_ms", series.stats.p50_ms, "ms", t.name))
-    return Finding(_clamp(0.55 + min(inc, 400) / 1000), _segment_after(f, t.name), ev)
+    # grade C (60 ms) 0.675, 100 ms 0.725, 150 ms 0.79: the rise is what users feel and what
+    # smart queueing fixes, so at grade C it outranks the shortfall that fills the queue
+    return Finding(_clamp(0.6 + min(inc, 400) / 800), _segment_after(f, t.name), ev)
 
 
 def high_latency(inp: TriageInput) -> Optional[Finding]:
@@ -343,13 +345,55 @@ def no_connectivity(inp: TriageInput) -> Optional[Finding]:
     return None
 
 
+SESSION_ERROR_KINDS = ("refused", "reset", "timeout")
+
+
 def session_limit(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
+    found = _session_limit_from_load(f)
+    if found is not None:
+        return found
     hit = [b for b in f.bandwidth if b.error_kind in ("refused", "reset") and b.bytes_total > 0]
     if not hit:
         return None
     ev = tuple(_ev("failed_streams", None, "", b.target, note=b.error) for b in hit[:3])
     return Finding(0.5, "gateway", ev)
+
+
+def _session_limit_from_load(f: Facts) -> Optional[Finding]:
+    """Connection failures that appear past some concurrency and grow with it, while the
+    goodput at that point is well below what the multi-stream test moved on the same path."""
+    load = f.load or {}
+    steps = [st for st in load.get("steps") or [] if st.get("connections_opened")]
+    if len(steps) < 2:
+        return None
+
+    def failed(st: dict) -> int:
+        return sum(int((st.get("errors") or {}).get(k, 0)) for k in SESSION_ERROR_KINDS)
+
+    first = next((i for i, st in enumerate(steps) if failed(st) >= max(2, 0.05 * st["connections_opened"])), None)
+    if not first:  # None: no failures; 0: failing from the start is not a table filling up
+        return None
+    later = steps[first:]
+    growing = all(failed(b) >= failed(a) for a, b in zip(later, later[1:]))
+    clean_before = all(failed(st) == 0 for st in steps[:first])
+    line = f.throughput(load.get("target") or "", "download")
+    goodput = steps[first].get("goodput_mbps") or 0.0
+    spare = line is not None and line.goodput_mbps is not None and goodput < 0.7 * line.goodput_mbps
+    if not (spare and clean_before):
+        return None
+    conf = 0.7 + (0.15 if growing else 0.0)
+    prev = steps[first - 1]
+    ev = (
+        _ev("connections_without_errors", float(prev["peak_open_connections"]), "", load.get("target"),
+            note="largest concurrency before connection failures began"),
+        _ev("failed_connections", float(failed(steps[first])), "", load.get("target"),
+            note=f"at {steps[first].get('connections_opened')} connections: " + ", ".join(
+                f"{k} {v}" for k, v in (steps[first].get("errors") or {}).items() if v)),
+        _ev("load_goodput_mbps", goodput, "Mbps", load.get("target"), note="bandwidth was spare"),
+        _ev("line_download_mbps", line.goodput_mbps if line else None, "Mbps", load.get("target")),
+    )
+    return Finding(_clamp(conf), "gateway", ev)
 
 
 def measuring_device(inp: TriageInput) -> Optional[Finding]:
@@ -380,7 +424,7 @@ RULES: tuple[Rule, ...] = (
     Rule("high-latency.idle-rtt", "high-latency", high_latency, "idle RTT to the farthest target above the profile's RTT limit"),
     Rule("per-flow-limit.single-vs-multi", "per-flow-limit", per_flow_limit, "one stream gets at most 35% of what several streams get"),
     Rule("no-connectivity.silent-hop", "no-connectivity", no_connectivity, "a target answers no probe at all"),
-    Rule("session-limit.stream-errors", "session-limit", session_limit, "some parallel streams were refused or reset while others moved data"),
+    Rule("session-limit.connection-errors", "session-limit", session_limit, "connection failures begin past some concurrency in the load ramp (or some parallel streams are refused) while bandwidth is spare"),
     Rule("measuring-device.nic-or-wifi", "measuring-device", measuring_device, "throughput at the device's own link speed, or a weak Wi-Fi signal"),
 )
 

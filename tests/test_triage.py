@@ -142,13 +142,13 @@ FIRES = [
     Case("center-capacity.fast-center-slow-internet",
          with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 400.0))), "center", 0.6, 0.6, "exactly-half"),
     # bufferbloat: loaded RTT rises >= 60 ms at some hop; nearest inflated hop names the segment
-    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")]), "center", 0.7, 0.7, "beyond-center"),
+    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")]), "center", 0.79, 0.79, "beyond-center"),
     Case("bufferbloat.loaded-increase",
-         with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")], targets=NO_CENTER), "uplink", 0.7, 0.7, "uplink"),
+         with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")], targets=NO_CENTER), "uplink", 0.79, 0.79, "uplink"),
     Case("bufferbloat.loaded-increase",
          with_(latency=healthy_latency() + [latency("gateway", rtts(101.0), phase="upload"), latency("internet", rtts(300.0), phase="upload")]),
-         "lan", 0.65, 0.65, "at-gateway"),
-    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(75.0), phase="download")]), "center", 0.61, 0.61, "exactly-60ms"),
+         "lan", 0.72, 0.72, "at-gateway"),
+    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(75.0), phase="download")]), "center", 0.67, 0.67, "exactly-60ms"),
     Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(2015.0), phase="download")]), "center", 0.95, 0.95, "capped"),
     # high-latency: idle RTT to the farthest target > 100 ms
     Case("high-latency.idle-rtt", with_(latency=lat(latency("internet", 180.0))), "internet", 0.81, 0.81, "internet"),
@@ -165,9 +165,9 @@ FIRES = [
     Case("no-connectivity.silent-hop",
          with_(latency=lat(silent("center"), silent("internet")), bandwidth=bw(drop=[("center", "download", 4), ("center", "upload", 4), ("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)])), "uplink", 0.9, 0.9, "center-and-beyond-silent"),
     # session-limit: streams refused or reset while others moved data
-    Case("session-limit.stream-errors",
+    Case("session-limit.connection-errors",
          with_(bandwidth=bw(bandwidth("internet", 300.0, error="3 of 8 streams reset", error_kind="reset"))), "gateway", 0.5, 0.5, "reset"),
-    Case("session-limit.stream-errors",
+    Case("session-limit.connection-errors",
          with_(bandwidth=bw(bandwidth("center", 300.0, error="refused", error_kind="refused"))), "gateway", 0.5, 0.5, "refused"),
     # measuring-device: the line reaches the device's own link speed, or weak Wi-Fi
     Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 100}, bandwidth=bw(bandwidth("internet", 94.0))), "device", 0.7, 0.7, "nic-100"),
@@ -216,10 +216,10 @@ QUIET = [
     Case("no-connectivity.silent-hop", healthy, id="healthy"),
     Case("no-connectivity.silent-hop", with_(latency=lat(silent("internet"))), id="echo-silent-but-bytes-moved"),
     Case("no-connectivity.silent-hop", with_(latency=[]), id="no-latency-measured"),
-    Case("session-limit.stream-errors", healthy, id="healthy"),
-    Case("session-limit.stream-errors", with_(bandwidth=bw(bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0))),
+    Case("session-limit.connection-errors", healthy, id="healthy"),
+    Case("session-limit.connection-errors", with_(bandwidth=bw(bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0))),
          id="nothing-moved"),
-    Case("session-limit.stream-errors", with_(bandwidth=bw(bandwidth("internet", 300.0, error="slow", error_kind="timeout"))), id="timeout-kind"),
+    Case("session-limit.connection-errors", with_(bandwidth=bw(bandwidth("internet", 300.0, error="slow", error_kind="timeout"))), id="timeout-kind"),
     Case("measuring-device.nic-or-wifi", healthy, id="healthy"),
     Case("measuring-device.nic-or-wifi", with_(host={}), id="no-host-info"),
     Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000, "wifi": {"signal_dbm": -70}}), id="signal-at-limit"),
@@ -462,3 +462,36 @@ def test_uplink_loss_is_not_claimed_when_the_gateway_sample_cannot_rule_out_the_
     many = [latency("gateway", rtts(1.0, n=200)), latency("center", rtts(5.0, n=30, lost=2)), latency("internet", rtts(15.0, n=30, lost=2))]
     found = next(r for r in RULES if r.id == "uplink-loss.beyond-gateway").condition(Scenario(latency=many).input())
     assert found is not None and found.confidence >= 0.5
+
+
+def _load(errors_per_step, goodput=20.0, target="center"):
+    steps = []
+    for i, errs in enumerate(errors_per_step, 1):
+        steps.append({"devices": 10 * i, "connections_opened": 20 * i, "peak_open_connections": min(20 * i, 40),
+                      "goodput_mbps": goodput, "errors": {"refused": errs, "reset": 0, "timeout": 0}})
+    return {"target": target, "steps": steps}
+
+
+@pytest.mark.parametrize("errors,fires", [((0, 0, 1, 10, 20), False), ((0, 0, 5, 10, 20), True), ((5, 10, 20), False), ((0, 0, 0), False)])
+def test_session_limit_from_the_load_ramp(errors, fires):
+    import dataclasses
+
+    from giga_netcheck.triage import session_limit
+
+    inp = Scenario().input()
+    facts = dataclasses.replace(inp.facts, load=_load(errors))
+    found = session_limit(dataclasses.replace(inp, facts=facts))
+    assert (found is not None and found.confidence >= 0.5) is fires
+    if fires:
+        assert found.segment == "gateway" and found.evidence[0].value == 40.0
+
+
+def test_session_limit_needs_spare_bandwidth():
+    import dataclasses
+
+    from giga_netcheck.triage import session_limit
+
+    inp = Scenario().input()
+    line = inp.facts.throughput("center", "download").goodput_mbps
+    facts = dataclasses.replace(inp.facts, load=_load((0, 0, 5, 10), goodput=line))
+    assert session_limit(dataclasses.replace(inp, facts=facts)) is None
