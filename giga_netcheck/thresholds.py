@@ -233,7 +233,27 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
                 unit=unit, better="lower", status=_lower_is_better(value, lim), source=f"{src}: {lim.source}",
                 detail=where,
             ))
+    checks += _load_checks(facts)
     return checks
+
+
+def _load_checks(facts: Facts) -> list[Check]:
+    """The load ramp's verdict for the classroom it emulated: devices carried vs devices needed."""
+    load = facts.load or {}
+    sup = load.get("supports")
+    room = (load.get("classroom") or {}).get("name")
+    if not sup or not sup.get("needed"):
+        return []
+    carried, needed = sup.get("devices") or 0, sup["needed"]
+    activity = (load.get("activity") or {}).get("kind", "activity")
+    return [Check(
+        id="classroom.load.devices", classroom=room, metric="devices_carried", measured=float(carried),
+        threshold=float(needed), warn_at=None, unit="devices", better="higher",
+        status="pass" if carried >= needed else "fail",
+        source="load probe: the largest device count at which 95% of emulated devices met their activity (capacity knee)",
+        detail=f"{activity}; " + ("no step failed: at least this many" if sup.get("at_least") else
+                                  f"first failing step at {sup.get('first_failing_devices')} devices"),
+    )]
 
 
 def _label(p: Profile) -> str:

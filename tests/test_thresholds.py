@@ -10,6 +10,7 @@ from giga_netcheck.thresholds import MEXT_2024_POINTS, evaluate, mext_recommende
 from giga_netcheck.triage import dns_failure, TriageInput
 
 from tests.factories import (
+    healthy_measurements,
     ALL_TARGETS,
     bandwidth,
     check_by,
@@ -349,3 +350,17 @@ def _c(status: str) -> Check:
 )
 def test_overall_status(statuses, measured, expected):
     assert overall_status([_c(s) for s in statuses], measured) == expected
+
+
+@pytest.mark.parametrize("carried,needed,status", [(20, 35, "fail"), (35, 35, "pass"), (53, 35, "pass")])
+def test_load_ramp_gives_a_devices_check(carried, needed, status):
+    import dataclasses
+
+    from giga_netcheck.thresholds import _load_checks
+
+    load = {"classroom": {"name": "5-1"}, "activity": {"kind": "web-apps"},
+            "supports": {"devices": carried, "needed": needed, "at_least": False, "first_failing_devices": carried + 10}}
+    base = facts(healthy_measurements())
+    (check,) = _load_checks(dataclasses.replace(base, load=load))
+    assert (check.id, check.classroom, check.measured, check.threshold, check.status) == ("classroom.load.devices", "5-1", carried, needed, status)
+    assert _load_checks(base) == []
