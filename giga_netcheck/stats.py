@@ -44,6 +44,15 @@ def trimmed_mean(values: Sequence[float], upper_trim_pct: float = 5.0) -> Option
     return sum(xs) / len(xs)
 
 
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(at most ``k`` successes in ``n`` trials of probability ``p``): how likely a count this
+    low is (e.g. so few lost probes if the loss rate were ``p``)."""
+    from math import comb
+
+    p = min(max(p, 0.0), 1.0)
+    return sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(0, k + 1))
+
+
 def summarize_rtts(rtts_ms: Iterable[Optional[float]]) -> LatencyStats:
     """Summary of a series where None marks a lost probe."""
     series = list(rtts_ms)

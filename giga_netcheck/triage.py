@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from .config import Profile
 from .facts import Facts
+from .stats import binomial_cdf
 from .models import Cause, Check, Evidence
 
 CAUSE_SEGMENTS = {
@@ -145,14 +146,6 @@ def lan_loss(inp: TriageInput) -> Optional[Finding]:
     return Finding(_clamp(0.6 + min(loss_pct, 20) / 40), "lan", ev)
 
 
-def _chance_of_so_few_losses(sent: int, lost: int, rate: float) -> float:
-    """P(at most ``lost`` of ``sent`` probes lost) if they were lost at ``rate`` (binomial CDF)."""
-    from math import comb
-
-    rate = min(max(rate, 0.0), 1.0)
-    return sum(comb(sent, k) * rate ** k * (1 - rate) ** (sent - k) for k in range(0, lost + 1))
-
-
 def uplink_loss(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
     counts = _gateway_loss(f)
@@ -171,7 +164,7 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
             ev = [_ev("loss_pct", s.stats.loss_pct, "%", t.name, "classroom.loss", note), _ev("gateway_loss_pct", gw_loss, "%", "gateway")]
             if counts is not None:
                 # too few gateway probes to tell a clean LAN from one losing at the same rate
-                chance = _chance_of_so_few_losses(counts[0], counts[1], s.stats.loss_pct / 100.0)
+                chance = binomial_cdf(counts[1], counts[0], s.stats.loss_pct / 100.0)
                 if chance >= 0.05:
                     conf -= 0.4
                     ev.append(_ev("gateway_probes", float(counts[0]), "", "gateway",
