@@ -20,14 +20,13 @@ import datetime as dt
 import glob
 import json
 import math
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from .errors import ConfigError, ResultFileError
+from .errors import ResultFileError
 from .history import Lessons, Record, record_of
 from .models import RunResult, claims, from_dict
 from .results import _safe, upgrade

@@ -32,8 +32,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 import httpx
 
 from .config import ProbeSettings, ScheduleSettings, Site
-from .engines import ThroughputEngine, ThroughputPlan
-from .errors import NetcheckError, map_exception
+from .engines import ThroughputEngine, ThroughputPlan, poll_streams, rate_samples, stream_errors
+from .errors import NetcheckError
 from .history import in_range, lock_fd, parse_range, pread
 from .models import BandwidthMeasurement, Cause, RunResult, Target
 from .probes.bandwidth import BandwidthProbe
@@ -257,24 +257,13 @@ class CappedHttpEngine(ThroughputEngine):
         t0 = time.perf_counter()
         for s in streams:
             s.start()
-        samples: list[float] = []
-        last_total, last_t = 0, t0
-        deadline = t0 + plan.duration_s
         try:
-            while any(s.is_alive() for s in streams):
-                now = time.perf_counter()
-                if now >= deadline or stop.is_set():
-                    break
-                time.sleep(min(self.interval_s, max(0.0, deadline - now)))
-                now = time.perf_counter()
-                total = sum(s.bytes for s in streams)
-                if now > last_t and any(s.is_alive() for s in streams):
-                    samples.append((total - last_total) * 8 / (now - last_t) / 1e6)
-                last_total, last_t = total, now
+            points = poll_streams(streams, t0, plan.duration_s, self.interval_s, stop)
         finally:
             local_stop.set()
         for s in streams:
             s.join(2.0)
+        samples = rate_samples(points, only_alive=True)
         t_end = time.perf_counter()
         moved = sum(s.bytes for s in streams)
         # Goodput from the first byte to the last, the first chunk excluded: connection set-up
@@ -287,11 +276,8 @@ class CappedHttpEngine(ThroughputEngine):
             if counted > 0:
                 goodput = counted * 8 / (max(lasts) - min(firsts)) / 1e6
         errors = [s.error for s in streams if s.error is not None]
-        err_text = err_kind = None
-        if errors:
-            mapped = map_exception(errors[0])
-            err_kind, err_text = mapped.kind, f"{len(errors)} of {len(streams)} streams failed: {mapped}"
-        elif not streams:
+        err_text, err_kind = stream_errors(errors, len(streams))
+        if not errors and not streams:
             err_kind, err_text = "budget", "the run's data budget is spent"
         if moved == 0:
             goodput = None

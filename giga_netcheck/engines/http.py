@@ -16,10 +16,9 @@ from typing import Iterator, Optional
 
 import httpx
 
-from ..errors import map_exception
 from ..models import BandwidthMeasurement, Target
 from ..stats import percentile
-from . import ThroughputEngine, ThroughputPlan
+from . import ThroughputEngine, ThroughputPlan, poll_streams, rate_samples, stream_errors
 
 READ_CHUNK = 256 * 1024
 _UPLOAD_BLOCK = memoryview(bytes(range(256)) * (READ_CHUNK // 256))
@@ -79,47 +78,25 @@ class HttpEngine(ThroughputEngine):
         assert target.url, "the http engine needs a measurement server URL"
         local_stop = threading.Event()
         streams = [_Stream(target.url.rstrip("/"), plan, local_stop) for _ in range(plan.streams)]
-        samples: list[float] = []
         t_start = time.perf_counter()
         for s in streams:
             s.start()
-        last_total = 0
-        last_t = t_start
-        warm_total: Optional[int] = None
-        warm_t = t_start
-        deadline = t_start + plan.duration_s
         try:
-            while True:
-                now = time.perf_counter()
-                if now >= deadline or stop.is_set():
-                    break
-                time.sleep(min(plan.interval_s, max(0.0, deadline - now)))
-                now = time.perf_counter()
-                total = sum(s.bytes for s in streams)
-                if now > last_t:
-                    samples.append((total - last_total) * 8 / (now - last_t) / 1e6)
-                last_total, last_t = total, now
-                if warm_total is None and now - t_start >= plan.warmup_s:
-                    warm_total, warm_t = total, now
-                if all(not s.is_alive() for s in streams):
-                    break
+            points = poll_streams(streams, t_start, plan.duration_s, plan.interval_s, stop)
         finally:
             local_stop.set()
-        t_end = last_t
         for s in streams:
             s.join(2.0)
-        errors = [s.error for s in streams if s.error is not None]
-        per_stream = tuple(round(s.bytes * 8 / max(t_end - t_start, 1e-9) / 1e6, 3) for s in streams)
+        samples = rate_samples(points)
+        t_end, last_total, _ = points[-1]
+        warm = next(((t, b) for t, b, _ in points[1:] if t - t_start >= plan.warmup_s), None)
         goodput = None
-        if warm_total is not None and t_end > warm_t:
-            goodput = (last_total - warm_total) * 8 / (t_end - warm_t) / 1e6
-        n_warm = int(round(plan.warmup_s / plan.interval_s))
-        steady = samples[n_warm:]
-        err_text = err_kind = None
-        if errors:
-            mapped = map_exception(errors[0])
-            err_kind = mapped.kind
-            err_text = f"{len(errors)} of {len(streams)} streams failed: {mapped}"
+        if warm is not None and t_end > warm[0]:
+            goodput = (last_total - warm[1]) * 8 / (t_end - warm[0]) / 1e6
+        per_stream = tuple(round(s.bytes * 8 / max(t_end - t_start, 1e-9) / 1e6, 3) for s in streams)
+        steady = samples[int(round(plan.warmup_s / plan.interval_s)):]
+        errors = [s.error for s in streams if s.error is not None]
+        err_text, err_kind = stream_errors(errors, len(streams))
         if last_total == 0 and errors:
             goodput = None
         return BandwidthMeasurement(
