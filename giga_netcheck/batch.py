@@ -5,8 +5,9 @@ Three steps, each usable on its own:
 1. :func:`read_inputs` reads result JSON files, history JSON Lines files, folders and globs, and
    flattens every run into one row (:data:`RUN_COLUMNS`) plus its check and cause rows. A file
    that cannot be read is *skipped* with its reason; one bad file never stops the batch.
-2. :func:`write_dataset` writes the rows as a Parquet dataset partitioned by board and day
-   (``runs/board=<id>/day=<YYYY-MM-DD>/…``, the Hive layout every SQL engine reads).
+2. :func:`write_dataset` writes the rows as a Parquet dataset partitioned by board and date
+   (``runs/board=<id>/month=<YYYY-MM>/…`` by default, or ``day=<YYYY-MM-DD>``; the Hive layout
+   every SQL engine reads).
 3. :func:`aggregate` runs the SQL files in ``board_sql/`` on DuckDB over that layout (or over
    Arrow tables in memory). The SQL is standard: the same files run on Spark SQL or Trino
    (docs/boards.md; :func:`to_dialect` isolates the one spelling that differs).
@@ -39,10 +40,11 @@ CONTEXT_FIELDS = ("region", "isp", "line_type", "contract", "ipv4_method", "conn
 
 SQL_DIR = Path(__file__).parent / "board_sql"
 QUERIES = (
-    "school_summary", "school_checks", "school_causes", "board_summary", "board_ranking",
+    "school_causes", "school_summary", "school_checks", "board_summary", "board_ranking",
     "board_causes", "board_weekly", "board_weekly_causes", "context_breakdown",
 )
-"""Run in this order; each result is a table the later files may read (``school_summary``)."""
+"""Run in this order; each result is a table the later files may read (``school_causes``,
+``school_summary``), so the big tables are scanned as few times as possible."""
 
 ORDER = {
     "school_summary": "board, school_id",
@@ -406,18 +408,20 @@ def to_tables(inputs: Inputs) -> dict[str, Any]:
 DATASETS = ("runs", "checks", "causes")
 
 
-PARTITIONS = ("day", "month")
-"""Date granularity of the partition folders: ``day=YYYY-MM-DD`` or ``month=YYYY-MM``."""
+PARTITIONS = ("month", "day")
+"""Date granularity of the partition folders: ``month=YYYY-MM`` (the default) or ``day=YYYY-MM-DD``."""
 
 
-def write_dataset(tables: dict[str, Any], out_dir: str | Path, *, partition: str = "day") -> Path:
+def write_dataset(tables: dict[str, Any], out_dir: str | Path, *, partition: str = "month") -> Path:
     """Write ``runs``/``checks``/``causes`` under ``out_dir`` partitioned by board and date (Hive layout).
 
-    ``partition="day"`` makes ``board=<id>/day=<YYYY-MM-DD>/`` folders; ``"month"`` makes
-    ``board=<id>/month=<YYYY-MM>/`` (the ``day`` column stays in the files), which keeps files
-    large when a board has few runs a day: every file costs a reader an open and a footer, so
-    thousands of tiny ones cost more than the rows in them (docs/boards.md). Each table's folder
-    is replaced as a whole, so partitions of an earlier batch do not linger.
+    ``partition="month"`` (the default) makes ``board=<id>/month=<YYYY-MM>/`` folders (the ``day``
+    column stays in the files); ``"day"`` makes ``board=<id>/day=<YYYY-MM-DD>/``. Monthly folders
+    keep files few and large: a board's day is a few hundred to a few thousand runs, and every
+    file costs a reader an open, a footer and a row group of its own; 1M runs in 30 boards made
+    7,568 daily files, read and aggregated in 3.1 s, against 270 monthly ones in 0.65 s
+    (docs/boards.md). Rows are sorted by partition, so each folder gets one file. Each table's
+    folder is replaced as a whole, so partitions of an earlier batch do not linger.
     """
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
@@ -478,12 +482,14 @@ def to_dialect(sql: str, dialect: str) -> str:
     return "".join(out)
 
 
-def connect_parquet(root: str | Path, *, materialize: bool = True):
-    """A DuckDB connection with tables ``runs``, ``checks``, ``causes`` read from the Parquet layout.
+def connect_parquet(root: str | Path, *, materialize: bool = False):
+    """A DuckDB connection with ``runs``, ``checks``, ``causes`` over the Parquet layout.
 
-    ``materialize`` reads each dataset once into DuckDB's own columnar storage (it spills to disk
-    beyond its memory limit), so the nine queries do not scan the files nine times; without it
-    they are views over the files.
+    By default they are views over the files: each query reads only the columns it names
+    (projection pushdown) straight from Parquet, on every core, and nothing is copied. That is
+    faster and leaner than ``materialize`` (copy every column into DuckDB's storage once), which
+    spent more time converting columns no query reads than the queries saved on rescans
+    (1M runs: about 1.2 against 4 CPU seconds).
     """
     import duckdb
 
@@ -576,7 +582,7 @@ class Summary:
 
 
 def run_batch(paths: Sequence[str | Path], out_dir: str | Path, *, sites: Optional[dict[str, SchoolInfo]] = None,
-              parquet: bool = True, partition: str = "day") -> Summary:
+              parquet: bool = True, partition: str = "month") -> Summary:
     """Read, write the Parquet layout, aggregate with DuckDB. The library half of ``batch``."""
     inputs = read_inputs(paths, sites)
     tables = to_tables(inputs)

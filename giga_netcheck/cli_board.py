@@ -25,7 +25,7 @@ def batch_cmd(
     sites: List[Path] = typer.Option([], "--site", "-s", help="Site files giving names, student counts, lesson hours and context: to schools whose runs do not carry them (history lines). Repeat the option."),
     formats: List[str] = typer.Option(["csv", "html", "parquet"], "--format", "-f", help="Outputs: csv, html, parquet (repeat; default all three)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Dashboard language: en or ja (default: from the locale)."),
-    partition: str = typer.Option("day", "--partition", help="Date granularity of the Parquet folders under board=<id>/: day (day=YYYY-MM-DD) or month (month=YYYY-MM, fewer and larger files for boards with few runs a day)."),
+    partition: str = typer.Option("month", "--partition", help="Date granularity of the Parquet folders under board=<id>/: month (month=YYYY-MM, the default: few large files) or day (day=YYYY-MM-DD, for datasets with large days)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not list each skipped file."),
 ) -> None:
     """Summarise many schools' results for a board: per school and per board, as CSV, an HTML dashboard and Parquet.
@@ -38,7 +38,7 @@ def batch_cmd(
 
     m = Messages(lang or detect_lang())
     if partition not in batch.PARTITIONS:
-        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--partition: expected day or month, got {partition!r}')}")
+        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--partition: expected month or day, got {partition!r}')}")
         raise typer.Exit(2)
     unknown = [f for f in formats if f not in ("csv", "html", "parquet")]
     if unknown:

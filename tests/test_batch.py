@@ -106,11 +106,26 @@ def test_batch_command_reads_what_it_can_and_says_what_it_skipped(corpus, tmp_pa
     assert "第1小学校" in ranking
     html = (out / "board.html").read_text(encoding="utf-8")
     assert html.count('<section class="board"') == 3
-    # parquet layout: partitioned by board and day, every run once
+    # parquet layout: partitioned by board and date (month by default), every run once
     runs = ds.dataset(out / "parquet" / "runs", format="parquet", partitioning="hive")
     assert runs.count_rows() == n_runs
     dirs = {p.relative_to(out / "parquet" / "runs").parts[:2] for p in (out / "parquet" / "runs").rglob("*.parquet")}
-    assert all(b.startswith("board=board-0") and d.startswith("day=2026-06-") for b, d in dirs)
+    assert dirs and all(b.startswith("board=board-0") and d == "month=2026-06" for b, d in dirs)
+    # one file per partition folder, and the day stays in the rows
+    files = list((out / "parquet" / "runs").rglob("*.parquet"))
+    assert len(files) == len(dirs)
+    assert set(runs.to_table(columns=["day"])["day"].to_pylist()) > {"2026-06-01"}
+
+
+def test_day_and_month_layouts_give_the_same_summaries(corpus, tmp_path):
+    info = batch.load_sites(corpus["sites"])
+    paths = [corpus["root"] / "collected", corpus["root"] / "history"]
+    by = {part: batch.run_batch(paths, tmp_path / part, sites=info, partition=part) for part in batch.PARTITIONS}
+    day_dirs = {p.parent.name for p in (tmp_path / "day" / "parquet" / "runs").rglob("*.parquet")}
+    assert all(d.startswith("day=2026-06-") for d in day_dirs) and len(day_dirs) > 1
+    mem = batch.Summary(batch.aggregate(batch.connect_arrow(batch.to_tables(batch.read_inputs(paths, info)))), None)
+    for name in batch.QUERIES:
+        assert by["day"].tables[name].rows == by["month"].tables[name].rows == mem.tables[name].rows, name
 
 
 def test_nothing_readable_exits_3(tmp_path):
@@ -174,6 +189,14 @@ def test_sql_agrees_with_python(summary, corpus):
         for c in filter(None, r["causes"].split(";")):
             counts[(r["board"], c)] = counts.get((r["board"], c), 0) + 1
     assert {(c["board"], c["cause_id"]): c["runs"] for c in summary.tables["board_causes"].dicts()} == counts
+    schools: dict[tuple[str, str], set] = {}
+    for r in rows:
+        for c in filter(None, r["causes"].split(";")):
+            schools.setdefault((r["board"], c), set()).add(r["school_id"])
+    assert {(c["board"], c["cause_id"]): c["schools"] for c in summary.tables["board_causes"].dicts()} == \
+        {k: len(v) for k, v in schools.items()}
+    top = {r["school_id"]: r["cause_id"] for r in summary.tables["school_causes"].dicts() if r["cause_rank"] == 1}
+    assert {sid: g["top_cause"] for sid, g in got.items() if g["top_cause"]} == top
     # weekly trend: runs per board and week
     weeks: dict[tuple[str, str], int] = {}
     for r in rows:

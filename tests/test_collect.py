@@ -194,6 +194,17 @@ def test_fifty_schools_upload_at_once(collecting, schools):
     late = _doc(schools[0], 500)
     assert _post(url, _body(late), _token(schools[0].id)).status_code == 201
 
+    # the schools whose connections were cut send again (as their spool does): stored once each,
+    # nothing of the cut attempt in the way
+    for s in schools[37:42]:
+        again = _doc(s, 104)
+        r = _post(url, _body(again), _token(s.id))
+        assert r.status_code == 201, r.text
+        assert _post(url, _body(again), _token(s.id)).status_code == 200
+    files = _stored(store)
+    assert len(files) == len(schools) + 1 + 5
+    assert len({json.loads(p.read_text(encoding="utf-8"))["run_id"] for p in files}) == len(files)
+
 
 def test_board_token_uploads_for_its_schools(collecting, schools):
     server, _, store = collecting

@@ -134,3 +134,62 @@ def test_run_upload_end_to_end(tmp_path, write_site, tokens, school):
         doc = json.loads(files[0].read_text(encoding="utf-8"))
         assert doc["context"]["contract"] == "best-effort" and doc["collected"]["by"] == f"school:{school.id}"
     assert pending(tmp_path / "reports" / "spool") == []
+
+
+class _Flaky(httpx.BaseTransport):
+    """Forwards to the real center, but loses the answer to the 2nd request (the center stored
+    it; the school never hears) and, from the 5th request on, the line is down."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.calls = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.calls >= 5:
+            raise httpx.ConnectError("line down", request=request)
+        response = self.inner.handle_request(request)
+        if self.calls == 2:
+            response.read()
+            raise httpx.ReadError("connection reset before the answer arrived", request=request)
+        return response
+
+
+def test_lost_answers_and_a_line_that_drops_midway_store_each_result_once(tmp_path, school, tokens):
+    box, store = tmp_path / "spool", tmp_path / "store"
+    docs = [_doc(school, i) for i in range(8)]
+    for d in docs:
+        spool(d, box)
+    with _center(0, store, tokens) as center:
+        flaky = _Flaky()
+        first = deliver(box, center.url, TOKEN, transport=flaky, **NO_WAIT)
+        # 1st stored; 2nd stored but its answer lost, so sent again: a duplicate; 3rd stored;
+        # then the line drops: the rest wait in the spool
+        assert len(first.stored) == 2 and len(first.duplicates) == 1 and first.error
+        assert first.pending == len(docs) - 3 == len(pending(box))
+        second = deliver(box, center.url, TOKEN, **NO_WAIT)  # the line is back
+        assert len(second.stored) == len(docs) - 3 and second.pending == 0 and not second.error
+    assert pending(box) == []
+    files = _stored(store)
+    assert len(files) == len(docs)
+    assert sorted(json.loads(p.read_text(encoding="utf-8"))["run_id"] for p in files) == sorted(d["run_id"] for d in docs)
+
+
+def test_two_deliveries_at_once_send_each_result_once(tmp_path, school, tokens):
+    """Two processes (a scheduled run and a hand-started upload) on one spool: the lock keeps
+    them from sending the same files; every result is stored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    box, store = tmp_path / "spool", tmp_path / "store"
+    docs = [_doc(school, i) for i in range(30)]
+    for d in docs:
+        spool(d, box)
+    with _center(0, store, tokens) as center:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            runs = list(pool.map(lambda _: deliver(box, center.url, TOKEN, **NO_WAIT), range(3)))
+        sent = [r for run in runs for r in run.stored + run.duplicates]
+        assert sorted(sent) == sorted(d["run_id"] for d in docs)  # each sent by exactly one delivery
+        assert all(run.busy or not run.error for run in runs)
+        deliver(box, center.url, TOKEN, **NO_WAIT)
+    assert pending(box) == []
+    assert len(_stored(store)) == len(docs)

@@ -1,15 +1,17 @@
 -- Per board: causes by frequency (runs that claimed each cause, and how many schools).
--- (a cause appears at most once per run in `causes`, so COUNT(*) counts runs)
+-- Read from the per-school counts (`school_causes`, a few rows per school) rather than from
+-- every cause row again; a school counts in the board of its latest run (`school_summary`).
 WITH totals AS (
-  SELECT board, COUNT(*) AS board_runs, COUNT(DISTINCT school_id) AS board_schools FROM runs GROUP BY board
+  SELECT board, SUM(runs) AS board_runs, COUNT(*) AS board_schools FROM school_summary GROUP BY board
 )
 SELECT
-  c.board,
+  s.board,
   c.cause_id,
-  COUNT(*) AS runs,
-  COUNT(DISTINCT c.school_id) AS schools,
-  CAST(COUNT(*) AS DOUBLE) / MAX(t.board_runs) AS share_of_runs,
-  CAST(COUNT(DISTINCT c.school_id) AS DOUBLE) / MAX(t.board_schools) AS share_of_schools
-FROM causes c
-JOIN totals t ON t.board = c.board
-GROUP BY c.board, c.cause_id
+  SUM(c.runs) AS runs,
+  COUNT(*) AS schools,
+  CAST(SUM(c.runs) AS DOUBLE) / MAX(t.board_runs) AS share_of_runs,
+  CAST(COUNT(*) AS DOUBLE) / MAX(t.board_schools) AS share_of_schools
+FROM school_causes c
+JOIN school_summary s ON s.school_id = c.school_id
+JOIN totals t ON t.board = s.board
+GROUP BY s.board, c.cause_id

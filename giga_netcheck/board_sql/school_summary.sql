@@ -1,5 +1,6 @@
 -- Per school: latest run, worst values, lesson-hour medians, MEXT compliance for its size,
--- and its most frequent cause. Inputs: the views `runs` and `causes` (docs/boards.md).
+-- and its most frequent cause. Inputs: the view `runs` and the table `school_causes`, which
+-- runs first (docs/boards.md).
 -- Portable SQL: percentile_cont ... WITHIN GROUP is SQL:2008 (DuckDB, Spark 3.3+, PostgreSQL);
 -- the Trino dialect rewrites it to approx_percentile (batch.to_dialect).
 WITH last_run AS (
@@ -42,13 +43,6 @@ agg AS (
   FROM runs
   GROUP BY school_id
 ),
-cause_counts AS (
-  -- a cause appears at most once per run in `causes` (batch writes it so): COUNT(*) counts runs
-  SELECT school_id, cause_id, COUNT(*) AS cause_runs,
-         ROW_NUMBER() OVER (PARTITION BY school_id ORDER BY COUNT(*) DESC, cause_id) AS crn
-  FROM causes
-  GROUP BY school_id, cause_id
-),
 measured AS (
   SELECT a.*, COALESCE(a.lesson_down_mbps_p50, a.down_mbps_p50) AS compliance_down_mbps
   FROM agg a
@@ -71,7 +65,7 @@ SELECT
   CASE WHEN l.mext_mbps IS NULL OR m.compliance_down_mbps IS NULL THEN NULL
        WHEN m.compliance_down_mbps >= l.mext_mbps THEN 1 ELSE 0 END AS mext_compliant,
   c.cause_id AS top_cause,
-  c.cause_runs AS top_cause_runs
+  c.runs AS top_cause_runs
 FROM latest l
 JOIN measured m ON m.school_id = l.school_id
-LEFT JOIN cause_counts c ON c.school_id = l.school_id AND c.crn = 1
+LEFT JOIN school_causes c ON c.school_id = l.school_id AND c.cause_rank = 1
