@@ -7,7 +7,8 @@ its own); the client runs one load step of N emulated devices on web-app activit
 keep-alive connections each, so about 2N concurrent connections) in one asyncio event loop.
 Prints: share of devices meeting their activity (every page within 2 s), page-load p50/p95,
 errors by kind, goodput, peak open connections, client CPU (% of one core) and peak memory
-(RSS), and the server's RSS. Targets (issue 4): >= 99% of 1,000 devices meet their activity in
+(RSS), the server's CPU and RSS, and the machine's load average before and after (the 2-core
+machine is shared: a busy neighbour shows up there, not in our own CPU figures). Targets (issue 4): >= 99% of 1,000 devices meet their activity in
 under 500 MB of client memory. Loopback only; the server is stopped at the end.
 """
 
@@ -45,6 +46,12 @@ def wait_listening(port: int, timeout: float = 10.0) -> None:
     sys.exit(f"bench: serve did not start on port {port}")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--devices", type=int, default=1000)
@@ -67,12 +74,16 @@ def main() -> None:
                 peak_server[0] = max(peak_server[0], rss_mb(server.pid))
 
         threading.Thread(target=watch_server, daemon=True).start()
+        load_before = os.getloadavg()
+        server_cpu0 = cpu_s(server.pid)
         before = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.monotonic()
         steps, stopped = run_ramp([args.devices], WebApps(), RampTarget("loopback", "127.0.0.1", port), step_s=args.seconds,
                                   stop=threading.Event(), budget=Budget(20 * 10**9, args.seconds + 60))
         wall = time.monotonic() - t0
         after = resource.getrusage(resource.RUSAGE_SELF)
+        server_cpu = cpu_s(server.pid) - server_cpu0
+        load_after = os.getloadavg()
         done.set()
     finally:
         server.terminate()
@@ -89,7 +100,8 @@ def main() -> None:
     print(f"goodput {s['goodput_mbps']:.1f} Mbit/s (down {s['down_mbps']:.1f}, up {s['up_mbps']:.1f})")
     print(f"client: CPU {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core; "
           f"peak RSS {after.ru_maxrss / 1024:.0f} MB (target < 500 MB)")
-    print(f"server: peak RSS {peak_server[0]:.0f} MB; machine: {os.cpu_count()} cores")
+    print(f"server: CPU {server_cpu:.1f} s = {100 * server_cpu / wall:.0f}% of one core; peak RSS {peak_server[0]:.0f} MB")
+    print(f"machine: {os.cpu_count()} cores, load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from .config import default_site, load_site
 from .errors import ConfigError, ProbeError
 from .i18n import Messages, detect_lang
 from .loadgen.settings import ACTIVITIES
 from .probes.base import ProbeContext, Progress
+from .render.terminal import show_load
 
 probe_app = typer.Typer(help="Run one probe on its own (load: a classroom of emulated devices).", no_args_is_help=True)
 err = Console(stderr=True)
@@ -39,55 +39,14 @@ class _Lines(Progress):
             err.print(f"[dim]· {text}[/]", highlight=False)
 
 
-def ramp_table(load: dict[str, Any], m: Messages) -> Table:
-    """The ramp as a compact table: devices, share meeting the activity, goodput, errors, RTT, RPM."""
-    t = Table(title=m("load.table.title", activity=load["activity"]["kind"], target=load["target"]), show_lines=False)
-    for key in ("devices", "met", "goodput", "errors", "rtt", "rpm"):
-        t.add_column(m(f"load.col.{key}"), justify="right")
-    knee = (load.get("knee") or {}).get("devices")
-    for s in load["steps"]:
-        errs = {k: v for k, v in s["errors"].items() if v}
-        hops = [h for h in s.get("latency", ()) if h.get("increase_ms") is not None]
-        worst = max(hops, key=lambda h: h["increase_ms"]) if hops else None
-        share = "-" if s["met_share"] is None else f"{s['met_share'] * 100:.0f}%"
-        mark = " ◀" if s["devices"] == knee else ""
-        t.add_row(
-            f"{s['devices']}{mark}" + ("" if s["complete"] else " *"), share, f"{s['goodput_mbps']:.1f}",
-            ", ".join(f"{k} {v}" for k, v in errs.items()) or "0",
-            f"{worst['target']} +{worst['increase_ms']:.0f} ms ({worst['grade']})" if worst else "-",
-            "-" if s["rpm"] is None else f"{s['rpm']:.0f}",
-        )
-    return t
-
-
-def verdict_lines(load: dict[str, Any], m: Messages) -> list[str]:
-    sup, act = load["supports"], load["activity"]
-    what = act["kind"] + (f" {act['bitrate_mbps']:g} Mbit/s" if act.get("bitrate_mbps") else "")
-    if sup["devices"] == 0:
-        lines = [m("load.supports_none", first=load["steps"][0]["devices"] if load["steps"] else 0, needed=sup["needed"], activity=what)]
-    elif sup["at_least"]:
-        lines = [m("load.supports_at_least", devices=sup["devices"], needed=sup["needed"], activity=what)]
-    else:
-        lines = [m("load.supports", devices=sup["devices"], needed=sup["needed"], activity=what)]
-    r = load.get("responsiveness") or {}
-    if r.get("rpm") is not None:
-        lines.append(m("load.rpm", rpm=f"{r['rpm']:.0f}", rating=r["rating"], devices=r["at_devices"]))
-    b = load.get("bufferbloat")
-    if b:
-        lines.append(m("load.bufferbloat", grade=b["grade"], increase=f"{b['increase_ms']:.0f}", target=b["target"], devices=b["at_devices"]))
-    if load.get("stopped"):
-        lines.append(m("load.stopped", why=load["stopped"]))
-    return lines
-
-
 @probe_app.command("load")
 def load_cmd(
     site: Optional[Path] = typer.Option(None, "--site", "-s", help="Site file (YAML); its load: section and largest classroom set the ramp."),
     quick: bool = typer.Option(False, "--quick", help="Fewer, shorter steps."),
     devices: Optional[int] = typer.Option(None, "--devices", help="Devices the classroom needs (default: the site's largest classroom)."),
     activity: Optional[str] = typer.Option(None, "--activity", help=f"One of {', '.join(ACTIVITIES)} (default: from the classroom's profile)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Ramp steps (default 6, 4 with --quick)."),
-    step_s: Optional[float] = typer.Option(None, "--step-s", help="Seconds per step (default 8, 4 with --quick)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Ramp steps (default: the site file's load.steps, else 3; at most 3 with --quick)."),
+    step_s: Optional[float] = typer.Option(None, "--step-s", help="Seconds per step (default: load.step_s, else 4; at most 3 with --quick; raised to what the activity needs)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the load section (JSON) here."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress lines."),
@@ -165,9 +124,7 @@ def load_cmd(
     if load is None:
         err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=result.reason)}", highlight=False)
         raise typer.Exit(3)
-    out.print(ramp_table(load, m))
-    for line in verdict_lines(load, m):
-        out.print(line, highlight=False)
+    show_load(out, load, m)
     if json_path:
         json_path.write_text(json.dumps(load, indent=1, ensure_ascii=False), encoding="utf-8")
         out.print(m("report_written", path=str(json_path)), highlight=False)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from giga_netcheck.loadgen import analysis
-from giga_netcheck.loadgen.activities import Textbook, Video, VideoCall, WebApps, activity_for
+from giga_netcheck.loadgen.activities import Cbt, Device, Textbook, Video, VideoCall, WebApps, activity_for
 from giga_netcheck.loadgen.client import LoadError, classify
 from giga_netcheck.loadgen.ramp import Budget, RampTarget, run_ramp
 from tests.fakes import FakeServer
@@ -105,6 +105,27 @@ def test_activity_from_profile_or_site():
     assert isinstance(activity_for(None, None, "digital-textbook"), Textbook)
     assert isinstance(activity_for(None, None, "video-lesson"), VideoCall)
     assert activity_for("video", 5.0, "default").bitrate_mbps == 5.0
+    assert isinstance(activity_for(None, None, "cbt"), Cbt)
+    assert activity_for("cbt", 1.0, "default").down_mbps == 1.0
+
+
+def test_cbt_sizes_follow_the_mexcbt_minimum():
+    c = Cbt()  # 0.5 down / 0.6 up Mbit/s per student (MEXCBT speaking test, domain.md section 3), one item every 4 s
+    assert c.request_bytes + c.image_bytes == 250_000 and c.answer_bytes == 300_000
+    d = c.describe()
+    assert d["kind"] == "cbt" and d["connections_per_device"] == 1
+    assert "within 3 s" in d["pass"] and "248 kB image" in d["pass"] and "300 kB upload" in d["pass"]
+
+
+@pytest.mark.parametrize("phase, started, counted", [("item", 0.0, True), ("item", 9.0, False), ("answer", 0.0, True), ("answer", 8.5, False)])
+def test_cbt_in_flight_at_the_end_is_late_only_when_overdue(phase, started, counted):
+    c = Cbt(item_limit_s=3.0, answer_limit_s=2.0)
+    dev = Device(0, [])
+    dev.metrics.update(items=1, late_items=0, item_s=[0.1], answers=0, late_answers=0, answer_s=[], started=started, phase=phase)
+    c.finish(dev, None, now=10.0)
+    late = dev.metrics["late_items"] + dev.metrics["late_answers"]
+    assert late == (1 if counted else 0) and c.met(dev) is (not counted)
+    assert "started" not in dev.metrics and "phase" not in dev.metrics
 
 
 # --------------------------------------------------------------------- ramps on loopback
@@ -140,6 +161,13 @@ def test_web_apps_textbook_and_call(server):
     assert web[0]["connections_opened"] == 12 and web[0]["connections"] == 12  # two connections per device, kept alive
     book, _ = _ramp(t, Textbook(page_bytes=300_000, limit_s=0.8, every_s=5), [5])
     assert book[0]["met_share"] == 1.0 and book[0]["activity"]["turns"] == 5
+    cbt, _ = _ramp(t, Cbt(every_s=1.0, item_limit_s=0.8, answer_limit_s=0.8), [6], step_s=3.0)
+    a = cbt[0]["activity"]
+    assert cbt[0]["met_share"] == 1.0 and cbt[0]["judged"] == 6 and cbt[0]["connections_opened"] == 6
+    assert a["items"] >= 12 and a["late_items"] == 0 and a["answers"] >= 6 and a["late_answers"] == 0
+    assert cbt[0]["up_mbps"] > 0 and cbt[0]["down_mbps"] > 0  # the answers go up, the images come down
+    late, _ = _ramp(t, Cbt(every_s=1.0, item_limit_s=1e-6, answer_limit_s=0.8), [3], step_s=1.5)
+    assert late[0]["met_share"] == 0.0 and late[0]["activity"]["late_items"] >= 3
     call, _ = _ramp(t, VideoCall(0.4, packet_bytes=500), [4], step_s=2.0)
     assert call[0]["met_share"] == 1.0 and call[0]["activity"]["loss_pct"] == 0.0
     assert call[0]["activity"]["packets_sent"] > 4 * 50
@@ -168,11 +196,16 @@ def test_stop_ends_every_device_within_a_second_and_keeps_steps(server):
     th = threading.Thread(target=lambda: box.__setitem__("r", _ramp(_target(server), Video(2.0, segment_s=0.4), [20, 40], step_s=30, stop=stop)))
     th.start()
     time.sleep(1.5)
+    assert server.server._connections >= 20  # every device holds its connection open
     t0 = time.monotonic()
     stop.set()
     th.join(5)
     took = time.monotonic() - t0
     assert not th.is_alive() and took < 1.0, took
+    # every device stopped: the server sees each connection go (aborted, so no FIN wait) within the second
+    while server.server._connections and time.monotonic() - t0 < 1.0:
+        time.sleep(0.01)
+    assert server.server._connections == 0, server.server._connections
     steps, stopped = box["r"]
     assert stopped == "interrupted" and len(steps) == 1
     assert steps[0]["complete"] is False and steps[0]["stopped"] == "interrupted" and steps[0]["bytes"] > 0

@@ -25,16 +25,17 @@ def _ctx(site, servers, targets=None):
 def test_loads_only_verified_servers_or_confirmed_urls(write_site):
     url = "http://127.0.0.1:9"
     site = load_site(write_site(loopback_site(url, load={})))
-    assert "no giga-netcheck measurement server" in LoadProbe().check(_ctx(site, servers={}))
+    assert "no giga-netcheck measurement server" in str(LoadProbe().check(_ctx(site, servers={})))
     assert LoadProbe().check(_ctx(site, servers={"internet": {"service": "giga-netcheck"}})) is None
     half = load_site(write_site(loopback_site(url, load={"allow_unverified": [url]})))
-    assert "i_run_this_server" in LoadProbe().check(_ctx(half, servers={}))
+    assert "i_run_this_server" in str(LoadProbe().check(_ctx(half, servers={})))
     both = load_site(write_site(loopback_site(url, load={"allow_unverified": [url], "i_run_this_server": True})))
     assert LoadProbe().check(_ctx(both, servers={})) is None
     off = load_site(write_site(loopback_site(url)))  # the fixture turns it off
-    assert "load.enabled: false" in LoadProbe().check(_ctx(off, servers={"internet": {}}))
+    assert "load.enabled: false" in str(LoadProbe().check(_ctx(off, servers={"internet": {}})))
     wrong = load_site(write_site(loopback_site(url, load={"target": "center"})))
-    assert "load.target 'center'" in LoadProbe().check(_ctx(wrong, servers={"internet": {}}))
+    why = str(LoadProbe().check(_ctx(wrong, servers={"internet": {}})))
+    assert "load.target" in why and "'center'" in why
 
 
 def test_plan_caps_and_classroom(write_site):
@@ -77,3 +78,53 @@ def test_probe_load_command(server, write_site, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "at most" in proc.stderr and "Supports at least 6 of 4 devices" in proc.stdout
     assert json.loads(out.read_text())["knee"]["devices"] == 6
+
+
+def test_cbt_classroom_ramps_cbt_items(server, write_site):
+    # a classroom sitting MEXCBT: the profile picks the CBT activity; the step is long enough for one item
+    doc = loopback_site(server.url, load={"devices": 3, "steps": 1, "step_s": 1, "max_factor": 1.0})
+    doc["classrooms"] = [{"name": "6-1", "devices": 3, "profile": "cbt"}]
+    site = load_site(write_site(doc))
+    plan, _ = make_plan(_ctx(site, servers={"internet": {}}), site.load, quick=False)
+    assert plan.activity.kind == "cbt" and plan.step_s >= 4.0
+    result = run(site, host={"gateway_ipv4": "127.0.0.1"})
+    load = result.measurements.load
+    s = load["steps"][0]
+    assert load["activity"]["kind"] == "cbt" and s["met_share"] == 1.0 and s["judged"] == 3
+    assert s["activity"]["items"] >= 3 and s["activity"]["late_items"] == 0 and s["up_mbps"] > 0
+
+
+def test_ctrl_c_stops_probe_load_within_a_second_and_keeps_the_steps(server, write_site, tmp_path):
+    import os
+    import signal
+    import time
+
+    load = {**FAST_LOAD, "devices": 8, "steps": 2, "step_s": 30, "max_factor": 1.0}  # 4 then 8 devices, 30 s each
+    site = write_site(loopback_site(server.url, load=load))
+    out = tmp_path / "load.json"
+    proc = subprocess.Popen([sys.executable, "-m", "giga_netcheck", "probe", "load", "--site", str(site), "--json", str(out),
+                             "--lang", "en"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # the first step is cut short: wait until its devices hold their connections
+        deadline = time.monotonic() + 20
+        while server.server._connections < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.server._connections >= 4
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        while server.server._connections and time.monotonic() - t0 < 1.0:
+            time.sleep(0.01)
+        stopped_s = time.monotonic() - t0
+        assert server.server._connections == 0, "a device still holds a connection a second after Ctrl-C"
+        stdout, stderr = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert stopped_s < 1.0
+    doc = json.loads(out.read_text())
+    assert doc["stopped"] == "interrupted" and len(doc["steps"]) == 1
+    step = doc["steps"][0]
+    assert step["devices"] == 4 and step["complete"] is False and step["bytes"] > 0
+    assert "4 *" in stdout and "interrupted" in stdout  # the cut step is shown, marked, with why it stopped

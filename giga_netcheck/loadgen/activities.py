@@ -345,6 +345,113 @@ class Textbook(Activity):
                 "turn_p50_s": _r(percentile(times, 50)), "turn_p95_s": _r(percentile(times, 95))}
 
 
+# -------------------------------------------------------------------------------- CBT
+
+
+class Cbt(Activity):
+    """A MEXCBT-like computer-based test: for each item the device asks for the item (a small
+    request), downloads its image, and after answering uploads the answer (a speaking test's
+    recording). Sizes follow MEXT's minimum per student for the MEXCBT speaking test (2023,
+    domain.md section 3): 0.5 Mbit/s down and 0.6 Mbit/s up, spread over one item every
+    ``every_s`` seconds. The class starts together; each pupil then keeps their own pace.
+    Met: every item (request + image) appears within ``item_limit_s`` and every answer is
+    stored within ``answer_limit_s``, with no connection error. No limit is published: 3 s is
+    MEXT's page-turn figure (domain.md section 3), an estimate."""
+
+    kind = "cbt"
+
+    def __init__(self, down_mbps: float = 0.5, up_mbps: float = 0.6, every_s: float = 4.0, request_bytes: int = 2_000,
+                 item_limit_s: float = 3.0, answer_limit_s: float = 3.0) -> None:
+        self.down_mbps, self.up_mbps, self.every_s = down_mbps, up_mbps, every_s
+        self.request_bytes = request_bytes
+        self.image_bytes = max(1, int(down_mbps * 1e6 * every_s / 8) - request_bytes)
+        self.answer_bytes = max(1, int(up_mbps * 1e6 * every_s / 8))
+        self.item_limit_s, self.answer_limit_s = item_limit_s, answer_limit_s
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "down_mbps": self.down_mbps, "up_mbps": self.up_mbps, "every_s": self.every_s,
+                "request_bytes": self.request_bytes, "image_bytes": self.image_bytes, "answer_bytes": self.answer_bytes,
+                "item_limit_s": self.item_limit_s, "answer_limit_s": self.answer_limit_s,
+                "connections_per_device": self.connections,
+                "pass": (f"every item (request + {self.image_bytes / 1e3:.0f} kB image) appears within {self.item_limit_s:g} s, "
+                         f"every answer ({self.answer_bytes / 1e3:.0f} kB upload) is stored within {self.answer_limit_s:g} s, "
+                         "and no connection error")}
+
+    def offset(self, rng: random.Random) -> float:
+        return rng.uniform(0.0, 1.0)  # "begin": the whole class within a second
+
+    async def run(self, dev: Device, env: StepEnv) -> None:
+        loop = asyncio.get_running_loop()
+        rng = random.Random(dev.index)
+        m = dev.metrics
+        m.update(items=0, late_items=0, item_s=[], answers=0, late_answers=0, answer_s=[], started=None, phase=None)
+        conn = dev.conns[0]
+        t0 = env.start + dev.offset_s
+        while True:
+            if t0 + self.item_limit_s > env.end:
+                return
+            await sleep_until(t0)
+            m["started"], m["phase"] = t0, "item"
+            ok = True
+            try:
+                await request(conn, env, "GET", f"/download?bytes={self.request_bytes}")
+                await request(conn, env, "GET", f"/download?bytes={self.image_bytes}")
+            except Exception as exc:  # noqa: BLE001 - every failure is data
+                dev.fail(exc)
+                ok = False
+            took = loop.time() - t0
+            m["started"] = m["phase"] = None
+            m["items"] += 1
+            m["item_s"].append(round(took, 4))
+            if not ok or took > self.item_limit_s:
+                m["late_items"] += 1
+            # the pupil answers at their own pace, then the answer goes up
+            pace = self.every_s * rng.uniform(0.75, 1.25)
+            a0 = max(loop.time() + (0.2 if not ok else 0.0), t0 + pace / 2)
+            if ok and a0 < env.end:  # an answer still in time when the step ends is not judged (finish)
+                await sleep_until(a0)
+                m["started"], m["phase"] = a0, "answer"
+                try:
+                    await request(conn, env, "POST", "/upload", self.answer_bytes)
+                    good = True
+                except Exception as exc:  # noqa: BLE001
+                    dev.fail(exc)
+                    good = False
+                took = loop.time() - a0
+                m["started"] = m["phase"] = None
+                m["answers"] += 1
+                m["answer_s"].append(round(took, 4))
+                if not good or took > self.answer_limit_s:
+                    m["late_answers"] += 1
+            t0 = max(t0 + pace, loop.time())
+
+    def finish(self, dev: Device, env: StepEnv, now: float) -> None:
+        m = dev.metrics
+        started, phase = m.pop("started", None), m.pop("phase", None)
+        if started is None:
+            return
+        limit = self.item_limit_s if phase == "item" else self.answer_limit_s
+        if now - started > limit:  # overdue when the step ended: late; still in time: not judged
+            key = "items" if phase == "item" else "answers"
+            m[key] += 1
+            m["late_" + key] += 1
+            m[("item" if phase == "item" else "answer") + "_s"].append(round(now - started, 4))
+
+    def met(self, dev: Device) -> Optional[bool]:
+        m = dev.metrics
+        if not m.get("items") and not dev.errors:
+            return None
+        return m.get("late_items", 0) == 0 and m.get("late_answers", 0) == 0 and not dev.errors
+
+    def summary(self, devices: list[Device]) -> dict[str, Any]:
+        items = [t for d in devices for t in d.metrics.get("item_s", ())]
+        answers = [t for d in devices for t in d.metrics.get("answer_s", ())]
+        return {"items": len(items), "late_items": sum(d.metrics.get("late_items", 0) for d in devices),
+                "item_p50_s": _r(percentile(items, 50)), "item_p95_s": _r(percentile(items, 95)),
+                "answers": len(answers), "late_answers": sum(d.metrics.get("late_answers", 0) for d in devices),
+                "answer_p50_s": _r(percentile(answers, 50)), "answer_p95_s": _r(percentile(answers, 95))}
+
+
 # ------------------------------------------------------------------------- video call
 
 UDP_MAGIC = b"GNC1"  # the server echoes only datagrams that start with it (server.UDP_MAGIC)
@@ -470,7 +577,7 @@ PROFILE_ACTIVITY: dict[str, tuple[str, Optional[float]]] = {
     "home-online-lesson": ("video-call", 2.0),
     "digital-textbook": ("textbook", None),
     "web-apps": ("web-apps", None),
-    "cbt": ("web-apps", None),
+    "cbt": ("cbt", None),
     "default": ("web-apps", None),
 }
 """A shipped profile's name -> the activity that emulates it (and its bitrate)."""
@@ -487,4 +594,6 @@ def activity_for(kind: Optional[str], bitrate_mbps: Optional[float], profile: st
         return VideoCall(bitrate_mbps or 1.2)
     if kind == "textbook":
         return Textbook()
+    if kind == "cbt":
+        return Cbt(down_mbps=bitrate_mbps or 0.5)
     return WebApps()

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from ..schema import ListOf, Num, Obj, Str
 
-ACTIVITIES = ("video", "web-apps", "textbook", "video-call")
+ACTIVITIES = ("video", "web-apps", "textbook", "video-call", "cbt")
 
 # Hard caps: a site file may ask for less, never for more.
 HARD_MAX_DEVICES = 2000
@@ -40,9 +40,9 @@ class LoadSettings:
 
     enabled: bool = True
     activity: Optional[str] = None
-    """``video``, ``web-apps``, ``textbook`` or ``video-call``; None: from the classroom's profile."""
+    """``video``, ``web-apps``, ``textbook``, ``video-call`` or ``cbt``; None: from the classroom's profile."""
     bitrate_mbps: Optional[float] = None
-    """Video or call bitrate per device; None: the profile's figure for the activity."""
+    """Video or call bitrate per device (CBT: its download rate); None: the profile's figure for the activity."""
     segment_s: float = 2.0
     """Video segment length: a player fetches one segment ahead of playback."""
     devices: Optional[int] = None

@@ -1,5 +1,7 @@
 """The load probe in the lab: a session cap at the gateway shows as connection errors that start
-at the cap's concurrency. ``probe load`` runs inside the client namespace against the center."""
+at the cap's concurrency; a narrow uplink and a deep queue give a knee within one ramp step of
+devices x bitrate = the link's goodput. ``probe load`` runs inside the client namespace against
+the center."""
 
 from __future__ import annotations
 
@@ -53,10 +55,37 @@ def test_deep_queue_grades_d_or_f_and_the_knee_meets_the_link(lab, tmp_path):
     load = _probe_load(lab, tmp_path, {"activity": "video", "bitrate_mbps": 2.5, "devices": 10, "steps": 4, "max_factor": 2.0, "step_s": 6})
     assert load["bufferbloat"]["grade"] in ("D", "F"), load["bufferbloat"]
     assert load["responsiveness"]["rating"] in ("poor", "fair")
+    _assert_knee_meets_the_link(load, tools.path_goodput_mbit(lab.scenario, "center"), 2.5)  # the link carries 7.7 devices
+    assert all(sum(s["errors"].values()) == 0 for s in load["steps"])  # a queue, not a session cap
+
+
+@pytest.mark.parametrize("lab", ["uplink-capacity"], indirect=True)
+def test_narrow_uplink_gives_the_knee_where_devices_times_bitrate_meets_the_link(lab, tmp_path):
+    from tests.lab import tools
+
+    # 2.5 Mbit/s video through a 50 Mbit/s uplink with a short queue (48.3 Mbit/s of TCP payload, so
+    # 19.3 devices): 5, 10, ... 30 devices
+    load = _probe_load(lab, tmp_path, {"activity": "video", "bitrate_mbps": 2.5, "devices": 20, "steps": 6, "max_factor": 1.5, "step_s": 8})
+    assert [s["devices"] for s in load["steps"]] == [5, 10, 15, 20, 25, 30]
+    _assert_knee_meets_the_link(load, tools.path_goodput_mbit(lab.scenario, "center"), 2.5)
+    assert all(sum(s["errors"].values()) == 0 for s in load["steps"])
+    # the link, not the client, is what fills: the failing steps move what the link carries
     link = tools.path_goodput_mbit(lab.scenario, "center")
-    fit = link / 2.5  # devices whose video the link carries: 7.7
+    full = [s for s in load["steps"] if s["devices"] * 2.5 > link]
+    assert all(max(s["samples_mbps"]) >= 0.95 * link for s in full), [(s["devices"], max(s["samples_mbps"])) for s in full]
+
+
+def _assert_knee_meets_the_link(load: dict, link_mbps: float, bitrate_mbps: float) -> None:
+    """Within one ramp step of devices x bitrate = link: the knee is at most a step from the fit,
+    the ramp reached a failing step, and every step a step or more below the fit carried.
+
+    (A step only just over the link can still pass: a player asks for each segment one segment
+    ahead, so 3% too little bandwidth takes longer than a short step to eat that slack.)"""
+    fit = link_mbps / bitrate_mbps
     counts = [s["devices"] for s in load["steps"]]
     step = max(b - a for a, b in zip(counts, counts[1:]))
-    knee = load["knee"]["devices"]
-    assert abs(knee - fit) <= step, (knee, fit, [(s["devices"], s["met_share"]) for s in load["steps"]])
-    assert all(sum(s["errors"].values()) == 0 for s in load["steps"])  # a queue, not a session cap
+    shares = [(s["devices"], s["met_share"]) for s in load["steps"]]
+    knee, failing = load["knee"]["devices"], load["knee"]["first_failing_devices"]
+    assert abs(knee - fit) <= step, (knee, fit, shares)
+    assert failing is not None and failing > fit, (failing, fit, shares)
+    assert all(share >= 0.95 for n, share in shares if n <= fit - step), shares
