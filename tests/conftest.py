@@ -59,7 +59,8 @@ def loopback_site(server_url: str, dns_port: int | None = None, **extra) -> dict
 import ipaddress
 import socket as _socket
 
-_ALLOWED = [ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15")]
+# loopback, and the lab's benchmarking ranges: 198.18.0.0/15 (RFC 2544) and its IPv6 twin 2001:2::/48 (RFC 5180)
+_ALLOWED = [ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15", "2001:2::/48")]
 
 
 def _allowed(address) -> bool:

@@ -100,6 +100,8 @@ class DnsServer:
         self.servfail_rate = float(servfail_rate)
         self.ttl = ttl
         self._records: dict[str, str] = {}
+        self._aaaa: dict[str, str] = {}
+        """IPv6 addresses of names that also have an A record (dual stack)."""
         for name, addr in (records or {}).items():
             self.add_record(name, addr)
         self._rng = random.Random(seed)
@@ -124,16 +126,32 @@ class DnsServer:
     # -- records -------------------------------------------------------------------------
 
     def add_record(self, name: str, addr: str) -> None:
-        """Answer ``name`` and every name under it with ``addr`` (IPv4 -> A, IPv6 -> AAAA)."""
-        ipaddress.ip_address(addr)  # refuse a typo now, not as a confusing answer later
-        self._records[_norm(name)] = addr
+        """Answer ``name`` and every name under it with ``addr`` (IPv4 -> A, IPv6 -> AAAA).
+
+        A name may have one address of each family (a dual-stack host): the first record of a
+        name is what :meth:`lookup` returns; an IPv6 address also answers AAAA beside an A."""
+        ip = ipaddress.ip_address(addr)  # refuse a typo now, not as a confusing answer later
+        key = _norm(name)
+        if ip.version == 6:
+            self._aaaa[key] = addr
+            if key in self._records and ":" not in self._records[key]:
+                return  # dual stack: A from _records, AAAA from _aaaa
+        self._records[key] = addr
 
     def lookup(self, qname: str) -> Optional[str]:
         """The address for ``qname`` (exact or under a known name), or None."""
+        return self._walk(self._records, qname)
+
+    def lookup6(self, qname: str) -> Optional[str]:
+        """The IPv6 address for ``qname`` (exact or under a known name), or None."""
+        return self._walk(self._aaaa, qname)
+
+    @staticmethod
+    def _walk(records: dict[str, str], qname: str) -> Optional[str]:
         name = _norm(qname)
         while True:
-            if name in self._records:
-                return self._records[name]
+            if name in records:
+                return records[name]
             if "." not in name:
                 return None
             name = name.split(".", 1)[1]
@@ -330,6 +348,11 @@ class DnsServer:
             response.answer.append(
                 dns.rrset.from_text(question.name, self.ttl, dns.rdataclass.IN, rdtype, addr)
             )
+        addr6 = self.lookup6(question.name.to_text())
+        if rdtype == dns.rdatatype.A and addr6 and question.rdtype in (dns.rdatatype.AAAA, dns.rdatatype.ANY):
+            response.answer.append(
+                dns.rrset.from_text(question.name, self.ttl, dns.rdataclass.IN, dns.rdatatype.AAAA, addr6)
+            )
         # Any other type: NOERROR with no answer (NODATA), like a real resolver.
 
 
@@ -397,13 +420,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         server = DnsServer(
             host=args.host,
             port=args.port,
-            records=dict(args.record),
+            records={name: addr for name, addr in args.record if ":" not in addr},
             delay_ms=args.delay_ms,
             miss_delay_ms=args.miss_delay_ms,
             timeout_rate=args.timeout_rate,
             servfail_rate=args.servfail_rate,
             seed=args.seed,
         )
+        for name, addr in args.record:  # AAAA beside the A of a dual-stack name
+            if ":" in addr:
+                server.add_record(name, addr)
         server.start()
     except (OSError, ValueError) as exc:
         print(f"dnsserver: {exc}", file=sys.stderr)

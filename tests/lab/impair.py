@@ -95,6 +95,27 @@ def _per_flow_lines(dev: str, d: Direction, parent_mbit: Optional[float]) -> lis
     return lines
 
 
+def _ipv4_lines(dev: str, d: Direction) -> list[str]:
+    """IPv4 capped at ``ipv4_rate_mbit`` while IPv6 keeps the link rate: an HTB class per
+    family, IPv4 picked by a ``protocol ip`` filter (skb->protocol, set by the TUN from the
+    packet's version nibble), everything else in the default class. Each class has a FIFO of
+    the direction's queue at its own rate, like tbf's ``limit``."""
+    assert d.ipv4_rate_mbit is not None
+    link_mbit = d.rate_mbit if d.rate_mbit is not None else _UNCAPPED_BIT / 1e6
+    v4_mbit = min(d.ipv4_rate_mbit, link_mbit)
+    link_bit, v4_bit = int(link_mbit * 1e6), int(v4_mbit * 1e6)
+    burst, v4_burst = _burst_bytes(d, link_mbit), _burst_bytes(d, v4_mbit)
+    return [
+        f"qdisc replace dev {dev} root handle 1: htb default 10",
+        f"class add dev {dev} parent 1: classid 1:1 htb rate {link_bit}bit ceil {link_bit}bit burst {burst} cburst {burst}",
+        f"class add dev {dev} parent 1:1 classid 1:10 htb rate {link_bit}bit ceil {link_bit}bit burst {burst} cburst {burst}",
+        f"qdisc add dev {dev} parent 1:10 bfifo limit {_queue_bytes(d, link_mbit) + burst}",
+        f"class add dev {dev} parent 1:1 classid 1:20 htb rate {v4_bit}bit ceil {v4_bit}bit burst {v4_burst} cburst {v4_burst}",
+        f"qdisc add dev {dev} parent 1:20 bfifo limit {_queue_bytes(d, v4_mbit) + v4_burst}",
+        f"filter add dev {dev} parent 1: protocol ip prio 1 u32 match u32 0 0 flowid 1:20",
+    ]
+
+
 def ifb_name(link_name: str) -> str:
     """The ifb device that carries ``link_name``'s ingress shaper (at most 15 characters)."""
     return f"ifb-{link_name}"
@@ -108,7 +129,7 @@ def ip_lines(scenario: Scenario) -> dict[str, list[str]]:
         if not spec.uses_tun:
             continue
         for name in ("up", "down"):
-            if spec.direction(name).rate_mbit is not None:
+            if spec.direction(name).rate_mbit is not None or spec.direction(name).ipv4_rate_mbit is not None:
                 _, receiver = lk.end(name)
                 out.setdefault(receiver, []).extend([
                     f"link add name {ifb_name(lk.name)} type ifb",
@@ -126,14 +147,17 @@ def tc_lines(scenario: Scenario) -> dict[str, list[str]]:
             d = spec.direction(name)
             sender, receiver = lk.end(name)
             if spec.uses_tun:
-                if d.rate_mbit is not None:
+                if d.rate_mbit is not None or d.ipv4_rate_mbit is not None:
                     ifb = ifb_name(lk.name)
                     out.setdefault(receiver, []).extend([
                         f"qdisc add dev {lk.name} handle ffff: ingress",
                         f"filter add dev {lk.name} parent ffff: protocol all prio 1 u32 match u32 0 0 "
                         f"action mirred egress redirect dev {ifb}",
-                        f"qdisc replace dev {ifb} root tbf {tbf_args(d)}",
                     ])
+                    if d.ipv4_rate_mbit is None:
+                        out[receiver].append(f"qdisc replace dev {ifb} root tbf {tbf_args(d)}")
+                    else:
+                        out[receiver].extend(_ipv4_lines(ifb, d))
                 if d.flow_rate_mbit is not None:
                     # The link rate is enforced at the receiver; the per-flow classes need no parent cap.
                     out.setdefault(sender, []).extend(_per_flow_lines(lk.name, d, None))

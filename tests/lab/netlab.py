@@ -43,7 +43,7 @@ from .netns import (
 from .procs import Proc, reap, signal_group, wait_line
 from .safety import live_labs, register, teardown_all, unregister
 from .scenarios import LinkSpec, Scenario, get_scenario
-from .topology import ADDRESSES, HOSTS, LINKS, NS_PREFIX, ROUTES
+from .topology import ADDRESSES, ADDRESSES6, HOSTS, LINKS, NS_PREFIX, PREFIX6_LEN, ROUTES, ROUTES6, addr6
 
 __all__ = ["Lab", "LabError", "STATE_ROOT", "teardown_all", "live_labs"]
 
@@ -283,9 +283,14 @@ class Lab(AbstractContextManager["Lab"]):
             for lk in LINKS if not scenario.link(lk.name).uses_tun
         ])
         for host in HOSTS:
-            values = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+            # IPv6 in 2001:2::/48 beside IPv4 (ipv4-congestion compares the two); no DAD, no
+            # router advertisements: addresses are usable at once and only the lab's routes exist
+            values = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0",
+                      "net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0",
+                      "net.ipv6.conf.all.accept_ra": "0", "net.ipv6.conf.default.accept_ra": "0"}
             if host in ("gateway", "center"):
                 values["net.ipv4.ip_forward"] = "1"
+                values["net.ipv6.conf.all.forwarding"] = "1"
             if host == "client":
                 # Unprivileged ICMP sockets, so giga-netcheck's non-root ping path works here too.
                 values["net.ipv4.ping_group_range"] = "0 2147483647"
@@ -323,7 +328,10 @@ class Lab(AbstractContextManager["Lab"]):
             extra = f" txqueuelen {TUN_TXQUEUELEN}" if self.scenario.link(lk.name).uses_tun else ""
             lines.append(f"link set dev {lk.name} mtu 1500{extra} up")
             lines.append(f"addr add {lk.addr(host)}/{lk.prefix_len} dev {lk.name}")
+            lines.append(f"addr add {addr6(lk.name, host)}/{PREFIX6_LEN} dev {lk.name} nodad")
         for dest, via, dev in ROUTES[host]:
+            lines.append(f"route add {dest} via {via} dev {dev}")
+        for dest, via, dev in ROUTES6[host]:
             lines.append(f"route add {dest} via {via} dev {dev}")
         return lines
 
@@ -356,10 +364,13 @@ class Lab(AbstractContextManager["Lab"]):
 
     def _start_services(self) -> None:
         wanted = [s for s in services.SERVICES
-                  if (s.name == "serve" and self.with_serve) or (s.name != "serve" and self.with_services)]
+                  if (s.name in ("serve", "serve6") and self.with_serve)
+                  or (s.name not in ("serve", "serve6", "proxy") and self.with_services)
+                  or (s.name == "proxy" and self._proxy_delay(s.host) is not None)]
         started = []
         for svc in wanted:
-            argv = services.command(svc, self.scenario.dns.get(svc.host), self.seed)
+            extra = {"proxy_delay_ms": self._proxy_delay(svc.host) or 0.0} if svc.name == "proxy" else {}
+            argv = services.command(svc, self.scenario.dns.get(svc.host), self.seed, **extra)
             with self._log(f"{svc.name}-{svc.host}") as log:
                 popen = self.popen(svc.host, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    cwd=services.REPO_ROOT, env=services.environment())
@@ -388,6 +399,16 @@ class Lab(AbstractContextManager["Lab"]):
             pending = still
             if pending:
                 time.sleep(0.02)
+
+    def _proxy_delay(self, host: str) -> Optional[float]:
+        spec = self.scenario.hosts.get(host)
+        return spec.proxy_delay_ms if spec is not None else None
+
+    def proxy_url(self) -> Optional[str]:
+        """The lab proxy's URL when the scenario runs one (tests/lab/proxy.py in the center)."""
+        if self._proxy_delay("center") is None:
+            return None
+        return f"http://{ADDRESSES['center']}:{services.PROXY_PORT}"
 
     def _check_serve(self, svc: services.Service) -> None:
         deadline = time.monotonic() + SERVE_TIMEOUT_S
@@ -427,6 +448,12 @@ class Lab(AbstractContextManager["Lab"]):
             },
             "dns": {"resolvers": [ADDRESSES["center"]], "names": ["www.lab.example", "classroom.lab.example"]},
         }
+        if site.get("hostnames"):
+            # servers by name: A and AAAA from the lab's resolvers, so both families get measured
+            doc["targets"]["center"] = f"http://center.lab.example:{services.SERVE_PORT}"
+            doc["targets"]["internet"] = [f"http://www.lab.example:{services.SERVE_PORT}"]
+        if self.proxy_url():
+            doc["proxy"] = {"url": self.proxy_url()}
         header = f"# Written by tests/lab for scenario {self.scenario.name} (lab {self.run_id}).\n"
         self.site_file.write_text(header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
 

@@ -18,7 +18,22 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 if TYPE_CHECKING:
     from .netlab import Lab
 
-__all__ = ["live_labs", "teardown_all", "register", "unregister"]
+__all__ = ["live_labs", "teardown_all", "register", "unregister", "LAB_NETWORKS", "is_lab_address"]
+
+LAB_NETWORKS: tuple[str, ...] = ("198.18.0.0/15", "2001:2::/48")
+"""Every address the lab gives out: the benchmarking ranges of RFC 2544 and of RFC 5180 (IPv6),
+which route nowhere real."""
+
+
+def is_lab_address(address: str) -> bool:
+    """True for an address inside :data:`LAB_NETWORKS`."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n) for n in LAB_NETWORKS)
 
 
 _live: dict[int, "Lab"] = {}

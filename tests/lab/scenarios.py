@@ -29,8 +29,6 @@ BASE = "healthy"
 NOT_IN_LAB: dict[str, str] = {
     "peak-congestion": "needs history over lesson hours: tested with generated run histories",
     "measuring-device": "the device itself is the limit: tested with recorded host info and synthetic results",
-    "ipv4-congestion": "needs IPv6 beside IPv4 to the same service: a later issue adds IPv6 to the lab",
-    "proxy-overhead": "needs a proxy in the center: optional, not built yet",
 }
 """Causes of the vocabulary (domain.md section 5) the lab does not produce, and how they are tested."""
 
@@ -59,11 +57,14 @@ class Direction:
     """Random loss in percent (iptables statistic), per packet."""
     flow_rate_mbit: Optional[float] = None
     """Per-flow cap (a per-flow shaper: HTB class per flow hash); None is none."""
+    ipv4_rate_mbit: Optional[float] = None
+    """Cap on IPv4 alone (HTB class picked by a ``protocol ip`` filter), IPv6 keeps ``rate_mbit``:
+    PPPoE congestion, where IPv4 crosses a congested terminator and IPv6 (IPoE) does not."""
 
     @property
     def shaped(self) -> bool:
         """True when this direction needs a qdisc."""
-        return self.rate_mbit is not None or self.flow_rate_mbit is not None
+        return self.rate_mbit is not None or self.flow_rate_mbit is not None or self.ipv4_rate_mbit is not None
 
     @property
     def needs_forwarder(self) -> bool:
@@ -104,6 +105,9 @@ class HostSpec:
 
     session_limit: Optional[int] = None
     """Concurrent TCP connections forwarded before new ones are reset (iptables connlimit)."""
+    proxy_delay_ms: Optional[float] = None
+    """Run an HTTP forward proxy (tests/lab/proxy.py) on port 3128 that waits this long before
+    forwarding each request; the client's site file then names it (``proxy: {url: ...}``)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ class Scenario:
 _DIRECTION_KEYS = {f.name for f in fields(Direction)}
 _LINK_KEYS = {"both", "up", "down", "state", "kind"}
 _TOP_KEYS = {"cause", "segment", "description", "links", "hosts", "dns", "site"}
-_SITE_KEYS = {"students", "name", "id", "devices"}
+_SITE_KEYS = {"students", "name", "id", "devices", "hostnames"}
 
 
 def _check_keys(data: Any, allowed: set[str], path: str) -> dict[str, Any]:
@@ -198,12 +202,12 @@ def _number(value: Any, path: str, *, optional: bool, lo: float = 0.0, hi: Optio
 
 
 def _direction(raw: dict[str, Any], path: str) -> Direction:
-    optional = {"rate_mbit", "burst_kb", "queue_ms", "queue_kb", "flow_rate_mbit"}
+    optional = {"rate_mbit", "burst_kb", "queue_ms", "queue_kb", "flow_rate_mbit", "ipv4_rate_mbit"}
     values = {}
     for key, value in raw.items():
         hi = 100.0 if key == "loss_pct" else None
         value = _number(value, f"{path}.{key}", optional=key in optional, hi=hi)
-        if key in ("rate_mbit", "flow_rate_mbit") and value is not None and value <= 0:
+        if key in ("rate_mbit", "flow_rate_mbit", "ipv4_rate_mbit") and value is not None and value <= 0:
             raise ScenarioError(f"{path}.{key}: must be > 0 (use null for uncapped)")
         values[key] = value
     return Direction(**values)
@@ -228,11 +232,12 @@ def _build(name: str, raw: dict[str, Any], path: str) -> Scenario:
         links[lk.name] = link_spec
     hosts = {}
     for host, spec in _check_keys(raw.get("hosts"), {"gateway", "center"}, f"{path}.hosts").items():
-        spec = _check_keys(spec, {"session_limit"}, f"{path}.hosts.{host}")
+        spec = _check_keys(spec, {"session_limit", "proxy_delay_ms"}, f"{path}.hosts.{host}")
         limit = spec.get("session_limit")
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise ScenarioError(f"{path}.hosts.{host}.session_limit: expected a positive integer, got {limit!r}")
-        hosts[host] = HostSpec(session_limit=limit)
+        delay = _number(spec.get("proxy_delay_ms"), f"{path}.hosts.{host}.proxy_delay_ms", optional=True)
+        hosts[host] = HostSpec(session_limit=limit, proxy_delay_ms=delay)
     dns = {}
     resolver_keys = {f.name for f in fields(Resolver)}
     for host, spec in _check_keys(raw.get("dns"), {"center", "internet"}, f"{path}.dns").items():

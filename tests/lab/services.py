@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from .scenarios import Resolver
-from .topology import ADDRESSES
+from .topology import ADDRESSES, ADDRESSES6
 
 __all__ = [
     "Service", "SERVICES", "DNS_PORT", "IPERF_PORT", "SERVE_PORT", "DNS_RECORDS",
@@ -34,12 +34,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DNS_PORT = 53
 IPERF_PORT = 5201
 SERVE_PORT = 8080
+PROXY_PORT = 3128
 DNS_RECORDS: dict[str, str] = {
     "lab.example": ADDRESSES["internet"],
     "center.lab.example": ADDRESSES["center"],
     "gateway.lab.example": ADDRESSES["gateway"],
 }
 """What the lab's resolvers answer (each name and every name under it)."""
+DNS_RECORDS6: dict[str, str] = {
+    "lab.example": ADDRESSES6["internet"],
+    "center.lab.example": ADDRESSES6["center"],
+    "gateway.lab.example": ADDRESSES6["gateway"],
+}
+"""The AAAA answers beside them: every lab host is dual-stack (2001:2::/48)."""
 
 
 @dataclass(frozen=True)
@@ -63,19 +70,28 @@ SERVICES: tuple[Service, ...] = (
     Service("iperf3", "internet", IPERF_PORT, "tcp", True),
     Service("serve", "center", SERVE_PORT, "tcp", False),
     Service("serve", "internet", SERVE_PORT, "tcp", False),
+    # the same server over IPv6 ([::]:8080, IPv6 only, as asyncio binds it): dual-stack hosts
+    Service("serve6", "center", SERVE_PORT, "tcp", False),
+    Service("serve6", "internet", SERVE_PORT, "tcp", False),
+    # only where the scenario asks for it (hosts.center.proxy_delay_ms): tests/lab/proxy.py
+    Service("proxy", "center", PROXY_PORT, "tcp", True),
 )
 
 
-def command(service: Service, resolver: Optional[Resolver], seed: int) -> list[str]:
+def command(service: Service, resolver: Optional[Resolver], seed: int, proxy_delay_ms: float = 0.0) -> list[str]:
     """The argv that runs ``service`` (inside its namespace)."""
+    if service.name == "proxy":
+        return [sys.executable, "-m", "tests.lab.proxy", "--host", "0.0.0.0", "--port", str(service.port),
+                "--delay-ms", str(proxy_delay_ms)]
     if service.name == "iperf3":
         return ["iperf3", "-s", "-p", str(service.port)]
-    if service.name == "serve":
-        return [sys.executable, "-m", "giga_netcheck", "serve", "--host", "0.0.0.0", "--port", str(service.port)]
+    if service.name in ("serve", "serve6"):
+        host = "::" if service.name == "serve6" else "0.0.0.0"
+        return [sys.executable, "-m", "giga_netcheck", "serve", "--host", host, "--port", str(service.port)]
     if service.name == "dns":
         r = resolver or Resolver()
         argv = [sys.executable, "-m", "tests.lab.dnsserver", "--host", "0.0.0.0", "--port", str(service.port)]
-        for name, addr in DNS_RECORDS.items():
+        for name, addr in (*DNS_RECORDS.items(), *DNS_RECORDS6.items()):
             argv += ["--record", f"{name}={addr}"]
         argv += [
             "--delay-ms", str(r.delay_ms), "--miss-delay-ms", str(r.miss_delay_ms),

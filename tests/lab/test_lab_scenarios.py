@@ -268,3 +268,38 @@ def test_no_connectivity(lab: Lab) -> None:
         result = tools.ping(lab, "client", lab.addr(host), count=3, interval_s=0.2, wait_s=1)
         assert result.received == 0, f"{host} answered through a cut line"
     assert tools.dig(lab, "client", lab.addr("center"), "www.lab.example", timeout_s=1).timed_out
+
+
+@scenario("ipv4-congestion")
+def test_ipv4_congestion(lab: Lab) -> None:
+    from tests.lab.topology import ADDRESSES6
+
+    spec = lab.scenario.link("uplink")
+    v4_rate = spec.down.ipv4_rate_mbit
+    assert v4_rate is not None
+    v4 = measure_cap(lab, lab.addr("center"), tools.expected_goodput_mbit(v4_rate, tun=spec.uses_tun), "IPv4 client <- center", streams=4)
+    # IPv6 keeps the line: its 40-byte header leaves 1428 of 1500 bytes for TCP payload (IPv4: 1448)
+    v6_expected = expected_cap(lab, "center") * 1428 / 1448
+    v6 = measure_cap(lab, ADDRESSES6["center"], v6_expected, "IPv6 client <- center", streams=4)
+    print(f"\nipv4-congestion: IPv4 {v4.mbit:.1f}, IPv6 {v6.mbit:.1f} Mbit/s to the center")
+
+
+@scenario("proxy-overhead")
+def test_proxy_overhead(lab: Lab) -> None:
+    proxy = lab.proxy_url()
+    delay = lab.scenario.hosts["center"].proxy_delay_ms
+    assert proxy and delay
+    rtt = lab.scenario.base_rtt_ms("center")
+    # curl opens a connection to the proxy (one round trip), sends the request (another), and
+    # the proxy waits before it forwards; the server sits on the proxy's side of the uplink
+    times = []
+    for _ in range(5):
+        r = lab.run("client", ["curl", "-s", "-o", "/dev/null", "-x", proxy, "-w", "%{time_starttransfer}",
+                               f"{lab.url('internet')}/rtt"], timeout=10)
+        assert r.returncode == 0, r.stderr
+        times.append(float(r.stdout) * 1000.0)
+    median = statistics.median(times)
+    assert 2 * rtt + delay - DELAY_TOLERANCE_MS <= median <= 2 * rtt + delay + 20.0, times
+    direct = tools.ping(lab, "client", lab.addr("internet"), count=10)
+    assert_delay(direct, lab.scenario.base_rtt_ms("internet"), "internet, direct")
+    print(f"\nproxy-overhead: first byte through the proxy {median:.1f} ms, direct RTT {direct.median_ms:.1f} ms")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "HOSTS", "LINKS", "ROUTES", "ADDRESSES", "LAN", "UPLINK", "UPSTREAM",
-    "Link", "host_address", "link", "NS_PREFIX",
+    "Link", "host_address", "link", "NS_PREFIX", "LINK6", "ADDRESSES6", "ROUTES6", "PREFIX6_LEN", "addr6",
 ]
 
 NS_PREFIX = "gnc-"
@@ -87,6 +87,37 @@ ROUTES: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 
 
+# IPv6 beside IPv4, in the benchmarking prefix 2001:2::/48 (RFC 5180, the twin of 198.18/15):
+# subnet n of the IPv4 plan (198.18.n.0/24) is 2001:2:0:n::/64, host .x is ::x.
+LINK6: dict[str, tuple[str, str]] = {
+    "lan": ("2001:2:0:1::10", "2001:2:0:1::1"),
+    "uplink": ("2001:2:0:2::1", "2001:2:0:2::2"),
+    "upstream": ("2001:2:0:3::1", "2001:2:0:3::2"),
+}
+"""Each link's IPv6 addresses: (lower host ``a``, upper host ``b``), prefix length 64."""
+PREFIX6_LEN = 64
+ADDRESSES6: dict[str, str] = {
+    "client": LINK6["lan"][0],
+    "gateway": LINK6["lan"][1],
+    "center": LINK6["uplink"][1],
+    "internet": LINK6["upstream"][1],
+}
+"""Each host's IPv6 address as the client sees it."""
+ROUTES6: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "client": (("::/0", LINK6["lan"][1], "lan"),),
+    "gateway": (("::/0", LINK6["uplink"][1], "uplink"),),
+    "center": (("2001:2:0:1::/64", LINK6["uplink"][0], "uplink"), ("::/0", LINK6["upstream"][1], "upstream")),
+    "internet": (("2001:2::/48", LINK6["upstream"][0], "upstream"),),
+}
+
+
+def addr6(link_name: str, host: str) -> str:
+    """``host``'s IPv6 address on the link called ``link_name``."""
+    lk = link(link_name)
+    a, b = LINK6[link_name]
+    return a if host == lk.a else b if host == lk.b else lk.addr(host)
+
+
 def link(name: str) -> Link:
     """The link called ``name``."""
     for candidate in LINKS:
@@ -101,3 +132,16 @@ def host_address(host: str) -> str:
         return ADDRESSES[host]
     except KeyError:
         raise KeyError(f"no host {host!r}; hosts are {', '.join(HOSTS)}") from None
+
+
+def _check_addresses() -> None:
+    """Every address of the plan is inside the lab's ranges (safety.LAB_NETWORKS)."""
+    from .safety import is_lab_address
+
+    every = [a for lk in LINKS for a in (lk.addr_a, lk.addr_b)] + [a for pair in LINK6.values() for a in pair]
+    bad = [a for a in every if not is_lab_address(a)]
+    if bad:
+        raise AssertionError(f"lab addresses outside the benchmarking ranges: {bad}")
+
+
+_check_addresses()
