@@ -112,6 +112,19 @@ def _demo_site(url: str) -> Site:
     )
 
 
+def _with_engine(site: Site, engine: str) -> Site:
+    """``run --engine``: every center and internet target measured by ``engine``; with speedtest and
+    no internet target, the nearest Ookla server is one."""
+    from .config import SPEEDTEST_HOST
+    from .engines import ENGINES
+
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    if engine == "speedtest" and not site.internet:
+        site = dataclasses.replace(site, internet=(SPEEDTEST_HOST,))
+    return dataclasses.replace(site, engine=engine)
+
+
 class RunMode(str, enum.Enum):
     full = "full"
     quick = "quick"
@@ -134,6 +147,7 @@ def run_cmd(
     lang: Optional[str] = typer.Option(None, "--lang", help="Report language: en or ja (default: from the locale)."),
     profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="A folder of your own profiles, searched before the site file's profiles_dir, $GIGA_NETCHECK_PROFILES and the shipped ones."),
     demo: bool = typer.Option(False, "--demo", help="Run against a measurement server this command starts on loopback (tries the whole loop on one machine; measures nothing of the network)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Throughput engine for every center and internet target: http (own, default), speedtest (speedtest-cli: a target URL is a mini server, none the nearest Ookla server), librespeed (LibreSpeed backends); see docs/engines.md."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress display (for scripts and cron)."),
     upload_url: Optional[str] = typer.Option(None, "--upload", help="Also send the result to the board's center (serve --collect) at this URL, with retries; kept in the spool until it is stored (docs/boards.md)."),
     upload_token: Optional[str] = typer.Option(None, "--upload-token", envvar="GIGA_NETCHECK_UPLOAD_TOKEN", help="Token for --upload (or $GIGA_NETCHECK_UPLOAD_TOKEN)."),
@@ -163,6 +177,8 @@ def run_cmd(
             the_site = load_site(site) if site else default_site()
         if profiles_dir:
             the_site = dataclasses.replace(the_site, profiles_cli_dir=str(profiles_dir))
+        if engine:
+            the_site = _with_engine(the_site, engine)
         load_profiles(the_site)  # a bad profile fails now, before anything is measured
         from .cli_schedule import Unattended, resolve_mode  # scheduled mode, history, Prometheus
 

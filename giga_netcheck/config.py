@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .engines import ENGINES
 from .errors import ConfigError, UnknownProfileError
 from .loadgen.settings import LOAD_SCHEMA, LoadSettings, load_settings
 from .models import Classroom, School, Target
@@ -144,6 +145,11 @@ if "staff" in {f.name for f in dataclasses.fields(School)}:
     # Per-user rules (FCC, SETDA) count students and staff; the key opens once the model has it.
     _SCHOOL_FIELDS["staff"] = Num(0, 100000, integer=True)
 
+# A target measured by another throughput engine (docs/engines.md): a mapping instead of a URL.
+_ENGINE_TARGET = Obj({
+    "url": Str(), "engine": Str(choices=ENGINES), "server_id": Str(), "secure": bool, "server_list": Str(),
+})
+
 SITE_SCHEMA = Obj({
     "school": Obj(_SCHOOL_FIELDS),
     "profile": Str(),
@@ -156,8 +162,8 @@ SITE_SCHEMA = Obj({
     }, required=("name",))),
     "targets": Obj({
         "gateway": Str(),
-        "center": Str(),
-        "internet": Either((ListOf(Str()), Str())),
+        "center": Either((Str(), _ENGINE_TARGET)),
+        "internet": Either((ListOf(Either((Str(), _ENGINE_TARGET))), Str(), _ENGINE_TARGET)),
     }),
     "dns": Obj({
         "resolvers": ListOf(Str()),
@@ -166,6 +172,8 @@ SITE_SCHEMA = Obj({
     "probes": _PROBE_TUNING,
     "schedule": _SCHEDULE,
     "load": LOAD_SCHEMA,  # the load probe (docs/load.md)
+    # the HTTP proxy browsers here use (docs/site-file.md): wins over the environment and system settings
+    "proxy": Obj({"url": Str(), "pac": Str(), "no_proxy": ListOf(Str()), "direct": bool}),
     # Context a board breaks its results down by (docs/boards.md); uploads carry it with the result.
     "context": Obj({
         "board": Str(), "region": Str(), "isp": Str(), "line_type": Str(),
@@ -228,8 +236,22 @@ class Site:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     load: LoadSettings = field(default_factory=LoadSettings)
     """The ``load:`` section: how the load probe ramps (docs/load.md)."""
+    proxy: dict[str, Any] = field(default_factory=dict)
+    """The ``proxy:`` section (url, pac, no_proxy, direct); empty: the host's settings apply."""
     context: dict[str, str] = field(default_factory=dict)
     """The ``context:`` section (board, region, isp, line_type, contract, ipv4_method, connection_model)."""
+    target_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``center`` / ``internet[i]`` -> engine, server_id, secure, server_list of targets given as mappings."""
+    engine: Optional[str] = None
+    """``run --engine``: every center and internet target uses this engine."""
+
+    def _engine(self, key: str, t: Target) -> Target:
+        opts = self.target_options.get(key, {})
+        engine = self.engine or opts.get("engine") or "http"
+        if engine == "http" and not opts:
+            return t
+        return dataclasses.replace(t, engine=engine, server_id=opts.get("server_id"), secure=bool(opts.get("secure", False)),
+                                   server_list=opts.get("server_list"))
 
     def targets(self, detected_gateway: Optional[str]) -> list[Target]:
         """The path's measurement points, nearest first."""
@@ -238,9 +260,9 @@ class Site:
         if gw:
             out.append(Target("gateway", "gateway", gw))
         if self.center:
-            out.append(_target("center", "center", self.center))
+            out.append(self._engine("center", _target("center", "center", self.center)))
         for i, item in enumerate(self.internet, 1):
-            out.append(_target(f"internet-{i}" if len(self.internet) > 1 else "internet", "internet", item))
+            out.append(self._engine(f"internet[{i - 1}]", _target(f"internet-{i}" if len(self.internet) > 1 else "internet", "internet", item)))
         return out
 
 
@@ -361,11 +383,14 @@ def load_site(path: str | Path) -> Site:
         or (Classroom("classroom", DEFAULT_DEVICES, profile),)
     targets = data.get("targets") or {}
     internet = targets.get("internet") or []
-    if isinstance(internet, str):
+    if isinstance(internet, (str, dict)):
         internet = [internet]
+    target_options: dict[str, dict[str, Any]] = {}
     for i, item in enumerate(internet):
-        _check_target(item, path, f"targets.internet[{i}]")
+        internet[i] = _engine_target(item, path, f"targets.internet[{i}]", target_options, f"internet[{i}]")
+        _check_target(internet[i], path, f"targets.internet[{i}]")
     if targets.get("center"):
+        targets = dict(targets, center=_engine_target(targets["center"], path, "targets.center", target_options, "center"))
         _check_target(targets["center"], path, "targets.center")
     dns = data.get("dns") or {}
     tuning = data.get("probes") or {}
@@ -411,6 +436,8 @@ def load_site(path: str | Path) -> Site:
         schedule=_schedule_settings(data.get("schedule") or {}, path),
         load=load_settings(data.get("load")),
         context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
+        proxy=dict(data.get("proxy") or {}),
+        target_options=target_options,
     )
 
 
@@ -430,6 +457,53 @@ def _classroom(raw: dict, i: int, site_profile: str, path: str | Path) -> Classr
         raise _error(f"{int(raw['devices'])} differs from the mix's devices, which add up to {total}; "
                           "leave devices out or make them agree", path=str(path), key=f"{key}.devices")
     return Classroom(str(raw["name"]), total, mix_spec(parts))
+
+
+SPEEDTEST_HOST = "www.speedtest.net"
+"""The host a speedtest target without a url stands for (latency is measured to it)."""
+
+
+def _engine_target(raw: Any, path: str | Path, key: str, options: dict[str, dict[str, Any]], name: str) -> str:
+    """A target mapping (docs/engines.md) -> its URL or host; its engine options go to ``options[name]``."""
+    if not isinstance(raw, dict):
+        return str(raw)
+    engine = str(raw.get("engine", "http"))
+    url = str(raw["url"]) if raw.get("url") is not None else None
+    sid = str(raw["server_id"]) if raw.get("server_id") is not None else None
+    slist = str(raw["server_list"]) if raw.get("server_list") is not None else None
+    if slist is not None and engine != "librespeed":
+        raise _error("server_list is a LibreSpeed server list: only with engine: librespeed", path=str(path), key=f"{key}.server_list")
+    if engine == "http" and not url:
+        raise _error("missing required key 'url' (a giga-netcheck serve URL) for engine http", path=str(path), key=f"{key}.url")
+    if engine == "speedtest":
+        if url and sid:
+            raise _error("give url (a speedtest mini server) or server_id (an Ookla server), not both", path=str(path), key=f"{key}.server_id")
+        if sid is not None and not sid.isdigit():
+            raise _error(f"expected an Ookla server id (digits), got {sid!r}", path=str(path), key=f"{key}.server_id")
+    if engine == "librespeed":
+        if not url and not slist:
+            raise _error("missing 'url' (a LibreSpeed backend) or 'server_list' (LibreSpeed's JSON list) for engine librespeed",
+                         path=str(path), key=f"{key}.url")
+        if slist and not slist.startswith(("http://", "https://")):
+            if not os.path.isabs(slist):
+                slist = str(Path(path).resolve().parent / slist)
+            from .engines.librespeed import load_server_list
+
+            try:
+                servers = load_server_list(slist)
+            except OSError as exc:
+                raise _error(f"cannot read the server list: {exc.strerror or exc}", path=str(path), key=f"{key}.server_list") from None
+            except ValueError as exc:
+                raise _error(_one_line(str(exc)), path=str(path), key=f"{key}.server_list") from None
+            if sid and not any(s.id == sid or s.name == sid for s in servers):
+                raise _error(f"no server with id or name {sid!r} in {slist}", path=str(path), key=f"{key}.server_id")
+            host = urlsplit(servers[0].url("dlURL", bool(raw.get("secure")))).hostname or "localhost"
+        elif slist:
+            host = urlsplit(slist).hostname or slist
+    options[name] = {"engine": engine, "server_id": sid, "secure": bool(raw.get("secure", False)), "server_list": slist}
+    if url:
+        return url
+    return SPEEDTEST_HOST if engine == "speedtest" else host
 
 
 def _check_target(value: Any, path: str | Path, key: str) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .models import BandwidthMeasurement, DnsSeries, LatencySeries, Measurements, ProbeRecord, Target
+from .i18n import Text
+from .models import BandwidthMeasurement, DiscoveredPath, DnsSeries, FamilyPath, PathHop, LatencySeries, Measurements, ProbeRecord, ProxyReport, Target
 
 
 BYTE_CAPPED_ENGINES = frozenset({"http-capped"})
@@ -29,6 +30,15 @@ class Facts:
     """Target name -> why its URL was not accepted as a measurement server."""
     load: Optional[dict] = None
     """The load probe's section (docs/load.md), None when it did not run."""
+    families: tuple[FamilyPath, ...] = ()
+    """IPv4 and IPv6 to the same services (probes/family.py)."""
+    proxy: Optional[ProxyReport] = None
+    """Proxy settings and connect RTT vs TTFB through the proxy (probes/proxy.py)."""
+    paths: tuple[DiscoveredPath, ...] = ()
+    """Traceroutes to the internet targets (probes/path.py)."""
+    hops: tuple[Target, ...] = ()
+    """Routers the traceroutes found that are none of the targets, nearest first (role ``hop``,
+    or ``gateway`` for the first hop when no gateway was known)."""
 
     @classmethod
     def of(cls, targets: tuple[Target, ...], m: Measurements, probes: tuple[ProbeRecord, ...] = ()) -> "Facts":
@@ -38,16 +48,43 @@ class Facts:
             if s.phase != "idle":
                 loaded.setdefault(s.target, []).append(s)
         unidentified = {
-            p.probe.split(":", 1)[1]: p.reason or p.status for p in probes if p.probe.startswith("identify:")
+            p.probe.split(":", 1)[1]: (Text(p.reason_key, **p.reason_args) if p.reason_key else p.reason or p.status)
+            for p in probes if p.probe.startswith("identify:")
         }
-        return cls(tuple(targets), idle, loaded, tuple(m.bandwidth), tuple(m.dns), unidentified, m.load)
+        names = {t.name for t in targets}
+        hops: dict[str, Target] = {}
+        for p in m.paths:
+            for h in p.hops:
+                if h.name and h.address and h.name not in names and h.name not in hops:
+                    hops[h.name] = Target(h.name, h.role or "hop", h.address)
+        return cls(tuple(targets), idle, loaded, tuple(m.bandwidth), tuple(m.dns), unidentified, m.load,
+                   tuple(m.families), m.proxy, tuple(m.paths), tuple(hops.values()))
 
     # ---------------------------------------------------------------- targets
     def by_role(self, role: str) -> list[Target]:
-        return [t for t in self.targets if t.role == role]
+        return [t for t in self.route if t.role == role]
 
     def target(self, name: str) -> Optional[Target]:
-        return next((t for t in self.targets if t.name == name), None)
+        return next((t for t in self.route if t.name == name), None)
+
+    @property
+    def route(self) -> tuple[Target, ...]:
+        """Targets and discovered hops, nearest first: a target sits at the TTL where a trace met
+        it; one no trace met keeps its place by role (gateway first, then center, internet)."""
+        if not self.hops:
+            return self.targets
+        ttl = {h.name: h.ttl for p in self.paths for h in p.hops if h.name}
+        default = {"gateway": 0.5, "center": 100.0, "internet": 200.0}
+
+        def where(i_t: tuple[int, Target]) -> tuple[float, int]:
+            i, t = i_t
+            return (float(ttl[t.name]) if t.name in ttl else default.get(t.role, 300.0), i)
+
+        return tuple(t for _, t in sorted(enumerate(self.targets + self.hops), key=where))
+
+    def path_hop(self, name: str) -> Optional[PathHop]:
+        """The traceroute's record of a discovered hop (its TTL and address)."""
+        return next((h for p in self.paths for h in p.hops if h.name == name), None)
 
     # -------------------------------------------------------------- bandwidth
     def throughput(self, target: str, direction: str, single: bool = False) -> Optional[BandwidthMeasurement]:

@@ -32,7 +32,16 @@ class Target:
     host: str
     """Address or host name."""
     url: Optional[str] = None
-    """Base URL of a giga-netcheck measurement server, if the target runs one."""
+    """Base URL of a giga-netcheck measurement server, if the target runs one (or, with another
+    engine, of a speedtest mini server or a LibreSpeed backend)."""
+    engine: str = "http"
+    """Throughput engine for this target: ``http`` (own), ``speedtest`` or ``librespeed`` (docs/engines.md)."""
+    server_id: Optional[str] = None
+    """Engine's server choice: an Ookla server id, or a LibreSpeed server-list entry's id or name."""
+    secure: bool = False
+    """speedtest: HTTPS to speedtest.net (``--secure``); librespeed: https for ``//`` server URLs."""
+    server_list: Optional[str] = None
+    """librespeed: a server list in LibreSpeed's JSON format (file path or URL)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,17 @@ class BandwidthMeasurement:
     per_stream_mbps: tuple[float, ...] = ()
     error: Optional[str] = None
     error_kind: Optional[str] = None
+    server: Optional[dict[str, Any]] = None
+    """The server the engine measured against (Ookla id/sponsor/host, LibreSpeed list entry, or
+    the giga-netcheck server's URL and version): with ``engine`` it says where the figure comes from."""
+    engine_raw: Optional[dict[str, Any]] = None
+    """The engine's own figures, unchanged (speedtest-cli's results dict, LibreSpeed ping samples...)."""
+    notes: tuple[str, ...] = ()
+    """Message keys of warnings about this figure (e.g. ``engine.speedtest.archived``)."""
+    family: Optional[str] = None
+    """``ipv4`` or ``ipv6`` when the test was pinned to one family (see ``families``); None: as the OS chose."""
+    proxy: Optional[str] = None
+    """The HTTP proxy this test went through; None: direct."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +154,118 @@ class ProbeRecord:
     probe: str
     status: str
     reason: Optional[str] = None
+    """Why, in English (the text of ``reason_key``, or recorded error text); kept for older readers."""
     reason_kind: Optional[str] = None
+    """Short stable word for counting: ``timeout``, ``refused``, ``interrupted``, ``config`` ..."""
     seconds: float = 0.0
+    reason_key: Optional[str] = None
+    """Message-catalogue key of the reason (reports translate it); None: ``reason`` is data or old."""
+    reason_args: dict[str, Any] = field(default_factory=dict)
+    """Values of the key's placeholders (target names, counts, recorded error texts)."""
+
+    def __post_init__(self) -> None:
+        _take_key(self, "reason", "reason_key", "reason_args")
+
+
+@dataclass(frozen=True)
+class FamilyPath:
+    """One service measured over one IP family, beside the other family (IPv4 vs IPv6)."""
+
+    target: str
+    role: str
+    family: str
+    """``ipv4`` or ``ipv6``."""
+    address: str
+    """The address of this family the target's host resolved to (or the site file gave)."""
+    status: str
+    """``ok``, or ``not-measured`` (no route for this family, connection refused ...): not a fault."""
+    reason: Optional[str] = None
+    rtt: Optional[LatencySeries] = None
+    """TCP connect round trips to ``address`` (method ``tcp-connect``, phase ``family``)."""
+    download: Optional[BandwidthMeasurement] = None
+    """Multi-stream download from ``address`` (the own engine)."""
+
+
+@dataclass(frozen=True)
+class ProxyPath:
+    """How HTTP to one target goes: direct or through a proxy, and what the proxy costs."""
+
+    target: str
+    role: str
+    url: str
+    proxy: Optional[str]
+    """The proxy URL browsers would use for ``url``; None: direct."""
+    decided_by: str
+    """What chose it: ``site``, ``env``, ``scutil``, ``winhttp``, ``pac``, ``no_proxy`` or ``none``."""
+    connect: Optional[LatencySeries] = None
+    """TCP connect round trips to the proxy (method ``tcp-connect``, phase ``proxy``)."""
+    ttfb: Optional[LatencySeries] = None
+    """HTTP time to first byte of ``GET /rtt`` through the proxy (method ``http-ttfb``, phase ``proxy``)."""
+    error: Optional[str] = None
+    error_kind: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ProxyReport:
+    """The proxy settings found, the path each HTTP target takes, and which probes use it."""
+
+    detected: bool
+    """A proxy (or a PAC script) is configured somewhere giga-netcheck looks."""
+    source: Optional[str] = None
+    """Where the settings came from: ``site``, ``env``, ``scutil``, ``winhttp``; None: nowhere."""
+    http: Optional[str] = None
+    https: Optional[str] = None
+    no_proxy: tuple[str, ...] = ()
+    pac_url: Optional[str] = None
+    pac_status: Optional[str] = None
+    """``evaluated``, ``not-understood`` or ``unreachable`` when a PAC URL is configured."""
+    paths: tuple[ProxyPath, ...] = ()
+    probe_paths: dict[str, str] = field(default_factory=dict)
+    """Probe -> ``proxy`` or ``direct``: ICMP and UDP probes never go through an HTTP proxy."""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PathHop:
+    """One TTL of a discovered path: who answered, and how fast (probes/path.py)."""
+
+    ttl: int
+    address: Optional[str]
+    """The router that answered (ICMP time exceeded) or the target itself; None: nothing answered."""
+    reply: Optional[str]
+    """``time-exceeded``, ``echo-reply``, ``port-unreachable``, ``unreachable``, ``syn-ack`` or ``rst``."""
+    trace_rtts_ms: tuple[Optional[float], ...]
+    """The trace's own round trips, one per round (None: no answer; routers rate-limit these)."""
+    other_addresses: tuple[str, ...] = ()
+    """Other routers that answered at this TTL (load-balanced paths)."""
+    name: Optional[str] = None
+    """The latency series' target name: a configured target (``gateway``, ``internet``) or ``hop-<ttl>``."""
+    role: Optional[str] = None
+    """``gateway``, ``center``, ``internet``, or ``hop`` for a router that is none of the site's targets."""
+    idle: Optional[LatencyStats] = None
+    """Echo round trips straight to the hop, without load (its loss is the hop's loss)."""
+    loaded: Optional[LatencyStats] = None
+    """The same under load: the loaded series with the largest p50."""
+    loaded_phase: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DiscoveredPath:
+    """The routers on the way to one internet target, found by a traceroute."""
+
+    target: str
+    host: str
+    method: Optional[str]
+    """Probe kind that gave this path: ``icmp``, ``udp`` or ``tcp``; None: none worked."""
+    reached: bool
+    hops: tuple[PathHop, ...]
+    attempts: tuple[str, ...] = ()
+    """What each probe kind gave, in the order tried (``icmp: reached in 3 hops``)."""
+    max_hops: int = 0
+    probes_per_hop: int = 0
+    seconds: float = 0.0
+    error: Optional[str] = None
+    error_kind: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +275,10 @@ class Measurements:
     dns: tuple[DnsSeries, ...] = ()
     dns_agreement: tuple[DnsAgreement, ...] = ()
     load: Optional[dict[str, Any]] = None
+    families: tuple[FamilyPath, ...] = ()
+    paths: tuple[DiscoveredPath, ...] = ()
+    """Traceroutes to the internet targets where the site file does not name the hops."""
+    proxy: Optional[ProxyReport] = None
 
 
 @dataclass(frozen=True)
@@ -163,9 +297,20 @@ class Check:
     """``higher`` or ``lower``: which way is good."""
     status: str
     source: str
-    """Where the threshold comes from (profile name and citation)."""
+    """Where the threshold comes from (profile name and citation), in English."""
     detail: Optional[str] = None
+    """How the threshold or the figure was arrived at, in English (or recorded text)."""
     estimate: bool = False
+    source_key: Optional[str] = None
+    """Message key of ``source`` (reports translate it; citations from profiles stay values)."""
+    source_args: dict[str, Any] = field(default_factory=dict)
+    detail_key: Optional[str] = None
+    """Message key of ``detail``; None: ``detail`` is recorded text (or from an older result)."""
+    detail_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _take_key(self, "source", "source_key", "source_args")
+        _take_key(self, "detail", "detail_key", "detail_args")
 
 
 @dataclass(frozen=True)
@@ -178,6 +323,36 @@ class Evidence:
     target: Optional[str] = None
     check_id: Optional[str] = None
     note: Optional[str] = None
+    """The note in English (the text of ``note_key``), or a data value (a DNS name, an error text)."""
+    note_key: Optional[str] = None
+    """Message-catalogue key of the note (reports translate it); None: ``note`` is data or old."""
+    note_args: dict[str, Any] = field(default_factory=dict)
+    """Values of the key's placeholders."""
+
+    def __post_init__(self) -> None:
+        _take_key(self, "note", "note_key", "note_args")
+
+
+def _take_key(obj: Any, text: str, key: str, args: str) -> None:
+    """A field given an ``i18n.Text`` records its key and values beside the English text."""
+    value = getattr(obj, text)
+    if getattr(obj, key) is None and getattr(value, "key", None):
+        from .i18n import encode_args  # models stay importable without the catalogues
+
+        object.__setattr__(obj, key, value.key)
+        object.__setattr__(obj, args, encode_args(value.args))
+
+
+@dataclass(frozen=True)
+class NotMeasured:
+    """One ``not_measured`` sentence as a catalogue key, so reports can say it in any language."""
+
+    text: str
+    """The sentence exactly as it stands in ``not_measured`` (English)."""
+    key: str
+    args: dict[str, Any] = field(default_factory=dict)
+    subject: Optional[str] = None
+    """What was not measured: ``gateway``, ``center``, ``internet``, ``dns`` or a probe name."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +408,16 @@ class RunResult:
     causes: tuple[Cause, ...] = ()
     not_measured: tuple[str, ...] = ()
     interrupted: bool = False
+    not_measured_messages: tuple[NotMeasured, ...] = ()
+    """Catalogue keys of the ``not_measured`` sentences that have one (matched by ``text``)."""
+
+    def __post_init__(self) -> None:
+        # sentences given as i18n.Text record their keys here, whoever appended them
+        known = {n.text for n in self.not_measured_messages}
+        add = tuple(NotMeasured(str(t), t.key, dict(t.args), getattr(t, "subject", None))
+                    for t in self.not_measured if getattr(t, "key", None) and str(t) not in known)
+        if add:
+            object.__setattr__(self, "not_measured_messages", self.not_measured_messages + add)
 
 
 # --------------------------------------------------------------------------- (de)serialising
@@ -246,6 +431,8 @@ def to_dict(obj: Any) -> Any:
         return [to_dict(x) for x in obj]
     if isinstance(obj, dict):
         return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, str):
+        return str(obj)  # an i18n.Text is written as its English sentence (its key has its own field)
     return obj
 
 
@@ -317,6 +504,6 @@ def claims(causes: tuple[Cause, ...]) -> tuple[Cause, ...]:
 
 __all__ = [
     "SCHEMA_VERSION", "Target", "LatencyStats", "LatencySeries", "BandwidthMeasurement",
-    "DnsSeries", "DnsAgreement", "ProbeRecord", "Measurements", "Check", "Evidence", "Cause",
+    "DnsSeries", "DnsAgreement", "ProbeRecord", "PathHop", "DiscoveredPath", "FamilyPath", "ProxyPath", "ProxyReport", "Measurements", "Check", "Evidence", "NotMeasured", "Cause",
     "School", "Classroom", "RunResult", "to_dict", "from_dict", "claims", "field",
 ]

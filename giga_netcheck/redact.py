@@ -55,14 +55,18 @@ SKIP: dict[str, frozenset[str]] = {
     "Classroom": frozenset({"profile", "devices"}),
     "Target": frozenset({"role"}),
     "LatencySeries": frozenset({"role", "method", "error_kind"}),
-    "BandwidthMeasurement": frozenset({"role", "direction", "engine", "error_kind"}),
+    "BandwidthMeasurement": frozenset({"notes", "role", "direction", "engine", "error_kind"}),
     "DnsSeries": frozenset({"kind", "rcodes", "error_kind"}),
-    "ProbeRecord": frozenset({"status", "reason_kind"}),
-    "Check": frozenset({"id", "metric", "unit", "better", "status"}),
-    "Evidence": frozenset({"metric", "unit", "check_id"}),
+    "ProbeRecord": frozenset({"status", "reason_kind", "reason_key"}),
+    "Check": frozenset({"id", "metric", "unit", "better", "status", "source_key", "detail_key"}),
+    "Evidence": frozenset({"metric", "unit", "check_id", "note_key"}),
+    "NotMeasured": frozenset({"key", "subject"}),
     "Cause": frozenset({"id", "segment", "advice", "rules"}),
 }
 """Fields that hold ids, enums or times, never an address: left exactly as they are."""
+
+ARGS = frozenset({"note_args", "reason_args", "source_args", "detail_args", "args"})
+"""Values of a message key's placeholders: the values are redacted, the placeholder names are not."""
 
 
 class Redactor:
@@ -203,6 +207,16 @@ class Redactor:
             return type(v)(self.value(x) for x in v)
         return v
 
+    def args(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A message key's values redacted; the placeholder names and nested keys are not."""
+        out = {}
+        for k, v in args.items():
+            if isinstance(v, dict) and set(v) == {"key", "args"} and isinstance(v["args"], dict):
+                out[k] = {"key": v["key"], "args": self.args(v["args"])}
+            else:
+                out[k] = self.value(v)
+        return out
+
     def tree(self, obj: Any) -> Any:
         """A dataclass tree with every field outside :data:`SKIP` redacted."""
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -212,7 +226,12 @@ class Redactor:
                 if f.name in skip:
                     continue
                 old = getattr(obj, f.name)
-                new = self.tree(old)
+                if f.name in ARGS and isinstance(old, dict):
+                    new = self.args(old)
+                    if new == old:
+                        new = old
+                else:
+                    new = self.tree(old)
                 if new is not old:
                     changes[f.name] = new
             return dataclasses.replace(obj, **changes) if changes else obj

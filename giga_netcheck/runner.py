@@ -22,17 +22,23 @@ from . import __version__
 from .config import Profile, Site, load_profile, profile_dirs
 from .errors import NotMeasurementServer, ProbeError, map_exception
 from .facts import Facts
+from .i18n import Text
 from .models import SCHEMA_VERSION, Measurements, ProbeRecord, RunResult, Target
 from .probes.bandwidth import BandwidthProbe
 from .probes.base import Probe, ProbeContext, ProbeOutput, Progress
 from .probes.dns import DnsProbe
 from .probes.latency import LatencyProbe
+from .probes.family import FamilyProbe
 from .probes.load import LoadProbe
+from .probes.path import PathProbe, attach_hop_stats
+from .probes.proxy import ProxyProbe
+from .proxy import ProxyConfig
 from .server import SERVICE_NAME
 from .thresholds import evaluate, overall_status
 from .triage import TriageInput, triage
 
-DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (LatencyProbe, DnsProbe, BandwidthProbe, LoadProbe)
+# the path probe runs first: the hops it finds are sampled under load by the bandwidth probe
+DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (PathProbe, LatencyProbe, DnsProbe, ProxyProbe, BandwidthProbe, FamilyProbe, LoadProbe)
 
 
 def identify(target: Target, timeout_s: float = 3.0) -> dict[str, Any]:
@@ -48,10 +54,19 @@ def identify(target: Target, timeout_s: float = 3.0) -> dict[str, Any]:
     except ValueError:
         doc = None
     if resp.status_code != 200 or not isinstance(doc, dict) or doc.get("service") != SERVICE_NAME:
-        raise NotMeasurementServer(
-            f"{target.url} does not identify as a giga-netcheck measurement server (HTTP {resp.status_code})"
-        )
+        raise NotMeasurementServer(Text("reason.not_server", url=target.url, status=resp.status_code))
     return doc
+
+
+PAC_MAX_BYTES = 256 * 1024
+
+
+def fetch_pac(url: str, timeout_s: float = 3.0) -> str:
+    """The PAC script at ``url`` (direct, as browsers fetch it); raises on any failure."""
+    with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+        resp = client.get(url)
+        resp.raise_for_status()
+        return resp.content[:PAC_MAX_BYTES].decode("utf-8", "replace")
 
 
 def load_profiles(site: Site) -> dict[str, Profile]:
@@ -93,56 +108,63 @@ def run(
     servers: dict[str, dict[str, Any]] = {}
     progress.step("checking targets", total=len(targets))
     for t in targets:
-        if t.url:
+        if t.url and t.engine == "http":  # other engines check their own servers (engines/)
             try:
                 servers[t.name] = identify(t)
             except ProbeError as exc:
-                records.append(ProbeRecord(f"identify:{t.name}", "failed", str(exc), exc.kind))
+                why = exc.args[0] if exc.args and isinstance(exc.args[0], Text) else str(exc)
+                records.append(ProbeRecord(f"identify:{t.name}", "failed", why, exc.kind))
                 progress.note(f"{t.name}: {exc}")
         progress.advance()
     if site.gateway in (None, "auto") and not host.get("gateway_ipv4"):
-        not_measured.append("gateway: no default gateway detected")
+        not_measured.append(Text("not_measured.no_gateway").about("gateway"))
     if not site.center:
-        not_measured.append("center: no center server configured, so the school LAN+uplink and the center cannot be told apart")
+        not_measured.append(Text("not_measured.no_center").about("center"))
     if not site.internet:
-        not_measured.append("internet: no internet measurement server configured")
+        not_measured.append(Text("not_measured.no_internet").about("internet"))
 
     resolvers: dict[str, list[str]] = {}
     for label in site.resolvers:
         resolvers[label] = list(host.get("resolvers") or []) if label == "system" else [label]
         if label == "system" and not resolvers[label]:
-            not_measured.append("dns: no system resolver detected")
+            not_measured.append(Text("not_measured.no_system_resolver").about("dns"))
 
     ctx = ProbeContext(site=site, settings=settings, targets=targets, servers=servers, host=host,
-                       resolvers=resolvers, stop=stop, progress=progress)
+                       resolvers=resolvers, stop=stop, progress=progress,
+                       proxy=ProxyConfig.from_settings(getattr(site, "proxy", None), host.get("proxy")).with_pac(fetch_pac))
     collected = ProbeOutput()
     load: Optional[dict[str, Any]] = None
     for factory in probes:
         probe = factory()
         if stop.is_set():
-            records.append(ProbeRecord(probe.name, "skipped", "interrupted before it started", "interrupted"))
+            records.append(ProbeRecord(probe.name, "skipped", Text("reason.interrupted_before"), "interrupted"))
             continue
         reason = probe.check(ctx)
         if reason:
             records.append(ProbeRecord(probe.name, "skipped", reason))
-            not_measured.append(f"{probe.name}: {reason}")
+            not_measured.append(reason.about(probe.name) if isinstance(reason, Text) else probe.name + ": " + reason)
             continue
         t0 = time.monotonic()
         try:
             out = probe.run(ctx)
         except Exception as exc:  # a probe bug must not lose the other probes' data
             mapped = map_exception(exc)
-            out = ProbeOutput(status="failed", reason=f"internal error: {mapped}", reason_kind=mapped.kind)
+            out = ProbeOutput(status="failed", reason=Text("reason.internal_error", error=str(mapped)), reason_kind=mapped.kind)
         records.append(ProbeRecord(probe.name, out.status, out.reason, out.reason_kind, round(time.monotonic() - t0, 3)))
         collected.bandwidth += out.bandwidth
         collected.latency += out.latency
         collected.dns += out.dns
         collected.dns_agreement += out.dns_agreement
+        collected.families += out.families
+        collected.paths += out.paths
+        collected.proxy = out.proxy or collected.proxy
         load = getattr(out, "load", None) if getattr(out, "load", None) is not None else load  # LoadOutput
 
     measurements = Measurements(
         bandwidth=tuple(collected.bandwidth), latency=tuple(collected.latency),
         dns=tuple(collected.dns), dns_agreement=tuple(collected.dns_agreement), load=load,
+        families=tuple(collected.families), proxy=collected.proxy,
+        paths=attach_hop_stats(collected.paths, collected.latency),
     )
     result = RunResult(
         schema_version=SCHEMA_VERSION, run_id=str(uuid.uuid4()), tool_version=__version__,

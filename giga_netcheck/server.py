@@ -11,6 +11,8 @@ small HTTP/1.1 server on asyncio streams, written for throughput and bounded mem
 - ``GET /rtt``                a tiny answer for HTTP round trips
 - ``POST /results``          with ``serve --collect DIR`` only: a school's uploaded result, checked
                               and stored once (collect.py)
+- speedtest-cli ``--mini`` and LibreSpeed backend paths, so existing clients can measure against
+  this server (server_compat.py, docs/engines.md)
 - UDP echo on ``udp_port``    echoes datagrams that start with ``GNC1`` (same size back, so it
                               cannot amplify), for loss and jitter
 
@@ -171,6 +173,11 @@ class MeasurementServer:
             return await self._upload(reader, writer, client, headers)
         if method == "POST" and path == "/results" and self.config.collector is not None:
             return await self._collect(reader, writer, client, headers)
+        from .server_compat import route as compat_route  # speedtest mini and LibreSpeed paths
+
+        handled = await compat_route(self, reader, writer, client, method, path, query, headers)
+        if handled is not None:
+            return handled
         if method not in ("GET", "POST", "HEAD"):
             await self._respond(writer, 405, b"method not allowed\n", close=True)
             return False
@@ -184,10 +191,14 @@ class MeasurementServer:
         except ValueError:
             await self._respond(writer, 400, b"bytes must be an integer\n")
             return True
-        size = max(0, min(want, self.config.max_download_bytes))
+        return await self._send_payload(writer, client, max(0, want))
+
+    async def _send_payload(self, writer, client: str, want: int, extra: str = "", kind: str = "download") -> bool:
+        """Stream ``want`` bytes (capped) of the preallocated payload, one chunk in flight at a time."""
+        size = min(want, self.config.max_download_bytes)
         head = (
             "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {size}\r\nCache-Control: no-store\r\n\r\n"
+            f"Content-Length: {size}\r\nCache-Control: no-store\r\n{extra}\r\n"
         ).encode()
         writer.write(head)
         sent = 0
@@ -203,7 +214,7 @@ class MeasurementServer:
         except (ConnectionError, RuntimeError):
             outcome = "client-gone"
         finally:
-            self._log_transfer(client, "download", sent, time.perf_counter() - t0, outcome)
+            self._log_transfer(client, kind, sent, time.perf_counter() - t0, outcome)
         return outcome == "complete"
 
     async def _upload(self, reader, writer, client: str, headers: dict) -> bool:
@@ -245,14 +256,15 @@ class MeasurementServer:
         log.info("%s %s bytes=%d seconds=%.3f mbps=%.1f %s", client, kind, nbytes, seconds, mbps, outcome)
 
     @staticmethod
-    async def _respond(writer, status: int, body: bytes, *, ctype: str = "text/plain", close: bool = False) -> None:
+    async def _respond(writer, status: int, body: bytes, *, ctype: str = "text/plain", close: bool = False,
+                       extra: str = "") -> None:
         reason = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
                   404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
                   413: "Payload Too Large", 422: "Unprocessable Content", 431: "Request Header Fields Too Large",
                   507: "Insufficient Storage"}.get(status, "OK")
         head = (
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-            f"Cache-Control: no-store\r\n{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+            f"Cache-Control: no-store\r\n{extra}{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
         ).encode()
         writer.write(head + body)
         await writer.drain()

@@ -11,11 +11,13 @@ profile(s) and the citation its threshold came from.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from .config import Limit, Profile, SchoolRule, mext_2024_rule
 from .facts import Facts
+from .i18n import Text
 from .models import Check, Classroom, School
 
 
@@ -76,31 +78,34 @@ def school_needs(rule: SchoolRule, school: School) -> list[SchoolNeed]:
     """The school line's needs under ``rule``; empty when the rule needs a student count the site lacks."""
     base = f"school.bandwidth.{SCHOOL_CHECK_NAMES[rule.rule]}"
     factor = rule.goodput_factor
-    as_goodput = f" x {factor:g} goodput" if factor != 1.0 else ""
+    def as_goodput(t: Text) -> Text:
+        return Text("detail.goodput", rest=t, factor=factor) if factor != 1.0 else t
     cite = _join_sources(rule.source, *(rule.sources.get(k, "") for k in ("down_mbps_per_user", "minimum_mbps", "down_mbps", "up_mbps", "goodput_factor")))
     if rule.rule in ("mext-2024", "table"):
         if not school.students:
             return []
         need, est = interpolate(rule.points, int(school.students))
-        return [SchoolNeed(base, "download", need, est, f"{school.students} students", cite)]
+        return [SchoolNeed(base, "download", need, est, Text("detail.students", n=school.students), cite)]
     if rule.rule == "per_user":
         if not school.students:
             return []
         staff = getattr(school, "staff", None)
         if rule.users == "students_and_staff":
             users = int(school.students) + int(staff or 0)
-            who = f"{school.students} students + {staff} staff" if staff is not None else f"{school.students} students (staff not given)"
+            who = Text("detail.students_staff", n=school.students, staff=staff) if staff is not None else Text("detail.students_no_staff", n=school.students)
             est = staff is None
         else:
-            users, who, est = int(school.students), f"{school.students} students", False
+            users, who, est = int(school.students), Text("detail.students", n=school.students), False
         per_user = (rule.down_mbps_per_user or 0.0) * users
         line = max(per_user, rule.minimum_mbps or 0.0)
-        floor = f", at least {rule.minimum_mbps:g} Mbps" if rule.minimum_mbps else ""
-        detail = f"{who} x {rule.down_mbps_per_user:g} Mbps = {per_user:g} Mbps{floor}{as_goodput}"
+        detail = Text("detail.per_user", who=who, per=rule.down_mbps_per_user, total=per_user)
+        if rule.minimum_mbps:
+            detail = Text("detail.at_least", rest=detail, mbps=rule.minimum_mbps)
+        detail = as_goodput(detail)
         return [SchoolNeed(base, "download", line * factor, est, detail, cite)]
-    out = [SchoolNeed(base, "download", (rule.down_mbps or 0.0) * factor, False, f"{rule.down_mbps:g} Mbps line{as_goodput}", cite)]
+    out = [SchoolNeed(base, "download", (rule.down_mbps or 0.0) * factor, False, as_goodput(Text("detail.line", mbps=rule.down_mbps)), cite)]
     if rule.up_mbps is not None:
-        out.append(SchoolNeed(f"{base}.up", "upload", rule.up_mbps * factor, False, f"{rule.up_mbps:g} Mbps line{as_goodput}", cite))
+        out.append(SchoolNeed(f"{base}.up", "upload", rule.up_mbps * factor, False, as_goodput(Text("detail.line", mbps=rule.up_mbps)), cite))
     return out
 
 
@@ -148,7 +153,7 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
     up = facts.line("upload")
     down_v = down.goodput_mbps if down else None
     up_v = up.goodput_mbps if up else None
-    line_note = f"multi-stream to {down.target}" if down else "no measurement server reached"
+    line_note = Text("detail.multi_stream_to", target=down.target) if down else Text("detail.no_server_reached")
 
     main = profiles.get(main_profile) if main_profile else None
     if main is None and classrooms:
@@ -156,12 +161,12 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
     rule = main.school_bandwidth_rule() if main else None
     for need in (school_needs(rule, school) if rule else []):
         measured = down_v if need.direction == "download" else up_v
-        note = line_note if need.direction == "download" else ("multi-stream" if up else "no measurement server reached")
+        note = line_note if need.direction == "download" else (Text("detail.multi_stream") if up else Text("detail.no_server_reached"))
         checks.append(Check(
             id=need.check_id, classroom=None, metric=f"{need.direction}_mbps", measured=_r(measured),
             threshold=round(need.need_mbps, 3), warn_at=None, unit="Mbps", better="higher",
-            status=_higher_is_better(measured, need.need_mbps, 1.0), source=f"{_label(main)}: {need.source}",
-            detail=f"{need.detail}; {note}", estimate=need.estimate,
+            status=_higher_is_better(measured, need.need_mbps, 1.0), source=Text("source.cited", by=_label(main), cite=need.source),
+            detail=Text("detail.and", a=need.detail, b=note), estimate=need.estimate,
         ))
 
     for t in facts.targets:
@@ -172,7 +177,8 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
         checks.append(Check(
             id=f"path.reachable.{t.name}", classroom=None, metric="answered", measured=1.0 if reached else 0.0,
             threshold=1.0, warn_at=None, unit="", better="higher", status="pass" if reached else "fail",
-            source="a configured target must answer", detail=f"{t.host} by {s.method}" + (f": {s.error}" if s.error else ""),
+            source=Text("source.target_must_answer"),
+            detail=Text("detail.reached_by_error", host=t.host, method=s.method, error=s.error) if s.error else Text("detail.reached_by", host=t.host, method=s.method),
         ))
 
     for t in facts.targets:
@@ -181,7 +187,7 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
             checks.append(Check(
                 id=f"path.server.{t.name}", classroom=None, metric="measurement_server", measured=0.0 if why else 1.0,
                 threshold=1.0, warn_at=None, unit="", better="higher", status="fail" if why else "pass",
-                source="a configured URL must be a giga-netcheck measurement server", detail=why or t.url,
+                source=Text("source.must_be_server"), detail=why or t.url,
             ))
 
     far = facts.farthest_idle()
@@ -206,14 +212,14 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
             id="classroom.bandwidth.down", classroom=room.name, metric="download_mbps", measured=_r(down_v),
             threshold=round(need_down, 3), warn_at=round(need_down * p.warn_margin, 3), unit="Mbps", better="higher",
             status=_higher_is_better(down_v, need_down, p.warn_margin),
-            source=f"{src}: {down_src}",
-            detail=f"{down_how}; {line_note}",
+            source=Text("source.cited", by=src, cite=down_src),
+            detail=Text("detail.and", a=down_how, b=line_note),
         ))
         checks.append(Check(
             id="classroom.bandwidth.up", classroom=room.name, metric="upload_mbps", measured=_r(up_v),
             threshold=round(need_up, 3), warn_at=round(need_up * p.warn_margin, 3), unit="Mbps", better="higher",
             status=_higher_is_better(up_v, need_up, p.warn_margin),
-            source=f"{src}: {up_src}",
+            source=Text("source.cited", by=src, cite=up_src),
             detail=up_how,
         ))
         quality = [
@@ -222,19 +228,59 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
             ("classroom.loss", "loss_pct", far.stats.loss_pct if far and far.stats.sent else None, "loss_pct", "%", far.target if far else None),
             ("classroom.gateway_loss", "loss_pct", gw.stats.loss_pct if gw and gw.stats.sent else None, "gateway_loss_pct", "%", "gateway"),
             ("classroom.loaded_rtt_increase", "rtt_increase_ms", worst_inc[0] if worst_inc else None, "loaded_rtt_increase_ms", "ms", worst_inc[1] if worst_inc else None),
-            ("classroom.dns.warm_p50", "dns_p50_ms", max(dns_warm) if dns_warm else None, "dns_p50_ms", "ms", "slowest resolver"),
-            ("classroom.dns.cold_p50", "dns_p50_ms", max(dns_cold) if dns_cold else None, "dns_p50_ms", "ms", "slowest resolver"),
-            ("classroom.dns.timeouts", "timeout_pct", dns_timeout_pct, "dns_timeout_pct", "%", "all resolvers"),
+            ("classroom.dns.warm_p50", "dns_p50_ms", max(dns_warm) if dns_warm else None, "dns_p50_ms", "ms", Text("detail.slowest_resolver")),
+            ("classroom.dns.cold_p50", "dns_p50_ms", max(dns_cold) if dns_cold else None, "dns_p50_ms", "ms", Text("detail.slowest_resolver")),
+            ("classroom.dns.timeouts", "timeout_pct", dns_timeout_pct, "dns_timeout_pct", "%", Text("detail.all_resolvers")),
         ]
         for cid, metric, value, key, unit, where in quality:
             lim = p.limits[key]
             checks.append(Check(
                 id=cid, classroom=room.name, metric=metric, measured=_r(value), threshold=lim.fail, warn_at=lim.warn,
-                unit=unit, better="lower", status=_lower_is_better(value, lim), source=f"{src}: {lim.source}",
+                unit=unit, better="lower", status=_lower_is_better(value, lim), source=Text("source.cited", by=src, cite=lim.source),
                 detail=where,
             ))
     checks += _load_checks(facts)
+    checks += _path_checks(facts)
     return checks
+
+
+def _path_checks(facts: Facts) -> list[Check]:
+    """IPv4 against IPv6 to the same server, and what a proxy adds to time to first byte (the
+    same comparisons as triage's ipv4-congestion and proxy-overhead rules); only where measured."""
+    from .triage import IPV4_CONGESTION_RATIO, PROXY_OVERHEAD_MIN_MS, PROXY_TTFB_RATIO
+
+    out: list[Check] = []
+    pairs = []
+    for t in facts.targets:
+        fam = {f.family: f for f in facts.families if f.target == t.name and f.status == "ok" and f.download}
+        d4 = fam["ipv4"].download if "ipv4" in fam else None
+        d6 = fam["ipv6"].download if "ipv6" in fam else None
+        if d4 and d6 and d4.goodput_mbps is not None and d6.goodput_mbps:
+            pairs.append((t.name, d4.goodput_mbps, d6.goodput_mbps))
+    if pairs:
+        name, v4, v6 = min(pairs, key=lambda x: x[1] / x[2])
+        need = v6 / IPV4_CONGESTION_RATIO
+        out.append(Check(
+            id="school.ipv4_vs_ipv6", classroom=None, metric="ipv4_download_mbps", measured=_r(v4),
+            threshold=_r(need), warn_at=None, unit="Mbps", better="higher",
+            status="pass" if v4 >= need else "fail", source=Text("source.ipv4_vs_ipv6"), detail=name,
+        ))
+    worst = None
+    for p in (facts.proxy.paths if facts.proxy else ()):
+        if not p.proxy or not p.ttfb or not p.connect or p.ttfb.stats.p50_ms is None or p.connect.stats.p50_ms is None:
+            continue
+        direct = facts.idle_p50(p.target)
+        overhead = p.ttfb.stats.p50_ms - 2.0 * max(p.connect.stats.p50_ms, direct or 0.0)
+        bad = overhead >= PROXY_OVERHEAD_MIN_MS and p.ttfb.stats.p50_ms >= PROXY_TTFB_RATIO * p.connect.stats.p50_ms
+        if worst is None or overhead > worst[1]:
+            worst = (p.target, overhead, bad)
+    if worst is not None:
+        out.append(Check(
+            id="school.proxy_overhead", classroom=None, metric="proxy_overhead_ms", measured=_r(worst[1]),
+            threshold=PROXY_OVERHEAD_MIN_MS, warn_at=None, unit="ms", better="lower",
+            status="fail" if worst[2] else "pass", source=Text("source.proxy_overhead"), detail=worst[0],
+        ))
+    return out
 
 
 def _load_checks(facts: Facts) -> list[Check]:
@@ -250,17 +296,17 @@ def _load_checks(facts: Facts) -> list[Check]:
         id="classroom.load.devices", classroom=room, metric="devices_carried", measured=float(carried),
         threshold=float(needed), warn_at=None, unit="devices", better="higher",
         status="pass" if carried >= needed else "fail",
-        source="load probe: the largest device count at which 95% of emulated devices met their activity (capacity knee)",
-        detail=f"{activity}; " + ("no step failed: at least this many" if sup.get("at_least") else
-                                  f"first failing step at {sup.get('first_failing_devices')} devices"),
+        source=Text("source.load_knee"),
+        detail=Text("detail.and", a=activity, b=Text("detail.no_step_failed") if sup.get("at_least") else
+                    Text("detail.first_failing", devices=sup.get("first_failing_devices"))),
     )]
 
 
 def _label(p: Profile) -> str:
     """How a check names its profile: a user profile that hides another one says so."""
     if p.shadows:
-        return f"profile {p.name} ({p.path}, shadows {p.shadows})"
-    return f"profile {p.name}"
+        return Text("source.profile_shadows", name=p.name, path=p.path, shadows=p.shadows)
+    return Text("source.profile", name=p.name)
 
 
 def _need_text(p: Profile, devices: int, direction: str) -> tuple[str, str]:
@@ -269,11 +315,11 @@ def _need_text(p: Profile, devices: int, direction: str) -> tuple[str, str]:
     leaves = p.leaves(devices)
     if not p.mix:
         per = p.down_mbps_per_device if direction == "down" else p.up_mbps_per_device
-        return p.sources.get(key, ""), f"{per:g} Mbps x {devices} devices x {p.active_share:g} active"
+        return p.sources.get(key, ""), Text("detail.need", per=per, devices=devices, share=p.active_share)
     cites = " + ".join(f"{leaf.name}: {leaf.sources.get(key, '')}" for leaf, _ in leaves)
-    how = " + ".join(
-        f"{leaf.name} {(leaf.down_mbps_per_device if direction == 'down' else leaf.up_mbps_per_device):g} Mbps x {n:g} devices x {leaf.active_share:g} active"
-        for leaf, n in leaves)
+    parts = [Text("detail.need_part", name=leaf.name, per=leaf.down_mbps_per_device if direction == "down" else leaf.up_mbps_per_device,
+                  devices=n, share=leaf.active_share) for leaf, n in leaves]
+    how = functools.reduce(lambda a, b: Text("detail.plus", a=a, b=b), parts)
     return cites, how
 
 

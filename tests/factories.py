@@ -12,6 +12,7 @@ from typing import Any, Iterable, Optional, Sequence
 from giga_netcheck.config import Limit, Profile, load_profile
 from giga_netcheck.facts import Facts
 from giga_netcheck.models import (
+    NotMeasured,
     SCHEMA_VERSION,
     BandwidthMeasurement,
     Cause,
@@ -254,6 +255,7 @@ def triage_input(
 
 def run_result(m: Optional[Measurements] = None, **over: Any) -> RunResult:
     """A complete RunResult with every nested type populated (checks and causes included)."""
+    default_m = m is None
     m = m if m is not None else measurements(
         healthy_latency() + [silent("extra")],
         healthy_bandwidth() + [bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0)],
@@ -261,6 +263,10 @@ def run_result(m: Optional[Measurements] = None, **over: Any) -> RunResult:
         [DnsAgreement("www.mext.go.jp", False, {"system@192.168.1.1": ("203.0.113.80",), "10.0.0.53@10.0.0.53": ()})],
         {"cpu_pct": 12.5, "samples": [10.0, 15.0]},
     )
+    if default_m:
+        m = replace_dc(m, paths=(discovered_path(),))
+        m = replace_dc(m, families=(family_path("internet", "ipv4", 280.0), family_path("internet", "ipv6", 290.0)),
+                       proxy=proxy_report("internet", 35.0, 30.0))
     fields: dict[str, Any] = dict(
         schema_version=SCHEMA_VERSION,
         run_id="0b7c5a52-3f9e-4c1e-9d38-4d1b3c2f0a11",
@@ -294,6 +300,7 @@ def run_result(m: Optional[Measurements] = None, **over: Any) -> RunResult:
         ),
         not_measured=("center: no center server configured",),
         interrupted=False,
+        not_measured_messages=(NotMeasured("center: no center server configured", "not_measured.no_center", {}, "center"),),
     )
     fields.update(over)
     return RunResult(**fields)
@@ -304,3 +311,65 @@ def check_by(checks: Iterable[Check], cid: str, classroom: Optional[str] = None)
     found = [c for c in checks if c.id == cid and (classroom is None or c.classroom == classroom)]
     assert len(found) == 1, f"expected one {cid} ({classroom}), got {len(found)}"
     return found[0]
+
+
+# ------------------------------------------------------------- IPv4 vs IPv6, proxies
+
+
+def family_path(name: str, family: str, mbps: Optional[float], rtt_ms: Optional[float] = 30.0, *,
+                status: str = "ok", n_rtt: int = 20, reason: Optional[str] = None) -> "FamilyPath":
+    """One target over one family: TCP connects at ``rtt_ms`` and a download at ``mbps``."""
+    from giga_netcheck.models import FamilyPath
+
+    addr = "198.18.3.2" if family == "ipv4" else "2001:2:0:3::2"
+    rtt = None if rtt_ms is None else latency(name, rtts(rtt_ms, n=n_rtt), method="tcp-connect", phase="family")
+    down = None if mbps is None else replace_dc(bandwidth(name, mbps), family=family)
+    return FamilyPath(name, _role(name), family, addr, status, reason, rtt, down)
+
+
+def proxy_report(name: str = "internet", ttfb_ms: float = 330.0, connect_ms: float = 30.0, *, n: int = 10,
+                 proxy: Optional[str] = "http://198.18.2.2:3128", decided_by: str = "site") -> "ProxyReport":
+    """A proxy report with one path: connects to the proxy and TTFB through it."""
+    from giga_netcheck.models import ProxyPath, ProxyReport
+
+    host = "198.18.2.2"
+    connect = None if proxy is None else latency(name, rtts(connect_ms, n=n), method="tcp-connect", phase="proxy")
+    ttfb = None if proxy is None else latency(name, rtts(ttfb_ms, n=n), method="http-ttfb", phase="proxy")
+    if connect is not None:
+        connect = replace_dc(connect, host=host)
+        ttfb = replace_dc(ttfb, host=host)
+    t = _BY_NAME.get(name)
+    url = t.url if t and t.url else f"http://{_host(name)}:8080"
+    path = ProxyPath(name, _role(name), url, proxy, decided_by, connect, ttfb)
+    return ProxyReport(detected=proxy is not None, source=decided_by if proxy else None, http=proxy, https=proxy,
+                       paths=(path,), probe_paths={"latency": "direct", "dns": "direct"})
+
+
+def replace_dc(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+# ------------------------------------------------------------------ discovered paths (traceroute)
+
+
+def discovered_path(target_name: str = "extra", host: str = "198.51.100.9",
+                    hops: Sequence[tuple[Optional[str], Optional[str], Optional[str]]] = (
+                        ("192.168.1.1", "gateway", "gateway"), ("10.0.0.1", "hop-2", "hop"), (None, None, None),
+                        ("198.51.100.9", "extra", "internet")),
+                    method: str = "icmp", reached: bool = True) -> "DiscoveredPath":
+    """A traceroute: (address, series name, role) per TTL from 1; an address None is a silent TTL."""
+    from giga_netcheck.models import DiscoveredPath, LatencyStats, PathHop
+
+    out = []
+    for ttl, (addr, name, role) in enumerate(hops, 1):
+        if addr is None:
+            out.append(PathHop(ttl, None, None, (None, None)))
+            continue
+        kind = "time-exceeded" if addr != host else "echo-reply"
+        out.append(PathHop(ttl, addr, kind, (1.0 * ttl, None), ("10.9.9.9",) if ttl == 2 else (), name, role,
+                           LatencyStats(20, 20, 0.0, 1.0, 1.0 * ttl, 1.2 * ttl, 1.5 * ttl, 0.1),
+                           LatencyStats(20, 19, 5.0, 2.0, 3.0 * ttl, 4.0 * ttl, 5.0 * ttl, 0.3), "download:center"))
+    return DiscoveredPath(target_name, host, method, reached, tuple(out), (f"{method}: reached in {len(out)} hops",),
+                          16, 3, 2.5)

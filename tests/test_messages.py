@@ -20,6 +20,8 @@ from giga_netcheck.models import Target
 from giga_netcheck.triage import CAUSE_SEGMENTS, RULES, triage
 
 from tests.factories import (
+    family_path,
+    proxy_report,
     ALL_TARGETS,
     bandwidth,
     facts,
@@ -111,7 +113,9 @@ def _every_check_id() -> set[str]:
     targets = ALL_TARGETS + (Target("internet-2", "internet", "198.51.100.7"),)
     m = healthy_measurements()
     m = measurements(m.latency + (latency("internet-2", 30.0),), m.bandwidth + (bandwidth("internet-2", 5.0),), m.dns)
-    m = dataclasses.replace(m, load={"classroom": {"name": "a"}, "supports": {"devices": 20, "needed": 30}})
+    m = dataclasses.replace(m, load={"classroom": {"name": "a"}, "supports": {"devices": 20, "needed": 30}},
+                            families=(family_path("internet", "ipv4", 30.0), family_path("internet", "ipv6", 290.0)),
+                            proxy=proxy_report("internet", 330.0, 30.0))
     checks = evaluate(facts(m, targets), School("s", "S", 300), (Classroom("a", 30, "p"), Classroom("b", 10, "p")), {"p": profile("p")})
     return {c.id for c in checks}
 

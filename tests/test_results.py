@@ -68,7 +68,8 @@ def test_to_dict_shape():
     assert data["school"] == {"id": "tokyo-minato-01", "name": "港区立第一小学校", "students": 420, "staff": None}
     assert data["measurements"]["latency"][0]["rtts_ms"][:2] == [0.8, 1.2]
     assert data["measurements"]["dns_agreement"][0]["answers"]["system@192.168.1.1"] == ["203.0.113.80"]
-    assert isinstance(data["targets"], list) and data["targets"][0] == {"name": "gateway", "role": "gateway", "host": "192.168.1.1", "url": None}
+    assert isinstance(data["targets"], list) and data["targets"][0] == {"name": "gateway", "role": "gateway", "host": "192.168.1.1", "url": None,
+                                                                          "engine": "http", "server_id": None, "secure": False, "server_list": None}
 
 
 def test_from_dict_ignores_unknown_keys_and_defaults_missing_ones():

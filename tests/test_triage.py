@@ -15,11 +15,14 @@ from tests.factories import (
     NO_CENTER,
     bandwidth,
     dns,
+    family_path,
     healthy_bandwidth,
     healthy_dns,
     healthy_latency,
     latency,
     measurements,
+    proxy_report,
+    replace_dc,
     rtts,
     silent,
     triage_input,
@@ -56,9 +59,11 @@ class Scenario:
     host: Optional[dict] = None
     school: School = School("s1", "Test school", None)
     classrooms: Sequence[Classroom] = (Classroom("3-2", 35, "default"),)
+    families: list = field(default_factory=list)
+    proxy: Any = None
 
     def input(self) -> TriageInput:
-        m = measurements(self.latency, self.bandwidth, self.dns)
+        m = replace_dc(measurements(self.latency, self.bandwidth, self.dns), families=tuple(self.families), proxy=self.proxy)
         return triage_input(m, targets=self.targets, host=self.host, school=self.school, classrooms=self.classrooms)
 
 
@@ -172,9 +177,42 @@ FIRES = [
     # measuring-device: the line reaches the device's own link speed, or weak Wi-Fi
     Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 100}, bandwidth=bw(bandwidth("internet", 94.0))), "device", 0.7, 0.7, "nic-100"),
     Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000, "wifi": {"signal_dbm": -78}}), "device", 0.55, 0.55, "weak-wifi"),
+    # ipv4-congestion: IPv6 downloads >= 2x IPv4 from the same server (or IPv4 connect RTT 2x and +20 ms)
+    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 30.0), family_path("internet", "ipv6", 290.0)]),
+         "uplink", 0.9, 0.9, "lab-like-30-vs-290"),
+    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("center", "ipv4", 100.0), family_path("center", "ipv6", 200.0)]),
+         "uplink", 0.6, 0.6, "exactly-2x"),
+    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 50.0, 80.0), family_path("internet", "ipv6", 200.0, 20.0)]),
+         "uplink", 0.8, 0.8, "4x-and-rtt"),
+    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", None, 90.0), family_path("internet", "ipv6", None, 20.0)]),
+         "uplink", 0.5, 0.5, "rtt-only"),
+    # proxy-overhead: TTFB through the proxy >= 3x connect RTT and >= 100 ms above two path RTTs
+    Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 330.0, 30.0)), "center", 0.75, 0.76, "lab-like-300ms"),
+    Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 2000.0, 30.0)), "center", 0.9, 0.9, "capped"),
+    Case("proxy-overhead.ttfb-vs-connect",
+         with_(proxy=proxy_report("internet", 330.0, 30.0), latency=[s for s in healthy_latency() if s.target != "internet"]),
+         "center", 0.6, 0.62, "no-direct-rtt"),
 ]
 
 QUIET = [
+    Case("ipv4-congestion.ipv6-faster", healthy, id="healthy"),
+    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 101.0), family_path("internet", "ipv6", 200.0)]), id="below-2x"),
+    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 30.0),
+                                                        family_path("internet", "ipv6", None, None, status="not-measured", reason="no route")]),
+         id="no-ipv6-route-is-not-a-fault"),
+    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 30.0), family_path("center", "ipv6", 290.0)]),
+         id="different-services"),
+    Case("ipv4-congestion.ipv6-faster", with_(families=[replace_dc(family_path("internet", "ipv4", 30.0, n_rtt=3), download=replace_dc(
+        family_path("internet", "ipv4", 30.0).download, samples_mbps=(30.0,) * 6)), family_path("internet", "ipv6", 290.0, n_rtt=3)]),
+         id="too-few-samples"),
+    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", None, 45.0), family_path("internet", "ipv6", None, 30.0)]),
+         id="rtt-only-below-2x"),
+    Case("proxy-overhead.ttfb-vs-connect", healthy, id="healthy"),
+    Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 330.0, 30.0, proxy=None)), id="direct-no-proxy"),
+    Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 65.0, 30.0)), id="proxy-adds-little"),
+    Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 80.0, 1.0)), id="far-server-explains-it"),
+    Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 330.0, 30.0, n=4)), id="too-few-samples"),
+    Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 330.0, 120.0)), id="below-3x-connect"),
     Case("dns-slow.p50", healthy, id="healthy"),
     Case("dns-slow.p50", with_(dns=[dns(99.9), dns(99.9, kind="cold")]), id="just-below-limit"),
     Case("dns-slow.p50", with_(dns=[]), id="not-measured"),

@@ -82,7 +82,13 @@ def stream_errors(errors: Sequence[BaseException], n_streams: int) -> tuple[Opti
     return f"{len(errors)} of {n_streams} streams failed: {mapped}", mapped.kind
 
 
+ENGINES = ("http", "speedtest", "librespeed")
+"""Registry keys, as the site file (``engine:``) and ``run --engine`` spell them (docs/engines.md)."""
+
+
 def registry() -> dict[str, type[ThroughputEngine]]:
     from .http import HttpEngine
+    from .librespeed import LibreSpeedEngine
+    from .speedtest_cli import SpeedtestEngine
 
-    return {HttpEngine.name: HttpEngine}
+    return {HttpEngine.name: HttpEngine, SpeedtestEngine.name: SpeedtestEngine, LibreSpeedEngine.name: LibreSpeedEngine}

@@ -3,10 +3,12 @@ one stream down to each (per-flow behaviour), with RTT to every hop sampled mean
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
-from ..engines import ThroughputEngine, ThroughputPlan
+from ..engines import ThroughputEngine, ThroughputPlan, registry
 from ..engines.http import HttpEngine
+from ..i18n import Text
 from ..models import Target
 from .base import Probe, ProbeContext, ProbeOutput
 from .latency import LoadedLatencySampler
@@ -16,18 +18,31 @@ class BandwidthProbe(Probe):
     name = "bandwidth"
 
     def __init__(self, engine: Optional[ThroughputEngine] = None) -> None:
+        # An engine given here (the scheduled mode's byte-capped one, a test's fake) measures the
+        # giga-netcheck servers and is the only one used: targets of other engines are skipped.
         self.engine = engine or HttpEngine()
+        self.only = engine is not None
+        self._engines: dict[str, ThroughputEngine] = {}
+
+    def engine_for(self, target: Target) -> ThroughputEngine:
+        """The target's engine (``engine:`` in the site file or ``run --engine``), one instance each."""
+        if target.engine == "http":
+            return self.engine
+        if target.engine not in self._engines:
+            self._engines[target.engine] = registry()[target.engine]()
+        return self._engines[target.engine]
 
     def check(self, ctx: ProbeContext) -> Optional[str]:
         if not ctx.settings.bandwidth_enabled:
-            return "disabled in the site file (probes.bandwidth.enabled: false)"
+            return Text("reason.bandwidth_disabled")
         if not self._servers(ctx):
-            return "no measurement server among the targets (set targets.center or targets.internet to a giga-netcheck serve URL)"
+            return Text("reason.no_server")
         return None
 
-    @staticmethod
-    def _servers(ctx: ProbeContext) -> list[Target]:
-        return [t for t in ctx.targets if t.url and t.name in ctx.servers]
+    def _servers(self, ctx: ProbeContext) -> list[Target]:
+        # giga-netcheck servers once /id verified them; other engines check their servers themselves
+        return [t for t in ctx.targets if (t.engine == "http" and t.url and t.name in ctx.servers)
+                or (t.engine != "http" and t.role != "gateway" and not self.only)]
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         s = ctx.settings
@@ -44,19 +59,23 @@ class BandwidthProbe(Probe):
                 break
             ctx.progress.step(f"{direction} x{streams} to {t.name}", total=s.duration_s)
             plan = ThroughputPlan(direction, streams, s.duration_s, s.warmup_s)
+            engine = self.engine_for(t)
             if streams > 1:
                 with LoadedLatencySampler(ctx, phase=f"{direction}:{t.name}") as sampler:
-                    m = self.engine.measure(t, plan, ctx.stop)
+                    m = engine.measure(t, plan, ctx.stop)
                 out.latency.extend(sampler.series())
             else:
-                m = self.engine.measure(t, plan, ctx.stop)
+                m = engine.measure(t, plan, ctx.stop)
+            if m.server is None and t.name in ctx.servers:  # the giga-netcheck server that /id verified
+                m = replace(m, server={"kind": "giga-netcheck", "url": t.url, "version": ctx.servers[t.name].get("version")})
             out.bandwidth.append(m)
         failed = [m for m in out.bandwidth if m.goodput_mbps is None]
         if ctx.stop.is_set():
-            out.status, out.reason, out.reason_kind = "partial", "interrupted", "interrupted"
+            out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"
         elif failed and len(failed) == len(out.bandwidth):
-            out.status, out.reason, out.reason_kind = "failed", failed[0].error or "no bytes moved", failed[0].error_kind
+            out.status, out.reason, out.reason_kind = "failed", failed[0].error or Text("reason.no_bytes"), failed[0].error_kind
         elif failed:
             out.status = "partial"
-            out.reason = "; ".join(f"{m.direction} to {m.target}: {m.error or 'no bytes moved'}" for m in failed)
+            out.reason = Text("reason.some_tests_failed", failures="; ".join(
+                f"{m.direction} → {m.target}" + (f": {m.error}" if m.error else "") for m in failed))
         return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..config import ProbeSettings, Site
+from ..i18n import Text
 from ..models import BandwidthMeasurement, DnsAgreement, DnsSeries, LatencySeries, Target
 
 
@@ -38,6 +39,10 @@ class ProbeContext:
     """Resolver label -> addresses to query (``system`` expands to the OS resolvers)."""
     stop: threading.Event = field(default_factory=threading.Event)
     progress: Progress = field(default_factory=Progress)
+    proxy: Optional[Any] = None
+    """The effective ``proxy.ProxyConfig`` (PAC already fetched); None: no proxy anywhere."""
+    hops: list[Target] = field(default_factory=list)
+    """Routers the path probe discovered (not in the site file): sampled under load like targets."""
 
 
 @dataclass
@@ -48,6 +53,12 @@ class ProbeOutput:
     latency: list[LatencySeries] = field(default_factory=list)
     dns: list[DnsSeries] = field(default_factory=list)
     dns_agreement: list[DnsAgreement] = field(default_factory=list)
+    families: list[Any] = field(default_factory=list)
+    """FamilyPath records (probes/family.py)."""
+    proxy: Optional[Any] = None
+    """The ProxyReport (probes/proxy.py)."""
+    paths: list[Any] = field(default_factory=list)
+    """DiscoveredPath records (probes/path.py)."""
     status: str = "ok"
     reason: Optional[str] = None
     reason_kind: Optional[str] = None
@@ -68,3 +79,12 @@ class Probe(ABC):
 
 
 Factory = Callable[[], Probe]
+
+
+def no_answer_reason(failures: list[tuple[str, Optional[str]]]) -> Text:
+    """The reason for targets that failed: (target, recorded error or None for silence)."""
+    silent = ", ".join(t for t, err in failures if not err)
+    errors = "; ".join(f"{t}: {err}" for t, err in failures if err)
+    if silent and errors:
+        return Text("reason.no_answer_and_errors", targets=silent, errors=errors)
+    return Text("reason.no_answer_from", targets=silent) if silent else Text("reason.target_errors", errors=errors)

@@ -20,6 +20,7 @@ import dns.rcode
 import dns.rdatatype
 
 from ..errors import map_exception
+from ..i18n import Text
 from ..models import DnsAgreement, DnsSeries
 from ..stats import percentile
 from .base import Probe, ProbeContext, ProbeOutput
@@ -98,9 +99,9 @@ class DnsProbe(Probe):
 
     def check(self, ctx: ProbeContext) -> Optional[str]:
         if not ctx.site.names:
-            return "no names to resolve (dns.names is empty)"
+            return Text("reason.no_names")
         if not any(ctx.resolvers.values()):
-            return "no resolver to ask (none configured and none detected)"
+            return Text("reason.no_resolver")
         return None
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
@@ -127,9 +128,9 @@ class DnsProbe(Probe):
         out = ProbeOutput(dns=series, dns_agreement=agreement(series))
         broken = [x for x in series if x.error]
         if ctx.stop.is_set():
-            out.status, out.reason, out.reason_kind = "partial", "interrupted", "interrupted"
+            out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"
         elif broken and len(broken) == len(series):
             out.status, out.reason, out.reason_kind = "failed", broken[0].error, broken[0].error_kind
         elif broken:
-            out.status, out.reason = "partial", "; ".join(sorted({f"{b.server}: {b.error}" for b in broken}))
+            out.status, out.reason = "partial", Text("reason.some_resolvers_failed", failures="; ".join(sorted({f"{b.server}: {b.error}" for b in broken})))
         return out

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 from ..errors import ProbeError, map_exception
 from ..models import LatencySeries, Target
 from ..stats import summarize_rtts
-from .base import Probe, ProbeContext, ProbeOutput
+from ..i18n import Text
+from .base import Probe, ProbeContext, ProbeOutput, no_answer_reason
 from .rtt import RttMethod, open_method
 
 AUTO_ORDER = ["icmp", "icmp-dgram", "udp-echo", "tcp-connect"]
@@ -74,7 +75,7 @@ class LatencyProbe(Probe):
     name = "latency"
 
     def check(self, ctx: ProbeContext) -> Optional[str]:
-        return None if ctx.targets else "no target to measure (no gateway detected and none configured)"
+        return None if ctx.targets else Text("reason.no_target")
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         s = ctx.settings
@@ -94,17 +95,18 @@ class LatencyProbe(Probe):
         out = ProbeOutput(latency=series)
         failed = [x for x in series if x.error or x.stats.received == 0]
         if ctx.stop.is_set():
-            out.status, out.reason, out.reason_kind = "partial", "interrupted", "interrupted"
+            out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"
         elif failed and len(failed) == len(series):
-            out.status, out.reason = "failed", "; ".join(f"{x.target}: {x.error or 'no answer'}" for x in failed)
+            out.status, out.reason = "failed", no_answer_reason([(x.target, x.error) for x in failed])
             out.reason_kind = failed[0].error_kind or "timeout"
         elif failed:
-            out.status, out.reason = "partial", "; ".join(f"{x.target}: {x.error or 'no answer'}" for x in failed)
+            out.status, out.reason = "partial", no_answer_reason([(x.target, x.error) for x in failed])
         return out
 
 
 class LoadedLatencySampler:
-    """Keeps sampling RTT to every target while a load runs, in one thread per target."""
+    """Keeps sampling RTT to every target (and every hop the path probe discovered) while a load
+    runs, in one thread per target."""
 
     def __init__(self, ctx: ProbeContext, phase: str, interval_s: float = 0.2) -> None:
         self.ctx = ctx
@@ -112,7 +114,8 @@ class LoadedLatencySampler:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._results: dict[str, LatencySeries] = {}
-        self._threads = [threading.Thread(target=self._one, args=(t,), daemon=True) for t in ctx.targets]
+        self._points = list(ctx.targets) + [h for h in getattr(ctx, "hops", []) if h.name not in {t.name for t in ctx.targets}]
+        self._threads = [threading.Thread(target=self._one, args=(t,), daemon=True) for t in self._points]
 
     def _one(self, t: Target) -> None:
         self._results[t.name] = measure_series(
@@ -130,4 +133,4 @@ class LoadedLatencySampler:
             th.join(self.ctx.settings.latency_timeout_s + 1.0)
 
     def series(self) -> list[LatencySeries]:
-        return [self._results[t.name] for t in self.ctx.targets if t.name in self._results]
+        return [self._results[t.name] for t in self._points if t.name in self._results]

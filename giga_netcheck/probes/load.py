@@ -23,8 +23,9 @@ from typing import Any, Callable, Iterator, Optional
 from urllib.parse import urlsplit
 
 from ..config import parse_mix_spec
+from ..i18n import Text
 from ..loadgen import analysis
-from ..loadgen.activities import Activity, Textbook, VideoCall, WebApps, activity_for
+from ..loadgen.activities import Activity, Cbt, Textbook, VideoCall, WebApps, activity_for
 from ..loadgen.ramp import PAUSE_S, Budget, RampTarget, run_ramp
 from ..loadgen.settings import HARD_MAX_BYTES, HARD_MAX_DEVICES, HARD_MAX_DURATION_S, LoadSettings
 from ..models import LatencySeries, Target
@@ -76,6 +77,8 @@ def _min_step_s(activity: Activity) -> float:
     """A step long enough for the activity to be judged at least once."""
     if isinstance(activity, Textbook):
         return activity.limit_s + 1.0
+    if isinstance(activity, Cbt):
+        return activity.item_limit_s + 1.0  # start offsets (up to 1 s) + one item
     if isinstance(activity, WebApps):
         return activity.page_limit_s + 2.0  # start offsets (up to 1.5 s) + one page
     if isinstance(activity, VideoCall):
@@ -97,14 +100,11 @@ def choose_target(ctx: ProbeContext, settings: LoadSettings) -> tuple[Optional[T
     if settings.target:
         match = [e for e in eligible if e[0].name == settings.target]
         if not match:
-            return None, False, (f"load.target '{settings.target}' is not a verified giga-netcheck measurement server "
-                                 "(list its URL in load.allow_unverified with load.i_run_this_server: true to load it anyway)")
+            return None, False, Text("reason.load_target_unverified", target=settings.target)
         return match[0][0], match[0][1], None
     if not eligible:
-        why = "no giga-netcheck measurement server among the targets (set targets.center or targets.internet to a serve URL)"
-        if settings.allow_unverified and not settings.i_run_this_server:
-            why += "; load.allow_unverified needs load.i_run_this_server: true"
-        return None, False, why
+        unverified = bool(settings.allow_unverified and not settings.i_run_this_server)
+        return None, False, Text("reason.load_no_server_unverified" if unverified else "reason.load_no_server")
     eligible.sort(key=lambda e: 0 if e[0].role == "center" else 1)  # the school's own path first
     return eligible[0][0], eligible[0][1], None
 
@@ -185,10 +185,10 @@ class LoadProbe(Probe):
     def check(self, ctx: ProbeContext) -> Optional[str]:
         settings: LoadSettings = getattr(ctx.site, "load", LoadSettings())
         if not settings.enabled:
-            return "disabled in the site file (load.enabled: false)"
+            return Text("reason.load_disabled")
         if self.quick is None and self._is_quick(ctx):
             # --quick promises about 20 s for the whole run; a ramp needs more than that alone
-            return "skipped by --quick (run without --quick, or `giga-netcheck probe load`)"
+            return Text("reason.load_quick")
         _, _, why = choose_target(ctx, settings)
         return why
 
@@ -224,11 +224,11 @@ class LoadProbe(Probe):
         load = build_section(plan, steps, stopped, idle)
         out = LoadOutput(load=load)
         if stopped == "interrupted":
-            out.status, out.reason, out.reason_kind = "partial", "interrupted", "interrupted"
+            out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"
         elif stopped:
-            out.status, out.reason, out.reason_kind = "partial", f"stopped at the {stopped}", stopped
+            out.status, out.reason, out.reason_kind = "partial", Text("reason.load_stopped", limit=stopped), stopped
         elif not steps or all(s["judged"] == 0 for s in steps):
-            out.status, out.reason, out.reason_kind = "failed", "no device could be judged", "no-data"
+            out.status, out.reason, out.reason_kind = "failed", Text("reason.load_no_data"), "no-data"
         return out
 
 

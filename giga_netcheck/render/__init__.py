@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Optional
 
-from ..i18n import Messages
-from ..models import Check, RunResult
+from ..i18n import Messages, catalogue, translate_parts
+from ..models import Check, Evidence, ProbeRecord, RunResult
 
 Renderer = Callable[[RunResult, Messages], str]
 
@@ -35,21 +36,143 @@ def fmt_value(v, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
-def fmt_check_value(c: Check) -> tuple[str, str]:
+def fmt_check_value(c: Check, m: Optional[Messages] = None) -> tuple[str, str]:
     """(measured, threshold) as display text, with the comparison sign."""
     if c.id.startswith(("path.reachable.", "path.server.")):
-        return ("yes" if c.measured else "no"), ""
+        m = m or Messages("en")
+        return (m("value.yes") if c.measured else m("value.no")), ""
     sign = "≥" if c.better == "higher" else "≤"
     return fmt_value(c.measured, c.unit), f"{sign} {fmt_value(c.threshold, c.unit)}"
 
 
-def evidence_text(e) -> str:
+# ------------------------------------------------------------- recorded sentences, translated
+
+LEGACY_PREFIXES = ("reason.", "evidence.", "not_measured.")
+"""Catalogue sections whose English sentences older results hold as free text."""
+
+
+def legacy_key(text: Optional[str]) -> Optional[str]:
+    """The key of a placeholder-free English sentence recorded before results carried keys.
+
+    Results written before ``note_key``/``reason_key`` existed hold the English sentence alone;
+    where it is exactly a catalogue sentence without values, the report can still translate it.
+    """
+    if not text:
+        return None
+    return _legacy_index().get(text.replace("`", ""))
+
+
+_LEGACY: dict[str, str] = {}
+
+
+def _legacy_index() -> dict[str, str]:
+    if not _LEGACY:
+        for key, value in catalogue("en").items():
+            if key.startswith(LEGACY_PREFIXES) and "{" not in value:
+                _LEGACY.setdefault(value.replace("`", ""), key)
+    return _LEGACY
+
+
+Pieces = list[tuple[str, bool]]
+"""A sentence as (text, is_value) pieces: values are data (names, numbers, recorded errors)."""
+
+
+def phase_text(m: Messages, phase: str) -> str:
+    """A latency series' phase (``idle``, ``download:<target>``, ``load:<devices>``) in words."""
+    kind, _, where = phase.partition(":")
+    if kind == "idle":
+        return m("phase.idle")
+    if kind in ("download", "upload"):
+        return m(f"phase.{kind}", target=where) if where else m("chart.loaded_down" if kind == "download" else "chart.loaded_up")
+    if kind == "load" and where:
+        return m("phase.load", devices=where)
+    return phase
+
+
+def say(m: Messages, key: Optional[str], args: Optional[dict], text: Optional[str]) -> tuple[Pieces, bool]:
+    """(pieces, translated): a recorded sentence in ``m``'s language, else as recorded (data, or old).
+
+    A value named ``phase`` is a phase id (``download:center``) and is said as a noun
+    ("download to center"), so a sentence can put it in its own grammar.
+    """
+    if args and isinstance(args.get("phase"), str):
+        kind, _, where = args["phase"].partition(":")
+        if where and m.has(f"phase_noun.{kind}"):
+            args = {**args, "phase": m(f"phase_noun.{kind}", target=where, devices=where)}
+    return translate_parts(m, key or legacy_key(text), args, text)
+
+
+def joined(pieces: Pieces) -> str:
+    return "".join(t for t, _ in pieces)
+
+
+def note_text(m: Messages, e: Evidence) -> tuple[Pieces, bool]:
+    """An evidence note in the reader's language; (the recorded text, False) when the note is data."""
+    return say(m, e.note_key, e.note_args, e.note)
+
+
+def source_text(m: Messages, c: Check) -> tuple[Pieces, bool]:
+    """Where a check's threshold comes from, in the reader's language (the citation stays as written)."""
+    return say(m, c.source_key, c.source_args, c.source)
+
+
+def detail_text(m: Messages, c: Check) -> tuple[Pieces, bool]:
+    """How a check's figure or threshold was arrived at, in the reader's language."""
+    return say(m, c.detail_key, c.detail_args, c.detail)
+
+
+def reason_text(m: Messages, p: ProbeRecord) -> tuple[Pieces, bool]:
+    """Why a probe failed or was skipped, in the reader's language where the reason has a key."""
+    return say(m, p.reason_key, p.reason_args, p.reason)
+
+
+@dataclass(frozen=True)
+class NotMeasuredLine:
+    subject: Optional[str]
+    """What was not measured, in the reader's language (None: the sentence names it itself)."""
+    pieces: Pieces
+    translated: bool
+    """False: the sentence is recorded text (a result from before keys, or a writer without one)."""
+    subject_is_id: bool = False
+    """True: ``subject`` is a probe's name (no catalogue label), to be shown as an id."""
+
+    @property
+    def text(self) -> str:
+        return joined(self.pieces)
+
+
+def not_measured_lines(m: Messages, r: RunResult) -> list[NotMeasuredLine]:
+    """``r.not_measured`` in the reader's language, subject first, in the recorded order."""
+    by_text = {n.text: n for n in r.not_measured_messages}
+    out = []
+    for text in r.not_measured:
+        n = by_text.get(text)
+        head, colon, rest = text.partition(":")
+        subject = n.subject if n is not None and n.subject else (head.strip() if colon else None)
+        key = f"not_measured.subject.{subject}"
+        label = m(key) if subject and m.has(key) else None
+        if n is not None:
+            pieces, ok = translate_parts(m, n.key, n.args, text)
+            if ok:
+                out.append(NotMeasuredLine(label or subject, pieces, True, label is None))
+                continue
+        if label:  # "subject: sentence" from an older writer: the subject at least is known
+            pieces, ok = say(m, None, None, rest.strip())
+            out.append(NotMeasuredLine(label, pieces, ok))
+        else:
+            out.append(NotMeasuredLine(None, [(text, True)], False))
+    return out
+
+
+def evidence_text(e: Evidence, m: Optional[Messages] = None) -> str:
+    """One evidence line: metric@target = value [check id] (note)."""
     parts = [e.metric]
     if e.target:
         parts.append(f"@{e.target}")
     text = " ".join(parts) + f" = {fmt_value(e.value, e.unit)}"
     if e.check_id:
         text += f" [{e.check_id}]"
-    if e.note:
-        text += f" ({e.note})"
+    note = joined(note_text(m or Messages("en"), e)[0])
+    if note:
+        text += f" ({note})"
     return text

@@ -14,6 +14,7 @@ from typing import Optional
 
 from ..i18n import Messages
 from ..models import RunResult
+from . import joined, source_text
 from .html import label_for_check
 
 BOM = "\ufeff"
@@ -39,7 +40,7 @@ def render(r: RunResult, m: Messages) -> str:
         status = m(f"status_word.{c.status}") if m.has(f"status_word.{c.status}") else c.status
         w.writerow([
             r.school.id, r.school.name, r.run_id, r.started_at, c.classroom or "", c.id, label_for_check(m, c, roles),
-            _number(c.measured), _number(c.threshold), _number(c.warn_at), c.unit, status, c.source,
+            _number(c.measured), _number(c.threshold), _number(c.warn_at), c.unit, status, joined(source_text(m, c)[0]),
             m("value.yes") if c.estimate else m("value.no"),
         ])
     return BOM + buf.getvalue()

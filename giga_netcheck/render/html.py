@@ -22,7 +22,7 @@ from ..facts import Facts
 from ..i18n import Messages
 from ..models import Cause, Check, LatencySeries, RunResult, claims
 from ..triage import bufferbloat_grade
-from . import check_label, fmt_value
+from . import Pieces, check_label, detail_text, fmt_value, not_measured_lines, note_text, reason_text, source_text
 from . import svg
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -63,8 +63,20 @@ def _code(text: Optional[str]) -> str:
 
 
 def _raw(text: object, tag: str = "span") -> str:
-    """Text recorded by the measurement (English from the probes), marked as such."""
+    """Text recorded by the measurement (OS error texts, threshold sources), marked as such."""
     return f'<{tag} class="raw">{_e(text)}</{tag}>'
+
+
+def _said(pieces: Pieces, translated: bool = True) -> str:
+    """A recorded sentence said from its message key: the words escaped, the values (names,
+    numbers, recorded error texts) marked as data; a sentence without a key is data as a whole."""
+    return "".join(_raw(t) if value else _ticks(t) for t, value in pieces)
+
+
+def _ticks(text: str) -> str:
+    """Catalogue text with `site-file keys` and `commands` in backticks shown as code."""
+    words = text.split("`")
+    return "".join(f"<code>{_e(w)}</code>" if i % 2 else _e(w) for i, w in enumerate(words))
 
 
 # ----------------------------------------------------------------------------- sections
@@ -319,8 +331,6 @@ def _check_values(m: Messages, c: Check) -> tuple[str, str, str]:
         return measured, "", ""
     sign = "≥" if c.better == "higher" else "≤"
     threshold = f"{sign} {fmt_value(c.threshold, c.unit)}" if c.threshold is not None else "—"
-    if c.estimate:
-        threshold += f" {m('label.estimate')}"
     warn = f"{sign} {fmt_value(c.warn_at, c.unit)}" if c.warn_at is not None else "—"
     return fmt_value(c.measured, c.unit), threshold, warn
 
@@ -338,11 +348,12 @@ def _checks(r: RunResult, m: Messages) -> str:
     out.append('<table class="checks"><thead><tr>' + "".join(f"<th>{_e(m(k))}</th>" for k in cols) + "</tr></thead><tbody>")
     for c in sorted(r.checks, key=lambda c: STATUS_ORDER.get(c.status, 9)):
         measured, threshold, warn = _check_values(m, c)
-        source = _raw(c.source) + (f"<br>{_raw(c.detail)}" if c.detail else "")
+        est = f'<br><span class="est">{_e(m("label.estimate"))}</span>' if c.estimate else ""
+        source = _said(source_text(m, c)[0]) + (f"<br>{_said(detail_text(m, c)[0])}" if c.detail or c.detail_key else "")
         out.append(
             f'<tr class="row-{_e(c.status)}" data-check="{_e(c.id)}"><td>{_badge(m, c.status)}</td>'
-            f'<td>{_e(label_for_check(m, c, roles))}<br><code>{_e(c.id)}</code></td><td class="room">{_e(c.classroom or "—")}</td>'
-            f'<td class="num">{_e(measured)}</td><td class="num">{_e(threshold)}</td><td class="num">{_e(warn)}</td>'
+            f'<td>{_e(label_for_check(m, c, roles))}<br><code>{_e(c.id).replace(".", ".<wbr>")}</code></td><td class="room">{_e(c.classroom or "—")}</td>'
+            f'<td class="num">{_e(measured)}</td><td class="num">{_e(threshold)}{est}</td><td class="num">{_e(warn)}</td>'
             f'<td class="src">{source}</td></tr>'
         )
     out.append("</tbody></table></section>")
@@ -359,7 +370,7 @@ def _cause_block(m: Messages, c: Cause, claimed: bool) -> str:
     for ev in c.evidence:
         out.append(f'<tr><td><code>{_e(ev.metric)}</code></td><td class="num">{_e(_num(ev.value))}</td><td>{_e(ev.unit)}</td>'
                    f'<td>{_code(ev.target)}</td><td>{_code(ev.check_id)}</td>'
-                   f'<td>{_raw(ev.note) if ev.note else "—"}</td></tr>')
+                   f'<td>{_said(*note_text(m, ev)) if ev.note or ev.note_key else "—"}</td></tr>')
     out.append("</tbody></table>")
     out.append(f'<p class="advice"><strong>{_e(m("label.advice"))}:</strong> {_e(m(c.advice))}</p>')
     out.append(f'<p class="rules">{_e(m("label.rules"))}: ' + ", ".join(f"<code>{_e(x)}</code>" for x in c.rules) + "</p>")
@@ -381,16 +392,9 @@ def _evidence(r: RunResult, m: Messages) -> str:
     return "".join(out)
 
 
-def _not_measured_item(m: Messages, text: str) -> str:
-    subject, _, rest = text.partition(":")
-    key = f"not_measured.subject.{subject.strip()}"
-    if rest and m.has(key):
-        return f"<li><strong>{_e(m(key))}</strong>: {_raw(rest.strip())}</li>"
-    return f"<li>{_raw(text)}</li>"
-
-
 def _not_measured(r: RunResult, m: Messages) -> str:
-    items = [_not_measured_item(m, x) for x in r.not_measured]
+    items = [f"<li>{_code(x.subject) if x.subject_is_id else f'<strong>{_e(x.subject)}</strong>'}: {_said(x.pieces)}</li>"
+             if x.subject else f"<li>{_said(x.pieces)}</li>" for x in not_measured_lines(m, r)]
     for c in r.checks:
         if c.status == "not-measured":
             label = label_for_check(m, c, {t.name: t.role for t in r.targets})
@@ -410,7 +414,7 @@ def _probes(r: RunResult, m: Messages) -> str:
     for p in r.probes:
         word = m(f"probe_status.{p.status}") if m.has(f"probe_status.{p.status}") else p.status
         out.append(f'<tr class="probe-{_e(p.status)}"><td>{_probe_label(m, p.probe)}</td><td>{_e(word)}</td>'
-                   f'<td>{_raw(p.reason) if p.reason else "—"}</td><td class="num">{_e(f"{p.seconds:.1f} s" if p.seconds else "—")}</td></tr>')
+                   f'<td>{_said(*reason_text(m, p)) if p.reason or p.reason_key else "—"}</td><td class="num">{_e(f"{p.seconds:.1f} s" if p.seconds else "—")}</td></tr>')
     out.append("</tbody></table></section>")
     return "".join(out)
 
@@ -563,11 +567,14 @@ th,td{border-bottom:1px solid #eaecf0;padding:6px 8px;text-align:left;vertical-a
 thead th{background:#f2f4f7;font-size:12.5px;color:#344054;border-bottom:1px solid var(--line)}
 td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.room{white-space:nowrap}
-td.src{font-size:12px;color:var(--muted);max-width:300px}
+td.src{font-size:12px;color:var(--muted);min-width:200px;max-width:320px}
 tr.row-fail td{background:#fffafa}
 tr.row-warn td{background:#fffdf5}
 table.probes td:nth-child(2),table.probes th{white-space:nowrap}
 table.probes code,table.evidence code{word-break:normal;white-space:nowrap}
+table.checks td:nth-child(2){min-width:160px}
+.est{font-size:12px;color:var(--muted)}
+table.checks td:nth-child(2) code{word-break:normal}
 table.meta th{width:210px;color:#344054;font-weight:600;background:none}
 .cause{border-left:4px solid var(--fail);padding:2px 0 2px 14px;margin:14px 0 20px;break-inside:avoid;page-break-inside:avoid}
 .cause.possible{border-left-color:var(--line)}

@@ -160,7 +160,7 @@ def bar_chart(chart: BarChart) -> str:
     for i, r in enumerate(chart.refs):
         x = left + r.value * scale
         ly = 8 + legend_h + 16 * i + 10
-        tw = _text_width(r.label, 12)
+        tw = _text_width(r.label, 12) * 1.15  # bold, and wide fallback fonts (DejaVu): never run off the edge
         anchor = "start" if x + 4 + tw <= WIDTH - 4 else "end"
         lx = x + 4 if anchor == "start" else max(x - 4, tw + 4)
         refs.append(f'<line class="{_e(r.css)}" x1="{_n(x)}" y1="{_n(ly + 3)}" x2="{_n(x)}" y2="{_n(plot_bottom)}"/>')
@@ -319,7 +319,7 @@ def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_labe
     parts.append(f'<g class="{cls}" data-segment="dns" data-suspect="{state}">'
                  f'<rect x="{_n(dx)}" y="{_n(dy)}" width="{box_w}" height="{box_h}" rx="8"/>'
                  f'<text class="seg-label" x="{_n(dx + box_w / 2)}" y="{_n(dy + 22)}" text-anchor="middle">{_e(dns.label)}</text>')
-    for i, line in enumerate(list(dns.lines)[:2]):
+    for i, line in enumerate((list(dns.lines) + ([absent_label] if dns.absent and absent_label else []))[:2]):
         parts.append(f'<text class="seg-sub" x="{_n(dx + box_w / 2)}" y="{_n(dy + 38 + 13 * i)}" text-anchor="middle">{_e(clip(line, 11, box_w - 8))}</text>')
     parts.append("</g>")
     # a flag over each suspect segment

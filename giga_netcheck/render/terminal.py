@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ..i18n import Messages
 from ..models import RunResult, claims
-from . import check_label, evidence_text, fmt_check_value
+from . import check_label, evidence_text, fmt_check_value, joined, not_measured_lines, reason_text
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red", "not-measured": "dim"}
 
@@ -23,10 +26,12 @@ def show(console: Console, r: RunResult, m: Messages) -> None:
         for col in ("col.check", "col.classroom", "col.measured", "col.threshold", "col.status"):
             t.add_column(m(col))
         for c in sorted(bad, key=lambda c: c.status != "fail"):
-            measured, threshold = fmt_check_value(c)
+            measured, threshold = fmt_check_value(c, m)
             t.add_row(check_label(m, c), c.classroom or "—", measured, threshold,
                       f"[{STYLE[c.status]}]{m(f'status_word.{c.status}')}[/]")
         console.print(t)
+    if r.measurements.load and r.measurements.load.get("steps"):
+        show_load(console, r.measurements.load, m)
     likely = claims(r.causes)
     console.print(f"[bold]{m('heading.causes')}[/]")
     if not likely:
@@ -34,12 +39,91 @@ def show(console: Console, r: RunResult, m: Messages) -> None:
     for c in likely:
         console.print(f"  [bold]{m(f'cause.{c.id}')}[/] [dim]{c.id}[/] — {m(f'segment.{c.segment}')}, {c.confidence:.0%}")
         for e in c.evidence[:3]:
-            console.print(f"    · {evidence_text(e)}", highlight=False)
+            console.print(f"    · {evidence_text(e, m)}", highlight=False)
         console.print(f"    → {m(c.advice)}")
     failed = [p for p in r.probes if p.status in ("failed", "partial")]
     for p in failed:
-        console.print(f"[yellow]{p.probe}: {m(f'probe_status.{p.status}')}[/] {p.reason or ''}", highlight=False)
+        console.print(f"[yellow]{p.probe}: {m(f'probe_status.{p.status}')}[/] {joined(reason_text(m, p)[0])}", highlight=False)
+    for key in dict.fromkeys(n for b in r.measurements.bandwidth for n in b.notes):  # engine warnings, once each
+        console.print(f"[yellow]⚠ {m(key)}[/]", highlight=False)
     if r.not_measured:
         console.print(f"[bold]{m('heading.not_measured')}[/]")
-        for x in r.not_measured:
-            console.print(f"  · {x}", highlight=False)
+        for x in not_measured_lines(m, r):
+            console.print(f"  · {x.subject + ': ' if x.subject else ''}{x.text}", highlight=False, markup=False)
+
+
+# ------------------------------------------------------------------------ the load ramp
+
+BAR_CELLS = 6
+KNEE_MARK = "◀"
+
+
+def _bar(share: float) -> str:
+    """A share as a bar of BAR_CELLS cells in eighths (U+2588...U+258F): 0.5 -> half the cells full."""
+    eighths = round(max(0.0, min(1.0, share)) * BAR_CELLS * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")).ljust(BAR_CELLS, "·")
+
+
+def ramp_table(load: dict[str, Any], m: Messages) -> Table:
+    """The ramp as a compact table (fits 80 columns): devices per step with the knee marked, the
+    share meeting the activity as a bar, goodput, connection errors by kind, the hop whose RTT
+    rose most, RPM."""
+    share_needed = load.get("meet_share", 0.95)
+    t = Table(title=m("load.table.title", activity=load["activity"]["kind"], target=load["target"]), title_justify="left",
+              caption=m("load.table.caption", share=f"{share_needed * 100:g}"), caption_justify="left",
+              box=box.SIMPLE_HEAD, show_lines=False, pad_edge=False)
+    for key in ("devices", "met", "goodput", "errors", "rtt", "rpm"):
+        # the figures never wrap; errors and the hop column give way on a narrow terminal
+        t.add_column(m(f"load.col.{key}"), justify="left" if key in ("met", "errors", "rtt") else "right",
+                     no_wrap=key not in ("errors", "rtt"))
+    knee = (load.get("knee") or {}).get("devices")
+    first_failing = (load.get("knee") or {}).get("first_failing_devices")
+    for s in load["steps"]:
+        errs = [(k, v) for k, v in s["errors"].items() if v]
+        hops = [h for h in s.get("latency", ()) if h.get("increase_ms") is not None]
+        worst = max(hops, key=lambda h: h["increase_ms"]) if hops else None
+        share = s["met_share"]
+        style = "green" if share is not None and share >= share_needed else "red"
+        met = "-" if share is None else f"[{style}]{_bar(share)}[/] {share * 100:3.0f}% {s['met']}/{s['judged']}"
+        devices = f"{s['devices']}" + ("" if s["complete"] else " *")
+        if s["devices"] == knee and s["complete"]:
+            devices = f"[bold]{devices} {KNEE_MARK}[/]"
+        elif s["devices"] == first_failing and s["complete"]:
+            devices = f"[red]{devices}[/]"
+        t.add_row(
+            devices, met, f"{s['goodput_mbps']:.1f}",
+            ", ".join(f"{m(f'load.err.{k}')} {v}" for k, v in errs) or "0",
+            f"{worst['target']} +{worst['increase_ms']:.0f} {worst['grade']}" if worst else "-",
+            "-" if s.get("rpm") is None else f"{s['rpm']:.0f}",
+        )
+    return t
+
+
+def load_lines(load: dict[str, Any], m: Messages) -> list[str]:
+    """The verdict under the ramp: devices carried of those needed, responsiveness, bufferbloat."""
+    sup, act = load["supports"], load["activity"]
+    rate = act.get("bitrate_mbps") or act.get("down_mbps")
+    what = act["kind"] + (f" {rate:g} Mbit/s" if rate else "")
+    if sup["devices"] == 0:
+        lines = [m("load.supports_none", first=load["steps"][0]["devices"] if load["steps"] else 0, needed=sup["needed"], activity=what)]
+    elif sup["at_least"]:
+        lines = [m("load.supports_at_least", devices=sup["devices"], needed=sup["needed"], activity=what)]
+    else:
+        lines = [m("load.supports", devices=sup["devices"], needed=sup["needed"], activity=what)]
+    r = load.get("responsiveness") or {}
+    if r.get("rpm") is not None:
+        lines.append(m("load.rpm", rpm=f"{r['rpm']:.0f}", rating=r["rating"], devices=r["at_devices"]))
+    b = load.get("bufferbloat")
+    if b:
+        lines.append(m("load.bufferbloat", grade=b["grade"], increase=f"{b['increase_ms']:.0f}", target=b["target"], devices=b["at_devices"]))
+    if load.get("stopped"):
+        lines.append(m("load.stopped", why=load["stopped"]))
+    return lines
+
+
+def show_load(console: Console, load: dict[str, Any], m: Messages) -> None:
+    """The load section: the ramp table and its verdict (``run`` and ``probe load``)."""
+    console.print(ramp_table(load, m))
+    for line in load_lines(load, m):
+        console.print(f"  {line}", highlight=False, markup=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from giga_netcheck.config import load_profile
+from giga_netcheck.i18n import Text
 from giga_netcheck.models import (
     SCHEMA_VERSION,
     BandwidthMeasurement,
@@ -157,7 +158,8 @@ def dns_failure() -> RunResult:
         latency=tuple(healthy_latency()), dns=tuple(d),
         dns_agreement=(DnsAgreement("www.mext.go.jp", False, {"system@192.168.10.1": ("203.0.113.80",), f"{board}@{board}": ()}),),
     )
-    recs = probes(dns_s="partial", dns=f"{board}: 9 of 20 queries timed out", dns_kind="timeout")
+    recs = probes(dns_s="partial", dns=Text("reason.some_resolvers_failed", failures=f"{board}: Timeout: The DNS operation timed out."),
+                  dns_kind="timeout")
     return result("dns-failure", m, recs=recs, run_no=2, started="2026-06-04T10:45:00+09:00", finished="2026-06-04T10:46:01+09:00")
 
 
@@ -199,17 +201,17 @@ def failed_probes() -> RunResult:
     host = dict(HOST, resolvers=[], stub_resolver=None)
     m = Measurements(
         latency=(lat(GATEWAY, rtts(3.2, lost=3, spread=2.5)),
-                 lat(INTERNET, (None,) * 20, error="no answer to 20 ICMP echo requests", error_kind="timeout")),
+                 lat(INTERNET, (None,) * 20)),  # ICMP echo unanswered: no error, every probe lost
     )
-    recs = (ProbeRecord("identify:internet", "failed", "connection refused by speed.edu-net.example.jp:8080", "refused"),
-            ProbeRecord("latency", "partial", "internet: no answer", "timeout", 6.004),
-            ProbeRecord("dns", "skipped", "no resolver to ask (none configured and none detected)"),
-            ProbeRecord("bandwidth", "skipped", "no measurement server among the targets (set targets.center or targets.internet to a giga-netcheck serve URL)"),
-            ProbeRecord("load", "skipped", "interrupted before it started", "interrupted"))
-    nm = ("center: no center server configured, so the school LAN+uplink and the center cannot be told apart",
-          "dns: no system resolver detected",
-          "dns: no resolver to ask (none configured and none detected)",
-          "bandwidth: no measurement server among the targets (set targets.center or targets.internet to a giga-netcheck serve URL)")
+    recs = (ProbeRecord("identify:internet", "failed", "ConnectError: [Errno 111] Connection refused", "refused"),
+            ProbeRecord("latency", "partial", Text("reason.no_answer_from", targets="internet"), "timeout", 6.004),
+            ProbeRecord("dns", "skipped", Text("reason.no_resolver")),
+            ProbeRecord("bandwidth", "skipped", Text("reason.no_server")),
+            ProbeRecord("load", "skipped", Text("reason.interrupted_before"), "interrupted"))
+    nm = (Text("not_measured.no_center").about("center"),
+          Text("not_measured.no_system_resolver").about("dns"),
+          Text("reason.no_resolver").about("dns"),
+          Text("reason.no_server").about("bandwidth"))
     return result("failed-probes", m, targets=(GATEWAY, INTERNET), host=host, recs=recs, not_measured=nm, interrupted=True,
                   run_no=5, started="2026-06-09T13:40:00+09:00", finished="2026-06-09T13:40:09+09:00")
 
@@ -220,12 +222,12 @@ def nothing_measured() -> RunResult:
     m = Measurements(latency=(lat(INTERNET, (None,) * 20, error="network is unreachable", error_kind="unreachable"),),
                      bandwidth=(bw(INTERNET, None, error="network is unreachable", error_kind="unreachable"),))
     recs = (ProbeRecord("identify:internet", "failed", "network is unreachable", "unreachable"),
-            ProbeRecord("latency", "failed", "internet: network is unreachable", "unreachable", 0.012),
-            ProbeRecord("dns", "skipped", "no resolver to ask (none configured and none detected)"),
+            ProbeRecord("latency", "failed", Text("reason.target_errors", errors="internet: network is unreachable"), "unreachable", 0.012),
+            ProbeRecord("dns", "skipped", Text("reason.no_resolver")),
             ProbeRecord("bandwidth", "failed", "network is unreachable", "unreachable", 0.004))
-    nm = ("gateway: no default gateway detected",
-          "center: no center server configured, so the school LAN+uplink and the center cannot be told apart",
-          "dns: no system resolver detected")
+    nm = (Text("not_measured.no_gateway").about("gateway"),
+          Text("not_measured.no_center").about("center"),
+          Text("not_measured.no_system_resolver").about("dns"))
     return result("nothing-measured", m, targets=(INTERNET,), host=host, recs=recs, not_measured=nm, run_no=6,
                   started="2026-06-10T08:15:00+09:00", finished="2026-06-10T08:15:03+09:00")
 
