@@ -20,7 +20,7 @@ from rich.console import Console
 
 from .config import default_site, load_site
 from .errors import ConfigError, ProbeError
-from .i18n import Messages, detect_lang
+from .i18n import Messages, detect_lang, translate
 from .loadgen.settings import ACTIVITIES
 from .probes.base import ProbeContext, Progress
 from .render.terminal import show_load
@@ -28,6 +28,14 @@ from .render.terminal import show_load
 probe_app = typer.Typer(help="Run one probe on its own (load: a classroom of emulated devices).", no_args_is_help=True)
 err = Console(stderr=True)
 out = Console()
+
+
+def _said(m: Messages, text: Optional[str]) -> str:
+    """A probe's reason in the reader's language: an ``i18n.Text`` by its key and values, other
+    text (a recorded error) as it is."""
+    if text is None:
+        return "?"
+    return translate(m, getattr(text, "key", None), getattr(text, "args", None), str(text))[0]
 
 
 class _Lines(Progress):
@@ -87,7 +95,7 @@ def load_cmd(
     why = probe.check(ctx)
     plan = None if why else make_plan(ctx, the_site.load, quick)[0]
     if plan is None:
-        err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=why or '?')}", highlight=False)
+        err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=_said(m, why))}", highlight=False)
         raise typer.Exit(3)
     caps = plan.caps()
     err.print(m("load.caps", activity=plan.activity.kind, devices=max(plan.counts), cap=caps["max_devices"], target=plan.target.name,
@@ -122,7 +130,7 @@ def load_cmd(
     result = box["out"]
     load = result.load
     if load is None:
-        err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=result.reason)}", highlight=False)
+        err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=_said(m, result.reason))}", highlight=False)
         raise typer.Exit(3)
     show_load(out, load, m)
     if json_path:

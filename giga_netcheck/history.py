@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from .errors import NetcheckError
+from .i18n import Text
 from .results import fsync_dir, write_atomic
 from .models import Cause, Evidence, RunResult, claims
 from .stats import median
@@ -517,7 +518,7 @@ class _Finding:
 
 
 def _analyse(points: list[tuple[Record, float]], lessons: Lessons, metric: str, unit: str, role: str,
-             lower_is_worse: bool, plan_note: str) -> Optional[_Finding]:
+             lower_is_worse: bool, plan: Optional[str]) -> Optional[_Finding]:
     lesson = [(r, v) for r, v in points if r.when in lessons]
     other = [(r, v) for r, v in points if r.when not in lessons]
     lesson_days = {r.when.date() for r, _ in lesson}
@@ -552,14 +553,19 @@ def _analyse(points: list[tuple[Record, float]], lessons: Lessons, metric: str, 
     first = min((r.when for r, _ in points), key=_ts).date()
     last = max((r.when for r, _ in points), key=_ts).date()
     ratio = med_l / med_o * 100 if med_o else None
+    hour_list = ", ".join(f"{h:02d}:00" for h in hours)  # data: the degraded hours themselves
+    span = (Text("evidence.history.span_plan", first=str(first), last=str(last), plan=plan)
+            if plan else Text("evidence.history.span", first=str(first), last=str(last)))
     evidence = (
-        Evidence(f"history.{metric}.lesson_p50", round(med_l, 2), unit, role, None, f"lesson hours {lessons.label()}, {len(lesson)} runs"),
-        Evidence(f"history.{metric}.other_p50", round(med_o, 2), unit, role, None, f"other hours, {len(other)} runs"),
+        Evidence(f"history.{metric}.lesson_p50", round(med_l, 2), unit, role, None,
+                 Text("evidence.history.lesson_hours", hours=lessons.label(), runs=len(lesson))),
+        Evidence(f"history.{metric}.other_p50", round(med_o, 2), unit, role, None, Text("evidence.history.other_hours", runs=len(other))),
         Evidence(f"history.{metric}.lesson_vs_other", None if ratio is None else round(ratio, 1), "%", role, None,
-                 f"a lesson-hour run is worse {sup:.0%} of the time"),
-        Evidence(f"history.{metric}.degraded_hours", float(len(hours)), "hours", role, None, ", ".join(f"{h:02d}:00" for h in hours)),
-        Evidence(f"history.{metric}.degraded_days", round(day_share * 100, 1), "%", role, None, f"{bad_days} of {len(per_day)} lesson days"),
-        Evidence(f"history.{metric}.runs", float(len(points)), "runs", role, None, f"{first} to {last}{plan_note}"),
+                 Text("evidence.history.lesson_worse", share=round(sup * 100))),
+        Evidence(f"history.{metric}.degraded_hours", float(len(hours)), "hours", role, None, hour_list),
+        Evidence(f"history.{metric}.degraded_days", round(day_share * 100, 1), "%", role, None,
+                 Text("evidence.history.lesson_days", bad=bad_days, days=len(per_day))),
+        Evidence(f"history.{metric}.runs", float(len(points)), "runs", role, None, span),
     )
     return _Finding(metric, unit, round(max(0.5, min(0.95, confidence)), 2), evidence)
 
@@ -580,11 +586,11 @@ def peak_congestion(records: Sequence[Record], lessons: Lessons = Lessons()) -> 
     findings: list[_Finding] = []
     plan = throughput_plan(records, role)
     down = [(r, r.down_mbps[role]) for r in records if r.plan == plan and role in r.down_mbps]
-    f = _analyse(down, lessons, "download_mbps", "Mbps", role, True, f", {plan} runs")
+    f = _analyse(down, lessons, "download_mbps", "Mbps", role, True, plan)
     if f:
         findings.append(f)
     rtt = [(r, r.rtt_p50_ms[role]) for r in records if role in r.rtt_p50_ms]
-    f = _analyse(rtt, lessons, "rtt_p50_ms", "ms", role, False, "")
+    f = _analyse(rtt, lessons, "rtt_p50_ms", "ms", role, False, None)
     if f:
         findings.append(f)
     if not findings:

@@ -29,7 +29,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["ProxyChoice", "ProxyConfig", "PacError", "PacScript", "no_proxy_matches", "parse_pac_result"]
 
@@ -45,6 +45,17 @@ class ProxyChoice:
 
 class PacError(ValueError):
     """The PAC script uses something the small interpreter does not evaluate."""
+
+
+def without_credentials(url: Optional[str]) -> Optional[str]:
+    """``url`` with any ``user:password@`` replaced by ``***@``: what a result may record. The
+    password is used to connect and never written, whatever the report's audience."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def _as_url(value: str) -> str:

@@ -11,6 +11,9 @@ What counts as a host name: the names the result itself records as hosts (target
 URLs, the machine's host name, resolvers, proxy hosts and no-proxy entries, DNS names queried
 and the answers, the hosts in any URL in any text). A free-text host name that the result
 records nowhere else is not guessed at: a word with dots could be a file or a check id.
+The new sections count too: IPv4/IPv6 addresses per family, proxy and PAC URLs (a URL's
+``user:password@`` becomes ``***@``), the hops of a discovered path, and the engine's server
+(Ookla host, LibreSpeed URLs) beside a bandwidth figure.
 The site file keeps only its file name (folders often carry a user name).
 
 Ids the reader needs to follow the reasoning (check ids, rule ids, cause ids, metric names,
@@ -41,6 +44,9 @@ project have fewer dots or underscores, file names two labels (``site.yaml``).""
 _ID_PREFIXES = frozenset({"classroom", "school", "path", "check", "cause", "advice", "segment", "status", "probe"})
 """First labels of this project's own dotted ids (check ids, message keys): never host names."""
 _URL_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/\s]*@)?(\[[^\]]+\]|[^/:\s?#\"'<>]+)")
+_USERINFO = re.compile(r"(?<=://)[^@/\s\"'<>]+@(?=[^\s])")
+"""``user:password@`` in a URL (a proxy URL with credentials): never shown, whoever reads the report."""
+CREDENTIALS = "***@"
 _HOST_CHARS = r"[A-Za-z0-9_\-]"
 _PLACEHOLDER = re.compile(r"(?:ip|ip6|mac|host|ssid)-\d+(?:%\S+)?")
 
@@ -174,6 +180,7 @@ class Redactor:
         for lit in sorted(self.literals, key=len, reverse=True):
             if len(lit) >= MIN_IN_TEXT and lit in s:
                 s = s.replace(lit, self.literals[lit])
+        s = _USERINFO.sub(CREDENTIALS, s)
         for m in _URL_HOST.finditer(s):  # hosts in URLs: register them so they are replaced below
             host = m.group(1)
             if self.ip(host) is None:
@@ -273,7 +280,42 @@ def _collect(r: RunResult, red: Redactor) -> None:
     for s in r.measurements.latency:
         red.host(s.host)
     for b in r.measurements.bandwidth:
-        red.host(b.url)
+        _bandwidth_hosts(b, red)
+    for f in r.measurements.families:
+        red.host(f.address)
+        for x in (f.rtt, f.download):
+            if x is not None and hasattr(x, "host"):
+                red.host(x.host)
+        if f.download is not None:
+            _bandwidth_hosts(f.download, red)
+    p = r.measurements.proxy
+    if p is not None:
+        for x in (p.http, p.https, p.pac_url, *p.no_proxy):
+            red.host(x)
+        for pp in p.paths:
+            red.host(pp.url)
+            red.host(pp.proxy)
+            for s in (pp.connect, pp.ttfb):
+                if s is not None:
+                    red.host(s.host)
+    for d in r.measurements.paths:
+        red.host(d.host)
+        for hop in d.hops:
+            red.host(hop.address)
+            for x in hop.other_addresses:
+                red.host(x)
+
+
+def _bandwidth_hosts(b, red: Redactor) -> None:
+    """The test's URL and the engine's server (Ookla host and URL, LibreSpeed URLs): hosts."""
+    red.host(b.url)
+    red.host(b.proxy)
+    srv = b.server if isinstance(b.server, dict) else {}
+    for key in ("host", "url", "server", "dlURL", "ulURL", "pingURL", "getIpURL"):
+        v = srv.get(key)
+        if isinstance(v, str) and key == "host" and "://" not in v and v.count(":") == 1:
+            v = v.split(":", 1)[0]  # "speed.example.jp:8080"
+        red.host(v)
 
 
 def _site_file(path: Optional[str], red: Redactor) -> Optional[str]:

@@ -32,8 +32,9 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 import httpx
 
 from .config import ProbeSettings, ScheduleSettings, Site
-from .engines import ThroughputEngine, ThroughputPlan, poll_streams, rate_samples, stream_errors
+from .engines import ThroughputEngine, ThroughputPlan, rate_samples, run_streams, stream_errors
 from .errors import NetcheckError
+from .i18n import Text
 from .history import in_range, lock_fd, parse_range, pread
 from .models import BandwidthMeasurement, Cause, RunResult, Target
 from .probes.bandwidth import BandwidthProbe
@@ -254,15 +255,7 @@ class CappedHttpEngine(ThroughputEngine):
             _CappedStream(target.url.rstrip("/"), plan.direction, share, local_stop, max(2.0, plan.duration_s + 2.0))
             for _ in range(plan.streams if share > 0 else 0)
         ]
-        t0 = time.perf_counter()
-        for s in streams:
-            s.start()
-        try:
-            points = poll_streams(streams, t0, plan.duration_s, self.interval_s, stop)
-        finally:
-            local_stop.set()
-        for s in streams:
-            s.join(2.0)
+        t0, points = run_streams(streams, plan.duration_s, self.interval_s, stop, local_stop)
         samples = rate_samples(points, only_alive=True)
         t_end = time.perf_counter()
         moved = sum(s.bytes for s in streams)
@@ -336,8 +329,7 @@ def run_planned(
     capped = result.measurements.bandwidth
     if capped:
         judged = conclude(replace(result, measurements=replace(result.measurements, bandwidth=())), load_profiles(site))
-        note = (f"bandwidth: light plan (transfers capped at {budget.total / MB:.1f} MB in all): "
-                "recorded for trends, not judged against the classrooms' needs; the full plan measures capacity")
+        note = Text("not_measured.light_plan", mb=round(budget.total / MB, 1)).about("bandwidth")
         result = replace(judged, measurements=result.measurements, not_measured=judged.not_measured + (note,))
     return replace(result, mode=MODE_LIGHT)
 

@@ -313,3 +313,24 @@ def test_engine_option_without_internet_targets_means_the_nearest_ookla_server()
     assert [x.engine for x in site.targets("192.168.1.1") if x.role == "gateway"] == ["http"]
     with pytest.raises(ConfigError):
         _with_engine(default_site(env={}), "iperf3")
+
+
+def test_session_cache_opens_once_and_remembers_the_mapped_error():
+    from giga_netcheck.engines import SessionCache
+    from giga_netcheck.models import Target
+
+    calls: list[str] = []
+
+    def open_(target):
+        calls.append(target.name)
+        if target.name == "bad":
+            raise OSError("refused")
+        return object()
+
+    cache = SessionCache(open_, lambda exc, target: RuntimeError(f"{target.name}: {exc}"))
+    good, bad = Target("good", "center", "127.0.0.1"), Target("bad", "internet", "127.0.0.2")
+    assert cache.get(good) is cache.get(good)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="bad: refused"):
+            cache.get(bad)
+    assert calls == ["good", "bad"]

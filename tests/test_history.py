@@ -73,6 +73,12 @@ def test_a_month_with_a_lesson_hour_dip_yields_peak_congestion():
     assert ev["history.download_mbps.degraded_days"].value >= 90  # every school day
     assert ev["history.download_mbps.runs"].value == len(month("dip"))
     assert "light runs" in ev["history.download_mbps.runs"].note
+    # every note a reader sees carries its message key (reports say it in Japanese too); the
+    # degraded hours are data
+    assert {e.note_key for e in cause.evidence} == {
+        "evidence.history.lesson_hours", "evidence.history.other_hours", "evidence.history.lesson_worse",
+        None, "evidence.history.lesson_days", "evidence.history.span_plan", "evidence.history.span"}
+    assert ev["history.download_mbps.runs"].note_args["plan"] == "light"
 
 
 @pytest.mark.parametrize("kind", ["flat", "always", "one-day"])

@@ -3,7 +3,7 @@
 Two nets, each of which can fail (the ``*_can_fail`` tests prove it):
 
 1. A source scan (AST) of the code that writes sentences into a result -- triage.py, runner.py,
-   facts.py, thresholds.py, probes/*.py -- for a string literal or f-string passed where a reader
+   facts.py, thresholds.py, scheduled.py, history.py, cli_probe.py, probes/*.py -- for a string literal or f-string passed where a reader
    will see it: an evidence ``note``, a probe ``reason``, a probe's ``check()`` answer, a
    ``not_measured`` line, a check's ``source`` or ``detail``. Those must be
    ``i18n.Text(key, **values)``.
@@ -48,7 +48,7 @@ GOLDEN = Path(__file__).parent / "golden" / "results"
 
 # ------------------------------------------------------------------------------ 1. source scan
 
-SCANNED = ["triage.py", "runner.py", "facts.py", "thresholds.py", *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "probes").glob("*.py"))]
+SCANNED = ["triage.py", "runner.py", "facts.py", "thresholds.py", "scheduled.py", "history.py", "cli_probe.py", *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "probes").glob("*.py"))]
 """Modules that write sentences a report shows (evidence notes, probe reasons, not-measured lines)."""
 
 SENTENCE_KEYWORDS = {"note", "reason", "detail", "source"}
@@ -370,3 +370,29 @@ def test_real_failed_and_skipped_probes_read_in_japanese(write_site, tmp_path):
 
 def joined(pieces: list[tuple[str, bool]]) -> str:
     return "".join(t for t, _ in pieces)
+
+
+def test_udp_echo_without_a_server_says_so_by_key(server):
+    from urllib.parse import urlsplit
+
+    from giga_netcheck.probes.rtt import open_method
+
+    method, why = open_method(["udp-echo", "tcp-connect"], "127.0.0.1", udp_port=None, tcp_port=urlsplit(server.url).port)
+    method.close()
+    assert method.name == "tcp-connect"
+    assert why == ["udp-echo: target runs no measurement server"] and why[0].key == "reason.udp_echo_no_server"
+
+
+def test_probe_load_prints_a_skipped_reason_in_the_readers_language():
+    from giga_netcheck.cli_probe import _said
+
+    ja = Messages("ja")
+    said = ja("load.skipped", reason=_said(ja, Text("reason.no_server")))
+    assert said == ja("load.skipped", reason=ja("reason.no_server")) and "measurement server" not in said
+    assert _said(ja, "connection refused") == "connection refused" and _said(ja, None) == "?"
+
+
+def test_light_plan_not_measured_line_has_a_key():
+    t = Text("not_measured.light_plan", mb=3.2).about("bandwidth")
+    assert t.startswith("bandwidth: light plan (transfers capped at 3.2 MB") and t.subject == "bandwidth"
+    assert Messages("ja").has("not_measured.light_plan")

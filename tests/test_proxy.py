@@ -174,3 +174,91 @@ def test_probe_bypasses_the_proxy_for_no_proxy_hosts(server, delaying_proxy, wri
     cfg = ProxyConfig.from_settings({"url": delaying_proxy, "no_proxy": ["127.0.0.0/8"]}, None)
     (p,) = ProxyProbe().run(_ctx(write_site, server.url, cfg)).proxy.paths
     assert p.proxy is None and p.decided_by == "no_proxy"
+
+
+# ------------------------------------------------------------ bandwidth through the proxy
+
+
+@pytest.fixture
+def counting_proxy():
+    """tests/lab/proxy.py on 127.0.0.1 without a wait, in a thread: (URL, the Proxy and its counters)."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    box: dict = {"proxy": lab_proxy.Proxy(0.0)}
+
+    async def main():
+        box["stop"] = asyncio.Event()
+        server = await asyncio.start_server(box["proxy"].handle, "127.0.0.1", 0, limit=lab_proxy.MAX_HEAD)
+        box["port"] = server.sockets[0].getsockname()[1]
+        started.set()
+        async with server:
+            await box["stop"].wait()
+
+    t = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    t.start()
+    assert started.wait(5)
+    yield f"http://127.0.0.1:{box['port']}", box["proxy"]
+    loop.call_soon_threadsafe(box["stop"].set)
+    t.join(5)
+
+
+def test_bandwidth_goes_through_the_proxy_and_records_it(server, counting_proxy, write_site):
+    from giga_netcheck.probes.bandwidth import BandwidthProbe
+
+    url, proxy = counting_proxy
+    cfg = ProxyConfig.from_settings({"url": url}, None)
+    out = BandwidthProbe().run(_ctx(write_site, server.url, cfg))
+    assert out.status == "ok", out.reason
+    assert [(m.direction, m.streams) for m in out.bandwidth] == [("download", 2), ("upload", 2), ("download", 1)]
+    assert all(m.proxy == url and m.goodput_mbps for m in out.bandwidth)
+    assert proxy.requests >= 5  # every stream's requests went through it
+    down = sum(m.bytes_total for m in out.bandwidth if m.direction == "download")
+    up = sum(m.bytes_total for m in out.bandwidth if m.direction == "upload")
+    assert proxy.bytes_down >= down > 0  # the client cannot read more than the proxy relayed
+    assert proxy.bytes_up > up // 2 > 0  # uploads relayed as chunked bodies, minus what was in flight
+    # the proxy probe says the bandwidth probe took the proxy; ICMP/UDP/DNS stay direct
+    paths = ProxyProbe().run(_ctx(write_site, server.url, cfg)).proxy.probe_paths
+    assert paths["bandwidth"] == "proxy" and paths["latency"] == paths["dns"] == "direct"
+
+
+@pytest.mark.parametrize("proxy_section", [None, {"no_proxy": ["127.0.0.0/8"]}])
+def test_bandwidth_without_an_applicable_proxy_goes_direct(server, counting_proxy, write_site, proxy_section):
+    from giga_netcheck.probes.bandwidth import BandwidthProbe
+
+    url, proxy = counting_proxy
+    cfg = None if proxy_section is None else ProxyConfig.from_settings({"url": url, **proxy_section}, None)
+    out = BandwidthProbe().run(_ctx(write_site, server.url, cfg))
+    assert out.bandwidth and all(m.proxy is None and m.goodput_mbps for m in out.bandwidth)
+    assert proxy.requests == 0
+    if cfg is not None:
+        assert ProxyProbe().run(_ctx(write_site, server.url, cfg)).proxy.probe_paths["bandwidth"] == "direct"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("http://user:s3cret@proxy.example:3128", "http://***@proxy.example:3128"),
+    ("http://proxy.example:3128", "http://proxy.example:3128"),
+    (None, None),
+])
+def test_without_credentials(url, shown):
+    from giga_netcheck.proxy import without_credentials
+    assert without_credentials(url) == shown
+
+
+def test_probe_never_records_the_proxy_password(server, delaying_proxy, write_site):
+    with_pw = delaying_proxy.replace("http://", "http://pupil:s3cret@")
+    cfg = ProxyConfig.from_settings({"url": with_pw}, None)
+    out = ProxyProbe().run(_ctx(write_site, server.url, cfg))
+    (p,) = out.proxy.paths
+    assert p.error is None and p.ttfb.stats.received >= 5  # the credentials were used to connect
+    assert "s3cret" not in repr(out.proxy) and p.proxy == delaying_proxy.replace("http://", "http://***@")
+
+
+def test_bandwidth_through_a_proxy_with_credentials_records_it_without_them(server, counting_proxy, write_site):
+    from giga_netcheck.probes.bandwidth import BandwidthProbe
+
+    url, proxy = counting_proxy
+    with_password = url.replace("http://", "http://teacher:s3cret@")
+    out = BandwidthProbe().run(_ctx(write_site, server.url, ProxyConfig.from_settings({"url": with_password}, None)))
+    assert proxy.requests >= 5 and out.bandwidth
+    assert all(m.proxy == url.replace("http://", "http://***@") for m in out.bandwidth)
+    assert "s3cret" not in repr(out.bandwidth)

@@ -177,3 +177,47 @@ def test_run_redact_default_formats(tmp_path):
         text = p.read_text(encoding="utf-8")
         assert "127.0.0.1" not in text and "www.mext.go.jp" not in text, p.name
         assert "ip-1" in text
+
+
+# ------------------------------------------------- IPv4 vs IPv6, proxy, discovered path, engine servers
+
+SECTION_SECRETS = [
+    "198.18.3.2", "2001:2::10", "2001:2:0:3::2", "198.18.2.2", "user:pw", "proxy.example", "wpad.school.example",
+    "198.51.100.9", "10.0.0.1", "10.9.9.9", "ookla.example.net", "ls.example.org",
+]
+
+
+def sections_result() -> RunResult:
+    """A result with families (v4 + v6), a proxy with credentials and a PAC URL, a traceroute, engine servers."""
+    from tests.factories import bandwidth, discovered_path, family_path, proxy_report, replace_dc
+
+    r = rich_result()
+    fams = (family_path("internet", "ipv4", 90.0), replace_dc(family_path("internet", "ipv6", 60.0), address="2001:2::10"),
+            family_path("internet", "ipv6", None, None, status="not-measured", reason="2001:2:0:3::2: no route to host"))
+    proxy = replace_dc(proxy_report(proxy="http://user:pw@proxy.example:3128"), pac_url="http://wpad.school.example/proxy.pac",
+                       pac_status="evaluated", no_proxy=("10.0.0.0/8", "*.school.example"), notes=("pac: DIRECT for 198.18.3.2",))
+    path = discovered_path(hops=(("192.168.10.1", "gateway", "gateway"), ("10.0.0.1", "hop-2", "hop"), (None, None, None),
+                                 ("198.51.100.9", "extra", "internet")))
+    st = replace_dc(bandwidth("internet", 380.0), engine="speedtest", notes=("engine.speedtest.archived",),
+                    server={"kind": "ookla", "id": "48463", "sponsor": "Example ISP", "host": "ookla.example.net:8080",
+                            "url": "http://ookla.example.net:8080/speedtest/upload.php"})
+    ls = replace_dc(bandwidth("internet", 210.0), engine="librespeed",
+                    server={"kind": "librespeed", "name": "Tokyo", "url": "https://ls.example.org/backend/"})
+    m = dataclasses.replace(r.measurements, families=fams, proxy=proxy, paths=(path,),
+                            bandwidth=r.measurements.bandwidth + (st, ls))
+    return dataclasses.replace(r, measurements=m)
+
+
+def test_new_sections_can_leak_and_redact_clean():
+    r = sections_result()
+    secrets = sorted(set(SECRETS) | set(SECTION_SECRETS) | set(originals(r)))
+    raw = dumps(r)
+    missing = [s for s in SECTION_SECRETS if s.lower() not in raw.lower()]
+    assert not missing, f"the fixture lacks {missing}"
+    red = redact(r)
+    for name, text in {**all_outputs(red), "saved.json": dumps(red)}.items():
+        assert not leaks(text, secrets), f"{name} still shows {leaks(text, secrets)}"
+    assert red.measurements.proxy.http.startswith("http://") and "@" in red.measurements.proxy.http  # credentials masked, form kept
+    assert redact(red) == red
+    assert {f.family for f in red.measurements.families} == {"ipv4", "ipv6"}
+    assert [h.ttl for h in red.measurements.paths[0].hops] == [1, 2, 3, 4]

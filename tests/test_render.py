@@ -52,6 +52,8 @@ EXPECT = {
     "failed-probes": ("fail", ["lan-loss", "no-connectivity"], ["lan", "uplink"]),
     "nothing-measured": ("error", ["no-connectivity"], ["uplink"]),
     "v1-schema": ("warn", [], []),
+    # IPv4 (PPPoE) a tenth of IPv6 to the same server; a proxy chosen by PAC; a traceroute; an Ookla figure
+    "proxy-ipv6-path": ("fail", ["ipv4-congestion"], ["uplink"]),
 }
 
 

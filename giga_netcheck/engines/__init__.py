@@ -11,7 +11,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Generic, Optional, Protocol, Sequence, TypeVar
 
 from ..models import BandwidthMeasurement, Target
 
@@ -26,12 +26,17 @@ class ThroughputPlan:
     warmup_s: float
     interval_s: float = 0.1
     request_bytes: int = 1 << 30
+    proxy: Optional[str] = None
+    """The HTTP proxy to go through (``http://host:port``); None: direct. Only engines with
+    ``supports_proxy`` use it; the others connect direct and record ``proxy: None``."""
 
 
 class ThroughputEngine(ABC):
     """Base of every engine. ``measure`` never raises: failures are in the result."""
 
     name: str = "base"
+    supports_proxy: bool = False
+    """The engine sends its transfers through ``ThroughputPlan.proxy`` when one is given."""
 
     @abstractmethod
     def measure(self, target: Target, plan: ThroughputPlan, stop: threading.Event) -> BandwidthMeasurement:
@@ -44,6 +49,10 @@ class CountingStream(Protocol):
     bytes: int
 
     def is_alive(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def join(self, timeout: Optional[float] = None) -> None: ...
 
 
 def poll_streams(streams: Sequence[CountingStream], t0: float, duration_s: float, interval_s: float,
@@ -61,6 +70,55 @@ def poll_streams(streams: Sequence[CountingStream], t0: float, duration_s: float
         time.sleep(min(interval_s, max(0.0, deadline - now)))
         points.append((time.perf_counter(), sum(s.bytes for s in streams), any(s.is_alive() for s in streams)))
     return points
+
+
+def run_streams(streams: Sequence[CountingStream], duration_s: float, interval_s: float,
+                stop: threading.Event, local_stop: threading.Event) -> tuple[float, list[tuple[float, int, bool]]]:
+    """Start the streams, poll them (:func:`poll_streams`), then set ``local_stop`` (the
+    streams' own stop) and join them. Returns the start time and the polled points."""
+    t0 = time.perf_counter()
+    for s in streams:
+        s.start()
+    try:
+        points = poll_streams(streams, t0, duration_s, interval_s, stop)
+    finally:
+        local_stop.set()
+    for s in streams:
+        s.join(2.0)
+    return t0, points
+
+
+S = TypeVar("S")
+
+
+class SessionCache(Generic[S]):
+    """One session per target, opened on first use; a target that failed to open keeps its
+    error, so a bad server is asked once per run and every test on it fails the same way."""
+
+    def __init__(self, open_: Callable[[Target], S], error: Callable[[BaseException, Target], BaseException]) -> None:
+        self._open = open_
+        self._error = error
+        self._sessions: dict[str, S] = {}
+        self._errors: dict[str, BaseException] = {}
+
+    def get(self, target: Target) -> S:
+        """The target's session; raises the (remembered) error, as mapped by ``error``."""
+        if target.name in self._errors:
+            raise self._errors[target.name]
+        if target.name not in self._sessions:
+            try:
+                self._sessions[target.name] = self._open(target)
+            except Exception as exc:
+                err = self._error(exc, target)
+                self._errors[target.name] = err
+                if err is exc:
+                    raise
+                raise err from exc
+        return self._sessions[target.name]
+
+    def values(self) -> list[S]:
+        """The sessions opened so far."""
+        return list(self._sessions.values())
 
 
 def rate_samples(points: Sequence[tuple[float, int, bool]], *, only_alive: bool = False) -> list[float]:

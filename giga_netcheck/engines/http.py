@@ -2,7 +2,7 @@
 
 Each stream is a thread with its own ``httpx.Client`` (its own TCP connection), looping over
 large requests and counting bytes as they arrive (download) or as the socket accepts them
-(upload). The calling thread samples all counters every ``interval_s``: those per-interval
+(upload), through ``plan.proxy`` when the probe chose one. The calling thread samples all counters every ``interval_s``: those per-interval
 aggregates are the raw samples. The first ``warmup_s`` seconds are discarded (TCP slow start)
 and the headline figure is the bytes moved after the warm-up divided by the time after it,
 which is what iperf3 reports with ``-O``; p50/p90 of the post-warm-up samples sit next to it.
@@ -17,6 +17,7 @@ from typing import Iterator, Optional
 import httpx
 
 from ..models import BandwidthMeasurement, Target
+from ..proxy import without_credentials
 from ..stats import percentile
 from . import ThroughputEngine, ThroughputPlan, poll_streams, rate_samples, stream_errors
 
@@ -38,7 +39,7 @@ class _Stream(threading.Thread):
     def run(self) -> None:
         timeout = httpx.Timeout(10.0, connect=5.0)
         try:
-            with httpx.Client(timeout=timeout, trust_env=False) as client:
+            with httpx.Client(timeout=timeout, trust_env=False, proxy=self.plan.proxy) as client:
                 while not self.stop.is_set():
                     if self.plan.direction == "download":
                         self._download(client)
@@ -73,6 +74,7 @@ class HttpEngine(ThroughputEngine):
     """Parallel HTTP streams against ``/download`` and ``/upload`` of a measurement server."""
 
     name = "http"
+    supports_proxy = True
 
     def measure(self, target: Target, plan: ThroughputPlan, stop: threading.Event) -> BandwidthMeasurement:
         assert target.url, "the http engine needs a measurement server URL"
@@ -117,6 +119,7 @@ class HttpEngine(ThroughputEngine):
             per_stream_mbps=per_stream,
             error=err_text,
             error_kind=err_kind,
+            proxy=without_credentials(plan.proxy),  # the password connects, it is never recorded
         )
 
 

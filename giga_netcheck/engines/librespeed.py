@@ -49,7 +49,7 @@ import httpx
 from ..errors import ProbeError, ProtocolFailure, map_exception
 from ..models import BandwidthMeasurement, Target
 from ..stats import percentile
-from . import ThroughputEngine, ThroughputPlan, poll_streams, stream_errors
+from . import SessionCache, ThroughputEngine, ThroughputPlan, run_streams, stream_errors
 from ._summary import failed, one_line, summarize
 
 CK_SIZE = 100
@@ -226,6 +226,17 @@ class _Stream(threading.Thread):
             raise ProtocolFailure(f"{self.where}: empty.php answered HTTP {resp.status_code} to an upload")
 
 
+def _session_error(exc: BaseException, target: Target) -> ProbeError:
+    """Any failure to open a session as one of ours, in one line naming the target."""
+    mapped = map_exception(exc)
+    text = str(mapped)
+    if not text.startswith(f"{target.name}"):
+        text = f"{target.name} ({target.url or target.server_list}): {text}"
+    err = type(mapped)(one_line(text))
+    err.kind = mapped.kind
+    return err
+
+
 class LibreSpeedEngine(ThroughputEngine):
     """LibreSpeed backends: one server URL, or a server list with ``server_id`` or lowest ping."""
 
@@ -233,27 +244,12 @@ class LibreSpeedEngine(ThroughputEngine):
 
     def __init__(self, timeout_s: float = 5.0) -> None:
         self.timeout_s = timeout_s
-        self._sessions: dict[str, _Session] = {}
-        self._errors: dict[str, ProbeError] = {}
+        self._cache: SessionCache[_Session] = SessionCache(self._open, _session_error)
 
     # ----------------------------------------------------------------- server choice, preflight
     def session(self, target: Target) -> _Session:
         """Choose the server, check getIP.php and ping it, once per target (raises ProbeError)."""
-        if target.name in self._errors:
-            raise self._errors[target.name]
-        if target.name not in self._sessions:
-            try:
-                self._sessions[target.name] = self._open(target)
-            except Exception as exc:
-                mapped = map_exception(exc)
-                text = str(mapped)
-                if not text.startswith(f"{target.name}"):
-                    text = f"{target.name} ({target.url or target.server_list}): {text}"
-                err = type(mapped)(one_line(text))
-                err.kind = mapped.kind
-                self._errors[target.name] = err
-                raise err from exc
-        return self._sessions[target.name]
+        return self._cache.get(target)
 
     def _open(self, target: Target) -> _Session:
         where = f"{target.name} ({target.url or target.server_list})"
@@ -336,15 +332,7 @@ class LibreSpeedEngine(ThroughputEngine):
         where = f"{target.name} ({url.split('?')[0]})"
         local_stop = threading.Event()
         streams = [_Stream(url, plan.direction, local_stop, where) for _ in range(plan.streams)]
-        t0 = time.perf_counter()
-        for s in streams:
-            s.start()
-        try:
-            points = poll_streams(streams, t0, plan.duration_s, plan.interval_s, stop)
-        finally:
-            local_stop.set()
-        for s in streams:
-            s.join(2.0)
+        t0, points = run_streams(streams, plan.duration_s, plan.interval_s, stop, local_stop)
         errors = [s.error for s in streams if s.error is not None]
         err_text, err_kind = stream_errors(errors, len(streams))
         if err_text and errors and isinstance(errors[0], ProbeError):

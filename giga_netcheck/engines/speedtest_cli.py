@@ -34,7 +34,7 @@ import speedtest
 
 from ..errors import ProbeError, ProtocolFailure, UnreachableFailure, map_exception
 from ..models import BandwidthMeasurement, Target
-from . import ThroughputEngine, ThroughputPlan, poll_streams
+from . import SessionCache, ThroughputEngine, ThroughputPlan, poll_streams
 from ._summary import failed, summarize
 
 NOTE = "engine.speedtest.archived"
@@ -159,6 +159,11 @@ def server_record(best: dict[str, Any], mode: str) -> dict[str, Any]:
     return out
 
 
+def _session_error(exc: BaseException, target: Target) -> ProbeError:
+    """Ours as they are; speedtest-cli's own tree and urllib's mapped (:func:`_mapped`)."""
+    return exc if isinstance(exc, ProbeError) else _mapped(exc, target)
+
+
 def _mapped(exc: BaseException, target: Target) -> ProbeError:
     """speedtest-cli's exceptions as ours, the message naming the target (one line)."""
     where = f"{target.name} ({target.url or 'speedtest.net'})"
@@ -185,23 +190,11 @@ class SpeedtestEngine(ThroughputEngine):
     def __init__(self, source_address: Optional[str] = None, timeout_s: float = 10.0) -> None:
         self.source_address = source_address
         self.timeout_s = timeout_s
-        self._sessions: dict[str, _Session] = {}
-        self._errors: dict[str, ProbeError] = {}
+        self._cache: SessionCache[_Session] = SessionCache(self._open, _session_error)
 
     def session(self, target: Target) -> _Session:
         """Connect, configure and choose the server once per target (raises ProbeError)."""
-        if target.name in self._errors:
-            raise self._errors[target.name]
-        if target.name not in self._sessions:
-            try:
-                self._sessions[target.name] = self._open(target)
-            except ProbeError as exc:
-                self._errors[target.name] = exc
-                raise
-            except Exception as exc:  # speedtest-cli raises its own tree and urllib's
-                self._errors[target.name] = _mapped(exc, target)
-                raise self._errors[target.name] from exc
-        return self._sessions[target.name]
+        return self._cache.get(target)
 
     def _open(self, target: Target) -> _Session:
         shutdown = _Shutdown()

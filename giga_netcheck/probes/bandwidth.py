@@ -1,5 +1,9 @@
 """Bandwidth probe: multi-stream download and upload to each measurement server (capacity),
-one stream down to each (per-flow behaviour), with RTT to every hop sampled meanwhile."""
+one stream down to each (per-flow behaviour), with RTT to every hop sampled meanwhile.
+
+HTTP transfers go through the proxy a browser here would use for the target's URL
+(``proxy.ProxyConfig``: site file, host settings, PAC) when the engine supports it (the own
+``http`` engine); each figure records the proxy in ``proxy``, None when it went direct."""
 
 from __future__ import annotations
 
@@ -12,6 +16,14 @@ from ..i18n import Text
 from ..models import Target
 from .base import Probe, ProbeContext, ProbeOutput
 from .latency import LoadedLatencySampler
+from .proxy import resolve_v4_or_v6
+
+
+def proxy_for(ctx: ProbeContext, target: Target, engine: ThroughputEngine) -> Optional[str]:
+    """The proxy browsers would use for the target's URL, if the engine can go through one."""
+    if ctx.proxy is None or not target.url or not engine.supports_proxy:
+        return None
+    return ctx.proxy.choose(target.url, resolve_v4_or_v6).proxy
 
 
 class BandwidthProbe(Probe):
@@ -58,8 +70,8 @@ class BandwidthProbe(Probe):
             if ctx.stop.is_set():
                 break
             ctx.progress.step(f"{direction} x{streams} to {t.name}", total=s.duration_s)
-            plan = ThroughputPlan(direction, streams, s.duration_s, s.warmup_s)
             engine = self.engine_for(t)
+            plan = ThroughputPlan(direction, streams, s.duration_s, s.warmup_s, proxy=proxy_for(ctx, t, engine))
             if streams > 1:
                 with LoadedLatencySampler(ctx, phase=f"{direction}:{t.name}") as sampler:
                     m = engine.measure(t, plan, ctx.stop)

@@ -46,7 +46,7 @@ from ..i18n import Text
 from ..models import DiscoveredPath, LatencySeries, PathHop, Target
 from .base import Probe, ProbeContext, ProbeOutput
 from .latency import measure_series
-from .rtt import _enable_timestamps, _kernel_time, _resolve
+from .rtt import _enable_timestamps, _kernel_time, _resolve, open_socket
 
 METHOD_ORDER = ("icmp", "udp", "tcp")
 UDP_BASE_PORT = 33434
@@ -243,14 +243,7 @@ KINDS: dict[str, type[ProbeKind]] = {k.method: k for k in (IcmpEchoKind, UdpKind
 
 
 def _raw_socket(proto: int) -> socket.socket:
-    try:
-        return socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
-    except PermissionError as exc:
-        raise PermissionFailure(f"raw sockets not permitted (needs root or CAP_NET_RAW): {exc}") from exc
-    except OSError as exc:
-        if exc.errno in (errno.EPERM, errno.EACCES, errno.EPROTONOSUPPORT):
-            raise PermissionFailure(f"raw sockets not permitted (needs root or CAP_NET_RAW): {exc}") from exc
-        raise
+    return open_socket(socket.SOCK_RAW, proto, "raw sockets (needs root or CAP_NET_RAW)")
 
 
 def raw_sockets_allowed() -> Optional[str]:

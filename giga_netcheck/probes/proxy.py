@@ -25,7 +25,7 @@ import httpx
 from ..errors import map_exception
 from ..i18n import Text
 from ..models import LatencySeries, ProxyPath, ProxyReport, Target
-from ..proxy import ProxyConfig
+from ..proxy import ProxyConfig, without_credentials
 from ..stats import summarize_rtts
 from .base import Probe, ProbeContext, ProbeOutput
 from .family import FamilyUnusable, connect_series
@@ -42,12 +42,13 @@ def resolve_v4_or_v6(host: str) -> Optional[str]:
         return None
 
 
-def probe_paths(cfg: ProxyConfig, any_via_proxy: bool) -> dict[str, str]:
-    """Which probes go through the proxy. ICMP, UDP and DNS never can; the throughput engines,
-    the server check and the load ramp still connect direct (the bandwidth figures say so with
-    ``proxy: null``); only this probe's time-to-first-byte requests use the proxy."""
-    return {"latency": "direct", "dns": "direct", "bandwidth": "direct", "identify": "direct",
-            "family": "direct", "load": "direct", "proxy": "proxy" if any_via_proxy else "direct"}
+def probe_paths(cfg: ProxyConfig, any_via_proxy: bool, bandwidth_via_proxy: bool = False) -> dict[str, str]:
+    """Which probes go through the proxy. ICMP, UDP and DNS never can; the own HTTP throughput
+    engine goes through it where it applies (each bandwidth figure records its ``proxy``, null:
+    direct), the other engines, the server check and the load ramp still connect direct."""
+    return {"latency": "direct", "dns": "direct", "bandwidth": "proxy" if bandwidth_via_proxy else "direct",
+            "identify": "direct", "family": "direct", "load": "direct",
+            "proxy": "proxy" if any_via_proxy else "direct"}
 
 
 def ttfb_series(target: Target, url: str, proxy: str, count: int, timeout_s: float, stop) -> tuple[LatencySeries, Optional[BaseException]]:
@@ -84,9 +85,11 @@ class ProxyProbe(Probe):
         count = max(5, min(TTFB_COUNT_MAX, s.latency_count))
         timeout = max(2.0, 4 * s.latency_timeout_s)
         paths: list[ProxyPath] = []
+        http_targets: list[Target] = []
         for t in ctx.targets:
             if not t.url or ctx.stop.is_set():
                 continue
+            http_targets.append(t)
             choice = cfg.choose(t.url, resolve_v4_or_v6)
             if choice.proxy is None:
                 paths.append(ProxyPath(t.name, t.role, t.url, None, choice.decided_by))
@@ -108,7 +111,8 @@ class ProxyProbe(Probe):
             if exc is not None and err_text is None:
                 mapped = map_exception(exc)
                 err_text, err_kind = str(mapped), mapped.kind
-            paths.append(ProxyPath(t.name, t.role, t.url, choice.proxy, choice.decided_by, connect, ttfb, err_text, err_kind))
+            paths.append(ProxyPath(t.name, t.role, t.url, without_credentials(choice.proxy), choice.decided_by, connect, ttfb,
+                                   err_text, err_kind))
         via = any(p.proxy for p in paths)
         notes = []
         if cfg.pac_status and cfg.pac_status != "evaluated":
@@ -117,9 +121,11 @@ class ProxyProbe(Probe):
             notes.append(Text("note.proxy_direct_probes"))
         out = ProbeOutput()
         out.proxy = ProxyReport(
-            detected=cfg.detected, source=cfg.source, http=cfg.http, https=cfg.https, no_proxy=cfg.no_proxy,
-            pac_url=cfg.pac_url, pac_status=cfg.pac_status, paths=tuple(paths),
-            probe_paths=probe_paths(cfg, via), notes=tuple(notes),
+            detected=cfg.detected, source=cfg.source, http=without_credentials(cfg.http),
+            https=without_credentials(cfg.https), no_proxy=cfg.no_proxy, pac_url=without_credentials(cfg.pac_url),
+            pac_status=cfg.pac_status, paths=tuple(paths),
+            probe_paths=probe_paths(cfg, via, any(p.proxy for p, t in zip(paths, http_targets) if t.engine == "http")),
+            notes=tuple(notes),
         )
         failed = [p for p in paths if p.proxy and p.error]
         if ctx.stop.is_set():

@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Optional
 
 from ..errors import PermissionFailure, ProbeError, UnreachableFailure, map_exception
+from ..i18n import Text
 
 # Python does not export SO_TIMESTAMPNS; 35 is its value on Linux (asm-generic/socket.h).
 # Elsewhere we fall back to user-space receive times.
@@ -84,14 +85,7 @@ class IcmpRaw(RttMethod):
 
         self._ICMP, self._IP = ICMP, IP
         self.addr = _resolve(host)
-        try:
-            self.sock = socket.socket(socket.AF_INET, self._sock_type, socket.IPPROTO_ICMP)
-        except PermissionError as exc:
-            raise PermissionFailure(f"{self.name} socket not permitted: {exc}") from exc
-        except OSError as exc:
-            if exc.errno in (errno.EPERM, errno.EACCES, errno.EPROTONOSUPPORT):
-                raise PermissionFailure(f"{self.name} socket not permitted: {exc}") from exc
-            raise
+        self.sock = open_socket(self._sock_type, socket.IPPROTO_ICMP, f"{self.name} socket")
         _enable_timestamps(self.sock)
         self.sock.setblocking(False)
         self.ident = _new_ident()
@@ -151,6 +145,17 @@ def _await_reply(sock: socket.socket, sent_at: float, timeout_s: float, ours: Ca
             return None
         if ours(data, src):
             return max(0.0, ((_kernel_time(ancdata) or time.time()) - sent_at) * 1000.0)
+
+
+def open_socket(sock_type: int, proto: int, what: str) -> socket.socket:
+    """An IPv4 socket of ``sock_type``/``proto``; a refusal for want of privilege (or a kernel
+    without the protocol) becomes a :class:`PermissionFailure` naming ``what``."""
+    try:
+        return socket.socket(socket.AF_INET, sock_type, proto)
+    except OSError as exc:
+        if isinstance(exc, PermissionError) or exc.errno in (errno.EPERM, errno.EACCES, errno.EPROTONOSUPPORT):
+            raise PermissionFailure(f"{what} not permitted: {exc}") from exc
+        raise
 
 
 def _enable_timestamps(sock: socket.socket) -> None:
@@ -251,7 +256,7 @@ def open_method(names: list[str], host: str, *, udp_port: Optional[int], tcp_por
         cls = METHODS[name]
         port = udp_port if name == "udp-echo" else tcp_port
         if name == "udp-echo" and not udp_port:
-            why.append("udp-echo: target runs no measurement server")
+            why.append(Text("reason.udp_echo_no_server").about("udp-echo"))
             continue
         try:
             return cls(host, port), why

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -176,3 +177,68 @@ def evidence_text(e: Evidence, m: Optional[Messages] = None) -> str:
     if note:
         text += f" ({note})"
     return text
+
+
+# ------------------------------------------- new sections: families, proxy, discovered path, engines
+
+
+def server_label(b) -> str:
+    """The engine's server in a few words: Ookla id and sponsor, LibreSpeed name, or the URL."""
+    srv = b.server or {}
+    if srv.get("kind") == "ookla":
+        return f"Ookla #{srv.get('id')} {srv.get('sponsor', '')} ({srv.get('host', '')})".strip()
+    if srv.get("kind") == "librespeed":
+        return f"{srv.get('name')} ({srv.get('url', b.url)})"
+    return srv.get("url") or b.url or "—"
+
+
+_TEMPLATES: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+
+
+def _templates(prefix: str) -> list[tuple[re.Pattern[str], str]]:
+    if prefix not in _TEMPLATES:
+        out = []
+        for key, value in catalogue("en").items():
+            if key.startswith(prefix):
+                parts = re.split(r"\{([a-z_]+)\}", value)
+                seen: set[str] = set()
+                rx = ""
+                for i, part in enumerate(parts):
+                    if i % 2 == 0:
+                        rx += re.escape(part)
+                    elif part in seen:
+                        rx += f"(?P={part})"
+                    else:
+                        seen.add(part)
+                        rx += f"(?P<{part}>.*?)"
+                out.append((re.compile(rx, re.DOTALL), key))
+        _TEMPLATES[prefix] = out
+    return _TEMPLATES[prefix]
+
+
+def recorded(m: Messages, text: Optional[str], *prefixes: str) -> tuple[Pieces, bool]:
+    """A sentence recorded as English text alone (a family's reason, a proxy note: the key is not
+    stored) said in ``m``'s language when it is one of the catalogue's sentences under ``prefixes``."""
+    if not text:
+        return [], True
+    for prefix in prefixes:
+        for rx, key in _templates(prefix):
+            hit = rx.fullmatch(text)
+            if hit:
+                return say(m, key, hit.groupdict(), text)
+    return say(m, None, None, text)
+
+
+def proxy_probes(m: Messages, probe_paths: dict[str, str], via: str) -> list[tuple[str, str]]:
+    """(label, probe id) of the probes whose HTTP goes ``via`` (``proxy`` or ``direct``)."""
+    out = []
+    for probe, how in sorted(probe_paths.items()):
+        if how == via:
+            key = f"not_measured.subject.{probe}"
+            out.append((m(key) if m.has(key) else "", probe))
+    return out
+
+
+def source_word(m: Messages, source: Optional[str]) -> str:
+    key = f"proxy.source.{source}"
+    return m(key) if source and m.has(key) else (source or "—")

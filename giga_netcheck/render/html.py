@@ -22,7 +22,8 @@ from ..facts import Facts
 from ..i18n import Messages
 from ..models import Cause, Check, LatencySeries, RunResult, claims
 from ..triage import bufferbloat_grade
-from . import Pieces, check_label, detail_text, fmt_value, not_measured_lines, note_text, reason_text, source_text
+from . import (Pieces, check_label, detail_text, fmt_value, not_measured_lines, note_text, proxy_probes, reason_text, recorded, server_label,
+               source_text, source_word)
 from . import svg
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -392,6 +393,122 @@ def _evidence(r: RunResult, m: Messages) -> str:
     return "".join(out)
 
 
+def _msg(m: Messages, key: str, html: dict[str, str], **plain: Any) -> str:
+    """A catalogue sentence escaped, with the values in ``html`` put in as ready-made markup."""
+    holes = {k: f"\x00{i}\x00" for i, k in enumerate(html)}
+    text = _e(m(key, **plain, **holes))
+    for k, hole in holes.items():
+        text = text.replace(hole, html[k])
+    return text
+
+
+def _table(cls: str, m: Messages, cols: Iterable[str], rows: Iterable[str]) -> str:
+    return (f'<table class="{cls}"><thead><tr>' + "".join(f"<th>{_e(m(k))}</th>" for k in cols) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _ms(s: Optional[LatencySeries]) -> str:
+    return _e(fmt_value(s.stats.p50_ms, "ms")) if s is not None else "—"
+
+
+def _engines(r: RunResult, m: Messages) -> str:
+    """Bandwidth figures from another engine (speedtest, librespeed) or with warnings: engine, server, warnings."""
+    shown = [b for b in r.measurements.bandwidth if b.engine != "http" or b.notes or b.server]
+    if not shown:
+        return ""
+    rows = []
+    for b in shown:
+        label = m("label.download") if b.direction == "download" else m("label.upload")
+        warn = "".join(f'<li>{_e(m(n) if m.has(n) else n)}</li>' for n in b.notes)
+        warn = f'<ul class="warnings">{warn}</ul>' if warn else "—"
+        rows.append(f'<tr><td>{_raw(b.target)}</td><td>{_e(label)} ({_e(m("md.streams", n=b.streams))})</td>'
+                    f'<td class="num">{_e(fmt_value(b.goodput_mbps, "Mbps"))}</td><td>{_code(b.engine)}</td>'
+                    f'<td>{_raw(server_label(b))}</td><td>{warn}</td></tr>')
+    cols = ("col.target", "col.figure", "col.measured", "col.engine", "col.server", "col.warnings")
+    return f'<section id="engines"><h2>{_e(m("heading.engines"))}</h2>{_table("engines", m, cols, rows)}</section>'
+
+
+def _families(r: RunResult, m: Messages) -> str:
+    """IPv4 vs IPv6 to the same server: TCP connect p50 and download per family."""
+    fams = r.measurements.families
+    if not fams:
+        return ""
+    rows = []
+    for f in fams:
+        fam = m(f"family.{f.family}") if m.has(f"family.{f.family}") else f.family
+        down = _e(fmt_value(f.download.goodput_mbps, "Mbps")) if f.download is not None else "—"
+        if f.status != "ok":
+            pieces, ok = recorded(m, f.reason, "reason.family_")
+            down = _e(m("status_word.not-measured")) + (f': {_said(pieces, ok)}' if pieces else "")
+        rows.append(f'<tr class="family-{_e(f.status)}"><td>{_raw(f.target)}</td><td>{_e(fam)}</td><td>{_raw(f.address)}</td>'
+                    f'<td class="num">{_ms(f.rtt)}</td><td class="num">{down}</td></tr>')
+    cols = ("col.server", "col.family", "col.address", "col.connect_p50", "col.download_mbps")
+    return f'<section id="families"><h2>{_e(m("heading.families"))}</h2>{_table("families", m, cols, rows)}</section>'
+
+
+def _proxy(r: RunResult, m: Messages) -> str:
+    """Which proxy, what it costs (TCP connect vs first byte), which probes went direct."""
+    p = r.measurements.proxy
+    if p is None:
+        return ""
+    items = []
+    proxies = list(dict.fromkeys(x for x in (p.http, p.https) if x))
+    if proxies or p.source:
+        items.append(_msg(m, "proxy.settings", {"proxy": _raw(", ".join(proxies) or "—")}, source=source_word(m, p.source)))
+    else:
+        items.append(_e(m("proxy.none")))
+    if p.pac_url:
+        status = m(f"proxy.pac_status.{p.pac_status}") if p.pac_status and m.has(f"proxy.pac_status.{p.pac_status}") else (p.pac_status or "—")
+        items.append(_msg(m, "proxy.pac", {"url": _raw(p.pac_url)}, status=status))
+    for via, key in (("direct", "proxy.probes_direct"), ("proxy", "proxy.probes_via")):
+        probes = proxy_probes(m, p.probe_paths, via)
+        if probes:
+            names = ", ".join(f"{_e(label)} {_code(pid)}".strip() for label, pid in probes)
+            items.append(_msg(m, key, {"probes": names}))
+    items += [_said(*recorded(m, n, "note.")) for n in p.notes]
+    out = [f'<section id="proxy"><h2>{_e(m("heading.proxy"))}</h2><ul>' + "".join(f"<li>{x}</li>" for x in items) + "</ul>"]
+    if p.paths:
+        rows = []
+        for pp in p.paths:
+            ttfb = _ms(pp.ttfb) + (f" {_raw(pp.error)}" if pp.error else "")
+            rows.append(f'<tr><td>{_raw(pp.target)}</td><td>{_raw(pp.proxy) if pp.proxy else _e(m("proxy.direct"))}</td>'
+                        f'<td>{_e(source_word(m, pp.decided_by))}</td><td class="num">{_ms(pp.connect)}</td><td class="num">{ttfb}</td></tr>')
+        out.append(_table("proxy", m, ("col.target", "col.proxy", "col.decided_by", "col.proxy_connect", "col.ttfb"), rows))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _discovered_paths(r: RunResult, m: Messages) -> str:
+    """Each discovered path, hop by hop: who answered, idle and loaded p50, loss."""
+    out = []
+    for d in r.measurements.paths:
+        head = _msg(m, "heading.discovered_path", {"target": _raw(d.target), "host": _raw(d.host)})
+        block = [f'<section class="discovered-path" data-target="{_e(d.target)}"><h2>{head}</h2>']
+        if d.method:
+            key = "path.reached" if d.reached else "path.not_reached"
+            block.append(f'<p class="note">{_msg(m, key, {"method": _code(d.method)}, hops=len(d.hops))}</p>')
+        elif d.error:
+            block.append(f'<p class="note">{_raw(d.error)}</p>')
+        rows = []
+        for h in d.hops:
+            if h.address:
+                addr = _raw(" / ".join((h.address, *h.other_addresses)))
+            else:
+                addr = f'<span class="silent">{_e(m("path.silent"))}</span>'
+            if h.role and h.role != "hop" and m.has(f"diagram.{h.role}"):
+                addr += f" ({_e(m(f'diagram.{h.role}'))})"
+            idle = _e(fmt_value(h.idle.p50_ms, "ms")) if h.idle else "—"
+            loaded = _e(fmt_value(h.loaded.p50_ms, "ms")) if h.loaded else "—"
+            loss = _e(fmt_value(h.idle.loss_pct, "%")) if h.idle else "—"
+            rows.append(f'<tr><td class="num">{h.ttl}</td><td>{addr}</td><td class="num">{idle}</td>'
+                        f'<td class="num">{loaded}</td><td class="num">{loss}</td></tr>')
+        if rows:
+            block.append(_table("hops", m, ("col.hop", "col.address", "col.idle_p50", "col.loaded_p50", "col.loss"), rows))
+        block.append("</section>")
+        out.append("".join(block))
+    return "".join(out)
+
+
 def _not_measured(r: RunResult, m: Messages) -> str:
     items = [f"<li>{_code(x.subject) if x.subject_is_id else f'<strong>{_e(x.subject)}</strong>'}: {_said(x.pieces)}</li>"
              if x.subject else f"<li>{_said(x.pieces)}</li>" for x in not_measured_lines(m, r)]
@@ -572,6 +689,11 @@ tr.row-fail td{background:#fffafa}
 tr.row-warn td{background:#fffdf5}
 table.probes td:nth-child(2),table.probes th{white-space:nowrap}
 table.probes code,table.evidence code{word-break:normal;white-space:nowrap}
+ul.warnings{margin:0;padding-left:16px;font-size:12.5px;color:#b54708}
+table.engines td:nth-child(-n+4),table.families td,table.hops td:not(:nth-child(2)),table.proxy td:nth-child(3){white-space:nowrap}
+table.engines code,table.hops code,table.engines th{word-break:normal;white-space:nowrap}
+table.engines td:nth-child(6){min-width:280px}
+.silent{color:var(--muted)}
 table.checks td:nth-child(2){min-width:160px}
 .est{font-size:12px;color:var(--muted)}
 table.checks td:nth-child(2) code{word-break:normal}
@@ -636,6 +758,10 @@ def render(r: RunResult, m: Messages) -> str:
         _dns_chart(r, m),
         _load_chart(r, m),
         "</div></section>",
+        _engines(r, m),
+        _families(r, m),
+        _proxy(r, m),
+        _discovered_paths(r, m),
         _evidence(r, m),
         _checks(r, m),
         _not_measured(r, m),

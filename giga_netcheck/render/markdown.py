@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..i18n import Messages
 from ..models import RunResult, claims
-from . import check_label, evidence_text, fmt_check_value, fmt_value, joined, not_measured_lines, phase_text, reason_text
+from . import (check_label, evidence_text, fmt_check_value, fmt_value, joined, not_measured_lines, phase_text, proxy_probes, reason_text,
+               recorded, server_label, source_word)
 
 
 def render(r: RunResult, m: Messages) -> str:
@@ -56,13 +57,14 @@ def render(r: RunResult, m: Messages) -> str:
         label = m("label.download") if b.direction == "download" else m("label.upload")
         out.append(f"- {label} ({m('md.streams', n=b.streams)}) → {b.target}: {fmt_value(b.goodput_mbps, 'Mbps')} (p50 {fmt_value(b.p50_mbps, 'Mbps')}, p90 {fmt_value(b.p90_mbps, 'Mbps')}){' — ' + b.error if b.error else ''}")
         if b.engine != "http" or b.notes:  # which engine and server gave the figure, and its warnings
-            out.append(f"  - {m('md.engine_server', engine=b.engine, server=_server_label(b))}")
+            out.append(f"  - {m('md.engine_server', engine=b.engine, server=server_label(b))}")
             out += [f"  - ⚠ {m(n)}" for n in b.notes]
     for d in r.measurements.dns:
         kind = m(f"dns_kind.{d.kind}") if m.has(f"dns_kind.{d.kind}") else d.kind
         out.append("- " + m("md.dns_line", resolver=d.resolver, server=d.server, name=d.name, kind=kind, p50=fmt_value(d.p50_ms, "ms"),
                             timeouts=d.timeouts, total=len(d.times_ms), rcodes=", ".join(sorted(set(d.rcodes))) or "—"))
     out.append("")
+    out += _families(r, m) + _proxy(r, m) + _paths(r, m)
     lines = not_measured_lines(m, r)
     if lines:
         out += [f"## {m('heading.not_measured')}", ""]
@@ -76,11 +78,86 @@ def render(r: RunResult, m: Messages) -> str:
     return "\n".join(out)
 
 
-def _server_label(b) -> str:
-    """The engine's server in a few words: Ookla id and sponsor, LibreSpeed name, or the URL."""
-    srv = b.server or {}
-    if srv.get("kind") == "ookla":
-        return f"Ookla #{srv.get('id')} {srv.get('sponsor', '')} ({srv.get('host', '')})".strip()
-    if srv.get("kind") == "librespeed":
-        return f"{srv.get('name')} ({srv.get('url', b.url)})"
-    return srv.get("url") or b.url or "—"
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _families(r: RunResult, m: Messages) -> list[str]:
+    """IPv4 vs IPv6 to the same server: TCP connect p50 and download per family."""
+    fams = r.measurements.families
+    if not fams:
+        return []
+    out = [f"## {m('heading.families')}", "",
+           f"| {m('col.server')} | {m('col.family')} | {m('col.address')} | {m('col.connect_p50')} | {m('col.download_mbps')} |",
+           "|---|---|---|---|---|"]
+    for f in fams:
+        fam = m(f"family.{f.family}") if m.has(f"family.{f.family}") else f.family
+        rtt = fmt_value(f.rtt.stats.p50_ms, "ms") if f.rtt is not None else "—"
+        down = fmt_value(f.download.goodput_mbps, "Mbps") if f.download is not None else "—"
+        if f.status != "ok":
+            why = joined(recorded(m, f.reason, "reason.family_")[0])
+            down = f"{m('status_word.not-measured')}{': ' + why if why else ''}"
+        out.append(f"| {_cell(f.target)} | {fam} | {_cell(f.address)} | {rtt} | {_cell(down)} |")
+    return out + [""]
+
+
+def _proxy(r: RunResult, m: Messages) -> list[str]:
+    """Which proxy, what it costs (TCP connect vs first byte), which probes went direct."""
+    p = r.measurements.proxy
+    if p is None:
+        return []
+    out = [f"## {m('heading.proxy')}", ""]
+    proxies = list(dict.fromkeys(x for x in (p.http, p.https) if x))
+    if proxies or p.source:
+        out.append(f"- {m('proxy.settings', source=source_word(m, p.source), proxy=', '.join(proxies) or '—')}")
+    else:
+        out.append(f"- {m('proxy.none')}")
+    if p.pac_url:
+        status = m(f"proxy.pac_status.{p.pac_status}") if p.pac_status and m.has(f"proxy.pac_status.{p.pac_status}") else (p.pac_status or "—")
+        out.append(f"- {m('proxy.pac', url=p.pac_url, status=status)}")
+    for via, key in (("direct", "proxy.probes_direct"), ("proxy", "proxy.probes_via")):
+        probes = proxy_probes(m, p.probe_paths, via)
+        if probes:
+            out.append(f"- {m(key, probes=', '.join(f'{label} `{pid}`'.strip() for label, pid in probes))}")
+    for n in p.notes:
+        out.append(f"- {joined(recorded(m, n, 'note.')[0])}")
+    out.append("")
+    if p.paths:
+        out += [f"| {m('col.target')} | {m('col.proxy')} | {m('col.decided_by')} | {m('col.proxy_connect')} | {m('col.ttfb')} |",
+                "|---|---|---|---|---|"]
+        for pp in p.paths:
+            connect = fmt_value(pp.connect.stats.p50_ms, "ms") if pp.connect is not None else "—"
+            ttfb = fmt_value(pp.ttfb.stats.p50_ms, "ms") if pp.ttfb is not None else "—"
+            if pp.error:
+                ttfb += f" ({pp.error})"
+            out.append(f"| {_cell(pp.target)} | {_cell(pp.proxy or m('proxy.direct'))} | {source_word(m, pp.decided_by)} | {connect} | {_cell(ttfb)} |")
+        out.append("")
+    return out
+
+
+def _paths(r: RunResult, m: Messages) -> list[str]:
+    """Each discovered path, hop by hop: who answered, idle and loaded p50, loss."""
+    out: list[str] = []
+    for d in r.measurements.paths:
+        out += [f"## {m('heading.discovered_path', target=d.target, host=d.host)}", ""]
+        if d.method:
+            hops = len(d.hops)
+            out += [m("path.reached" if d.reached else "path.not_reached", method=f"`{d.method}`", hops=hops), ""]
+        elif d.error:
+            out += [d.error, ""]
+        if not d.hops:
+            continue
+        out += [f"| {m('col.hop')} | {m('col.address')} | {m('col.idle_p50')} | {m('col.loaded_p50')} | {m('col.loss')} |", "|---|---|---|---|---|"]
+        for h in d.hops:
+            addr = h.address or m("path.silent")
+            if h.other_addresses:
+                addr += " / " + " / ".join(h.other_addresses)
+            if h.role and h.role != "hop" and m.has(f"diagram.{h.role}"):
+                addr += f" ({m(f'diagram.{h.role}')})"
+            idle = fmt_value(h.idle.p50_ms, "ms") if h.idle else "—"
+            loaded = fmt_value(h.loaded.p50_ms, "ms") if h.loaded else "—"
+            loss = fmt_value(h.idle.loss_pct, "%") if h.idle else "—"
+            out.append(f"| {h.ttl} | {_cell(addr)} | {idle} | {loaded} | {loss} |")
+        out.append("")
+    return out

@@ -26,10 +26,15 @@ from giga_netcheck.models import (
     BandwidthMeasurement,
     Classroom,
     DnsAgreement,
+    DiscoveredPath,
     DnsSeries,
+    FamilyPath,
     LatencySeries,
     Measurements,
+    PathHop,
     ProbeRecord,
+    ProxyPath,
+    ProxyReport,
     RunResult,
     School,
     Target,
@@ -232,6 +237,61 @@ def nothing_measured() -> RunResult:
                   started="2026-06-10T08:15:00+09:00", finished="2026-06-10T08:15:03+09:00")
 
 
+def proxy_ipv6_path() -> RunResult:
+    """The new sections: IPv4 (PPPoE) slow beside IPv6 (IPoE), a proxy set by a PAC script,
+    a traceroute to the internet server with idle and loaded p50 per hop, and an Ookla figure
+    with the speedtest-cli warning beside the own engine's."""
+    proxy_url = "http://proxy.minato.example.jp:3128"
+    host = dict(HOST, proxy={"http": proxy_url, "https": proxy_url, "no_proxy": ["localhost", "*.minato.example.jp"],
+                             "pac_url": "http://wpad.minato.example.jp/wpad.dat", "source": "env"})
+    series = healthy_latency()
+    v4 = FamilyPath("internet", "internet", "ipv4", "203.0.113.80", "ok", None,
+                    lat(Target("internet", "internet", "203.0.113.80"), rtts(18.2), "family", "tcp-connect"),
+                    BandwidthMeasurement(**{**bw(INTERNET, 38.5).__dict__, "url": "http://203.0.113.80:8080", "family": "ipv4"}))
+    v6 = FamilyPath("internet", "internet", "ipv6", "2001:db8:20::80", "ok", None,
+                    lat(Target("internet", "internet", "2001:db8:20::80"), rtts(14.9), "family", "tcp-connect"),
+                    BandwidthMeasurement(**{**bw(INTERNET, 412.0).__dict__, "url": "http://[2001:db8:20::80]:8080", "family": "ipv6"}))
+    proxy_host = Target("internet", "internet", "10.20.0.3")
+    ttfb = lat(INTERNET, rtts(96.0, n=10, spread=6.0), "proxy", "http-ttfb")
+    report = ProxyReport(
+        detected=True, source="env", http=proxy_url, https=proxy_url, no_proxy=("localhost", "*.minato.example.jp"),
+        pac_url="http://wpad.minato.example.jp/wpad.dat", pac_status="evaluated",
+        paths=(ProxyPath("center", "center", CENTER.url or "", None, "no_proxy"),
+               ProxyPath("internet", "internet", INTERNET.url or "", proxy_url, "pac",
+                         lat(proxy_host, rtts(4.1, n=10), "proxy", "tcp-connect"), ttfb)),
+        probe_paths={"bandwidth": "proxy", "latency": "direct", "dns": "direct", "path": "direct"},
+        notes=(Text("note.proxy_direct_probes"),),
+    )
+    hops = []
+    for ttl, addr, role, idle_ms, loaded_ms, lost in ((1, "192.168.10.1", "gateway", 0.9, 1.4, 0),
+                                                      (2, "10.20.0.1", "hop", 3.8, 41.0, 0),
+                                                      (3, None, None, None, None, 0),
+                                                      (4, "203.0.113.1", "hop", 12.6, 55.2, 2),
+                                                      (5, "203.0.113.80", "internet", 14.5, 57.0, 1)):
+        if addr is None:
+            hops.append(PathHop(ttl, None, None, (None, None, None)))
+            continue
+        idle = summarize_rtts(rtts(idle_ms, lost=lost))
+        loaded = summarize_rtts(rtts(loaded_ms, lost=lost, spread=3.0))
+        reply = "echo-reply" if role == "internet" else "time-exceeded"
+        hops.append(PathHop(ttl, addr, reply, (idle_ms, idle_ms + 0.3, None), ("10.20.0.2",) if ttl == 2 else (),
+                            "internet" if role == "internet" else ("gateway" if role == "gateway" else f"hop-{ttl}"), role,
+                            idle, loaded, "download:internet"))
+    path = DiscoveredPath("internet", "203.0.113.80", "icmp", True, tuple(hops), ("icmp: reached in 5 hops",), 16, 3, 4.2)
+    ookla = BandwidthMeasurement(**{**bw(INTERNET, 351.0).__dict__, "engine": "speedtest", "url": "http://speed.ookla.example.net:8080/speedtest/upload.php",
+                                    "streams": 1, "notes": ("engine.speedtest.archived",),
+                                    "server": {"kind": "ookla", "id": "48463", "sponsor": "Example Carrier", "name": "Tokyo",
+                                               "cc": "JP", "host": "speed.ookla.example.net:8080",
+                                               "url": "http://speed.ookla.example.net:8080/speedtest/upload.php"}})
+    m = Measurements(
+        bandwidth=(bw(CENTER, 152.6), bw(CENTER, 148.1, "upload"), bw(INTERNET, 141.9), bw(INTERNET, 139.5, "upload"), ookla),
+        latency=tuple(series), dns=tuple(healthy_dns()), families=(v4, v6), paths=(path,), proxy=report,
+    )
+    recs = probes() + (ProbeRecord("family", "ok", None, None, 16.2), ProbeRecord("proxy", "ok", None, None, 3.1),
+                       ProbeRecord("path", "ok", None, None, 4.2))
+    return result("proxy-ipv6-path", m, host=host, recs=recs, run_no=8, started="2026-06-11T10:00:00+09:00", finished="2026-06-11T10:01:30+09:00")
+
+
 def v1_schema() -> RunResult:
     """Quick mode, a school without a student count, an IPv6 resolver: written by schema-1 code."""
     host = dict(HOST, os_name="Windows", os_version="10.0.22631", hostname="GIGA-PC-0312", interface="イーサネット",
@@ -252,7 +312,7 @@ def v1_schema() -> RunResult:
 
 FIXTURES = {
     "healthy": healthy, "dns-failure": dns_failure, "uplink-capacity": uplink_capacity, "lan-capacity": lan_capacity,
-    "failed-probes": failed_probes, "nothing-measured": nothing_measured, V1: v1_schema,
+    "failed-probes": failed_probes, "nothing-measured": nothing_measured, "proxy-ipv6-path": proxy_ipv6_path, V1: v1_schema,
 }
 
 

@@ -8,6 +8,8 @@ reproduces it and nothing else:
   connection to the server, send the request in origin form, relay the answer. With a
   ``Content-Length`` answer the client's connection stays open for the next request (as a real
   proxy keeps it alive); otherwise the answer runs to the server's end and the connection closes.
+- request bodies (``Content-Length`` or chunked) are relayed as they arrive, not buffered;
+  ``requests``, ``bytes_up`` and ``bytes_down`` count what went through (tests read them).
 - ``CONNECT host:port``: wait ``--delay-ms``, connect, answer 200, relay both ways.
 
 Only addresses inside the lab (198.18.0.0/15, 2001:2::/48) are forwarded to; anything else gets
@@ -64,6 +66,12 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 class Proxy:
     def __init__(self, delay_ms: float) -> None:
         self.delay_s = delay_ms / 1000.0
+        self.requests = 0
+        """Requests forwarded (absolute-URI requests and CONNECTs): tests check traffic went through."""
+        self.bytes_down = 0
+        """Answer body bytes relayed to clients of absolute-URI requests."""
+        self.bytes_up = 0
+        """Request body bytes relayed to servers (Content-Length or chunked)."""
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -93,6 +101,7 @@ class Proxy:
             writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
             await writer.drain()
             return
+        self.requests += 1
         await asyncio.sleep(self.delay_s)
         up_r, up_w = await asyncio.open_connection(host.strip("[]"), int(port))
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -108,20 +117,35 @@ class Proxy:
             await writer.drain()
             return True
         length = 0
+        chunked = False
         kept = []
         for h in headers:
             name, _, value = h.partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value.strip() or 0)
+            if name.strip().lower() == "transfer-encoding" and "chunked" in value.lower():
+                chunked = True
             if name.strip().lower() not in HOP_BY_HOP:
                 kept.append(h)
-        body = await reader.readexactly(length) if length else b""
+        self.requests += 1
         await asyncio.sleep(self.delay_s)  # the proxy's own work: what proxy-overhead measures
         up_r, up_w = await asyncio.open_connection(parts.hostname, parts.port or 80)
         try:
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             req = "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close", "", ""]).encode("latin-1")
-            up_w.write(req + body)
+            up_w.write(req)
+            if chunked:  # relay the chunked body as it comes, framing included
+                await self._relay_chunked(reader, up_w)
+            else:
+                left = length
+                while left > 0:
+                    data = await reader.read(min(RELAY_CHUNK, left))
+                    if not data:
+                        return False
+                    up_w.write(data)
+                    self.bytes_up += len(data)
+                    left -= len(data)
+                    await up_w.drain()
             await up_w.drain()
             head = await _read_head(up_r)
             if not head:
@@ -140,16 +164,41 @@ class Proxy:
                     if not data:
                         return False
                     writer.write(data)
+                    self.bytes_down += len(data)
                     left -= len(data)
                     await writer.drain()
             else:
                 while data := await up_r.read(RELAY_CHUNK):
                     writer.write(data)
+                    self.bytes_down += len(data)
                     await writer.drain()
             await writer.drain()
             return keep
         finally:
             up_w.close()
+
+
+    async def _relay_chunked(self, reader: asyncio.StreamReader, up_w: asyncio.StreamWriter) -> None:
+        """Copy a chunked request body (sizes, data, the last chunk and trailers) to the server."""
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            up_w.write(line)
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while True:  # trailers, up to the empty line
+                    trailer = await reader.readuntil(b"\r\n")
+                    up_w.write(trailer)
+                    if trailer == b"\r\n":
+                        return
+            left = size + 2  # the data and its CRLF
+            while left > 0:
+                data = await reader.read(min(RELAY_CHUNK, left))
+                if not data:
+                    raise ConnectionError("client closed inside a chunk")
+                up_w.write(data)
+                left -= len(data)
+            self.bytes_up += size
+            await up_w.drain()
 
 
 async def serve(host: str, port: int, delay_ms: float, stop: asyncio.Event) -> None:
