@@ -200,7 +200,11 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
     dns_warm = [d.p50_ms for d in facts.dns if d.kind == "warm" and d.p50_ms is not None]
     dns_cold = [d.p50_ms for d in facts.dns if d.kind == "cold" and d.p50_ms is not None]
     dns_total = sum(len(d.times_ms) for d in facts.dns)
-    dns_timeout_pct = 100.0 * sum(d.timeouts for d in facts.dns) / dns_total if dns_total else None
+    # A SERVFAIL or REFUSED answer fails the pupil's page as surely as a timeout: both count
+    # against the profile's DNS failure limit (as the dns-failure rule counts them).
+    dns_failed = sum(d.timeouts for d in facts.dns) + sum(
+        1 for d in facts.dns for r in d.rcodes if r in ("SERVFAIL", "REFUSED"))
+    dns_timeout_pct = 100.0 * dns_failed / dns_total if dns_total else None
 
     for room in classrooms:
         p = profiles[room.profile]

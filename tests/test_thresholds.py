@@ -364,3 +364,16 @@ def test_load_ramp_gives_a_devices_check(carried, needed, status):
     (check,) = _load_checks(dataclasses.replace(base, load=load))
     assert (check.id, check.classroom, check.measured, check.threshold, check.status) == ("classroom.load.devices", "5-1", carried, needed, status)
     assert _load_checks(base) == []
+
+
+@pytest.mark.parametrize("rcodes", [["NOERROR"] * 17 + ["SERVFAIL"] * 3, ["NOERROR"] * 16 + ["REFUSED"] * 2 + ["TIMEOUT"] * 2])
+def test_servfail_and_refused_count_as_dns_failures_like_triage_says(rcodes):
+    # The lab's dns-failure scenario once drew no timeouts in a quick run: the rule claimed
+    # dns-failure from SERVFAIL answers while the check, counting timeouts only, passed.
+    m = measurements(dns=[dns(3.0, n=20, timeouts=rcodes.count("TIMEOUT"), rcodes=rcodes)])
+    p = load_profile("default")
+    f = facts(m)
+    checks = evaluate(f, School(), (Classroom("r", 30, "default"),), {"default": p})
+    assert dns_failure(TriageInput(f, tuple(checks), p, {})) is not None
+    c = check_by(checks, "classroom.dns.timeouts")
+    assert c.status == "fail" and c.measured >= 10.0

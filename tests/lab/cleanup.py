@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from .netlab import ETC_NETNS, STATE_ROOT
-from .netns import kill_pids, netns_delete, netns_list, pids_in_netns
+from .netns import kill_pids, netns_delete, netns_list, pids_in_netns, wait_gone
 from .topology import HOSTS, NS_PREFIX
 
 __all__ = ["LabRecord", "find_labs", "clean"]
@@ -93,8 +93,9 @@ def clean(run_id: Optional[str] = None, include_live: bool = False) -> list[str]
             continue
         if run_id is None and record.owner_alive and not include_live:
             continue
-        for pids in pids_in_netns(record.namespaces).values():
-            kill_pids(pids)
+        killed = [pid for pids in pids_in_netns(record.namespaces).values() for pid in pids]
+        kill_pids(killed)
+        wait_gone(killed)
         netns_delete(record.namespaces)
         for name in record.namespaces:
             shutil.rmtree(ETC_NETNS / name, ignore_errors=True)

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
@@ -189,6 +190,27 @@ def kill_pids(pids: Sequence[int], sig: int = signal.SIGKILL) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def wait_gone(pids: Sequence[int], timeout_s: float = 3.0) -> list[int]:
+    """Wait until every pid of ``pids`` has left its network namespace (exited: a zombie's
+    namespace links are gone too); SIGKILL is delivered asynchronously. Returns those left."""
+    deadline = time.monotonic() + timeout_s
+    left = list(pids)
+    while left:
+        left = [pid for pid in left if _readable_ns(pid)]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return left
+
+
+def _readable_ns(pid: int) -> bool:
+    try:
+        os.stat(f"/proc/{pid}/ns/net")
+        return True
+    except OSError:
+        return False
 
 
 def missing_tools(tools: Sequence[str]) -> list[str]:
