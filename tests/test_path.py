@@ -113,7 +113,9 @@ def opener(**kw):
     return open_
 
 
-LIMITS = PathLimits(max_hops=8, probes_per_hop=3, timeout_s=0.05, total_s=5.0)
+# timeout_s generous: building and parsing scapy packets under CI load once outlasted 50 ms,
+# so a round ended before the target's answer was read (the fake answers at once anyway).
+LIMITS = PathLimits(max_hops=8, probes_per_hop=3, timeout_s=1.0, total_s=5.0)
 
 
 # ------------------------------------------------------------------------ the trace itself

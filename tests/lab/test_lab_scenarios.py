@@ -160,7 +160,9 @@ def test_bufferbloat(lab: Lab) -> None:
     # Idle first: after a load the deep queue takes up to queue_ms to drain.
     idle = tools.ping(lab, "client", lab.addr("center"), count=10)
     assert_delay(idle, lab.scenario.base_rtt_ms("center"), "idle")
-    measure_cap(lab, lab.addr("center"), expected_cap(lab, "center"), "client <- center")
+    # A 300 ms FIFO takes Reno's slow-start overshoot seconds to settle: a longer test, a longer
+    # omit (3 s with 1 s omitted once read 24.8, 14.7, 23.9 Mbit/s per second through 20).
+    measure_cap(lab, lab.addr("center"), expected_cap(lab, "center"), "client <- center", seconds=6, omit_s=2)
     loaded = tools.loaded_ping(lab, "client", lab.addr("center"), lab.addr("center"), load_s=4.0, count=20)
     rise = loaded.median_ms - idle.median_ms
     # Grade C or worse (> 100 ms rise), and never more than the queue (plus one bucket) holds.

@@ -52,7 +52,8 @@ def test_deep_queue_grades_d_or_f_and_the_knee_meets_the_link(lab, tmp_path):
     from tests.lab import tools
 
     # video at 2.5 Mbit/s through a 20 Mbit/s uplink with a 300 ms FIFO: 5, 10, 15, 20 devices (up to 2.5 x the link)
-    load = _probe_load(lab, tmp_path, {"activity": "video", "bitrate_mbps": 2.5, "devices": 10, "steps": 4, "max_factor": 2.0, "step_s": 6})
+    load = _probe_load(lab, tmp_path, {"activity": "video", "bitrate_mbps": 2.5, "devices": 10, "steps": 4, "max_factor": 2.0, "step_s": 9})
+    # 9 s steps: with 6 s the median rise once read 196.6 ms (grade C) while the queue holds 300
     assert load["bufferbloat"]["grade"] in ("D", "F"), load["bufferbloat"]
     assert load["responsiveness"]["rating"] in ("poor", "fair")
     _assert_knee_meets_the_link(load, tools.path_goodput_mbit(lab.scenario, "center"), 2.5)  # the link carries 7.7 devices
