@@ -24,7 +24,7 @@ import argparse
 import asyncio
 import ipaddress
 import signal
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 LAB_NETWORKS = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:2::/48"),
@@ -47,6 +47,22 @@ async def _read_head(reader: asyncio.StreamReader) -> Optional[bytes]:
         return await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
         return None
+
+
+async def _copy_exact(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int,
+                      count: Callable[[int], None]) -> bool:
+    """Relay exactly ``n`` bytes, passing each piece's size to ``count`` as it goes (a client
+    that stops a download early has still moved what it moved); False if the sender closed early."""
+    left = n
+    while left > 0:
+        data = await reader.read(min(RELAY_CHUNK, left))
+        if not data:
+            return False
+        writer.write(data)
+        count(len(data))
+        left -= len(data)
+        await writer.drain()
+    return True
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -72,6 +88,12 @@ class Proxy:
         """Answer body bytes relayed to clients of absolute-URI requests."""
         self.bytes_up = 0
         """Request body bytes relayed to servers (Content-Length or chunked)."""
+
+    def _count_up(self, n: int) -> None:
+        self.bytes_up += n
+
+    def _count_down(self, n: int) -> None:
+        self.bytes_down += n
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -137,15 +159,8 @@ class Proxy:
             if chunked:  # relay the chunked body as it comes, framing included
                 await self._relay_chunked(reader, up_w)
             else:
-                left = length
-                while left > 0:
-                    data = await reader.read(min(RELAY_CHUNK, left))
-                    if not data:
-                        return False
-                    up_w.write(data)
-                    self.bytes_up += len(data)
-                    left -= len(data)
-                    await up_w.drain()
+                if not await _copy_exact(reader, up_w, length, self._count_up):
+                    return False
             await up_w.drain()
             head = await _read_head(up_r)
             if not head:
@@ -158,15 +173,8 @@ class Proxy:
             keep = clen is not None
             writer.write("\r\n".join([lines[0], *out_headers, "Connection: keep-alive" if keep else "Connection: close", "", ""]).encode("latin-1"))
             if keep:
-                left = clen
-                while left > 0:
-                    data = await up_r.read(min(RELAY_CHUNK, left))
-                    if not data:
-                        return False
-                    writer.write(data)
-                    self.bytes_down += len(data)
-                    left -= len(data)
-                    await writer.drain()
+                if not await _copy_exact(up_r, writer, clen, self._count_down):
+                    return False
             else:
                 while data := await up_r.read(RELAY_CHUNK):
                     writer.write(data)
