@@ -120,16 +120,15 @@ def test_site_file_proxy_section_is_validated(write_site):
 # ------------------------------------------------------------------ the probe, on loopback
 
 
-@pytest.fixture
-def delaying_proxy():
-    """tests/lab/proxy.py on 127.0.0.1 with a 200 ms wait per request, in a thread."""
+def _running(proxy: "lab_proxy.Proxy"):
+    """tests/lab/proxy.py's ``proxy`` serving on 127.0.0.1 in a thread: yields its URL."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     box: dict = {}
 
     async def main():
         box["stop"] = asyncio.Event()
-        server = await asyncio.start_server(lab_proxy.Proxy(200.0).handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0, limit=lab_proxy.MAX_HEAD)
         box["port"] = server.sockets[0].getsockname()[1]
         started.set()
         async with server:
@@ -141,6 +140,12 @@ def delaying_proxy():
     yield f"http://127.0.0.1:{box['port']}"
     loop.call_soon_threadsafe(box["stop"].set)
     t.join(5)
+
+
+@pytest.fixture
+def delaying_proxy():
+    """The lab proxy with a 200 ms wait per request."""
+    yield from _running(lab_proxy.Proxy(200.0))
 
 
 def _ctx(write_site, server_url, proxy_cfg):
@@ -181,25 +186,10 @@ def test_probe_bypasses_the_proxy_for_no_proxy_hosts(server, delaying_proxy, wri
 
 @pytest.fixture
 def counting_proxy():
-    """tests/lab/proxy.py on 127.0.0.1 without a wait, in a thread: (URL, the Proxy and its counters)."""
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    box: dict = {"proxy": lab_proxy.Proxy(0.0)}
-
-    async def main():
-        box["stop"] = asyncio.Event()
-        server = await asyncio.start_server(box["proxy"].handle, "127.0.0.1", 0, limit=lab_proxy.MAX_HEAD)
-        box["port"] = server.sockets[0].getsockname()[1]
-        started.set()
-        async with server:
-            await box["stop"].wait()
-
-    t = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    t.start()
-    assert started.wait(5)
-    yield f"http://127.0.0.1:{box['port']}", box["proxy"]
-    loop.call_soon_threadsafe(box["stop"].set)
-    t.join(5)
+    """The lab proxy without a wait: (URL, the Proxy and its counters)."""
+    proxy = lab_proxy.Proxy(0.0)
+    for url in _running(proxy):
+        yield url, proxy
 
 
 def test_bandwidth_goes_through_the_proxy_and_records_it(server, counting_proxy, write_site):
