@@ -48,7 +48,7 @@ from typing import Any, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import rss_mb  # noqa: E402
 
-from giga_netcheck import batch  # noqa: E402
+from giga_netcheck.board import batch  # noqa: E402
 
 
 def rss() -> float:

@@ -120,7 +120,7 @@ def school_times(start: dt.date, days: int, per_day: int, rng: random.Random) ->
 
 def base_rows() -> list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
     """Each golden template flattened once by the real code path (batch.flatten_result)."""
-    from giga_netcheck.batch import flatten_result
+    from giga_netcheck.board.batch import flatten_result
 
     return [flatten_result(doc, f"golden/{name}.json") for name, doc in templates().items()]
 
@@ -131,7 +131,7 @@ def make_rows(n_runs: int, n_schools: int = 3000, boards: int = 30, seed: int = 
     import numpy as np
     import pyarrow as pa
 
-    from giga_netcheck.batch import _mext, _schemas
+    from giga_netcheck.board.batch import _mext, _schemas
 
     rng = np.random.default_rng(seed)
     schools = make_schools(n_schools, boards, seed)

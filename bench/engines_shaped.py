@@ -65,8 +65,8 @@ def one(engine: str, url: str, direction: str, streams: int, seconds: float, war
     """Measure once in this process and print the measurement as JSON (run inside the namespace)."""
     import threading
 
-    from giga_netcheck.engines import ThroughputPlan, registry
-    from giga_netcheck.models import Target, to_dict
+    from giga_netcheck.measure.engines import ThroughputPlan, registry
+    from giga_netcheck.core.models import Target, to_dict
 
     target = Target("bench", "internet", url.split("//", 1)[1].split(":")[0], url, engine=engine)
     plan = ThroughputPlan(direction, streams, seconds, warmup)

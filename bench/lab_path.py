@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 from _common import ROOT, gap_pct, iperf3, need, table
 
-from giga_netcheck.hostinfo import parse_ping
+from giga_netcheck.measure.hostinfo import parse_ping
 from tests.lab.netlab import Lab
 
 PY = sys.executable

@@ -35,8 +35,8 @@ import _common  # noqa: F401  (puts the repository on sys.path)
 
 def child(args: argparse.Namespace) -> None:
     """Runs inside the client namespace: one step, then a JSON line with the client's own figures."""
-    from giga_netcheck.loadgen.activities import Video
-    from giga_netcheck.loadgen.ramp import Budget, RampTarget, run_ramp
+    from giga_netcheck.measure.loadgen.activities import Video
+    from giga_netcheck.measure.loadgen.ramp import Budget, RampTarget, run_ramp
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.devices + 256)), hard))

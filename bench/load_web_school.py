@@ -25,8 +25,8 @@ import time
 
 from _common import rss_mb
 
-from giga_netcheck.loadgen.activities import WebApps
-from giga_netcheck.loadgen.ramp import Budget, RampTarget, run_ramp
+from giga_netcheck.measure.loadgen.activities import WebApps
+from giga_netcheck.measure.loadgen.ramp import Budget, RampTarget, run_ramp
 
 
 def free_port() -> int:

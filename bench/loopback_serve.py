@@ -19,9 +19,9 @@ import time
 
 from _common import gap_pct, iperf3, rss_mb, table, wait_http
 
-from giga_netcheck.engines import ThroughputPlan
-from giga_netcheck.engines.http import HttpEngine
-from giga_netcheck.models import Target
+from giga_netcheck.measure.engines import ThroughputPlan
+from giga_netcheck.measure.engines.http import HttpEngine
+from giga_netcheck.core.models import Target
 
 PORT = 18080
 

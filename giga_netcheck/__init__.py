@@ -1,7 +1,7 @@
 """giga-netcheck: find out why a school's network is slow.
 
 The package is a pure core (config, thresholds, triage, render) around a small set of
-probes and a measurement server. ``giga_netcheck.cli`` is the only place that exits.
+probes and a measurement server. ``giga_netcheck.cli.main`` is the only place that exits.
 """
 
 __version__ = "0.1.0"

@@ -1,3 +1,3 @@
-from .cli import main
+from giga_netcheck.cli.main import main
 
 main()

@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from giga_netcheck.server import ServerConfig, ServerThread
+from giga_netcheck.server.app import ServerConfig, ServerThread
 
 
 @pytest.fixture

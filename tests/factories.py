@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
 
-from giga_netcheck.config import Limit, Profile, load_profile
-from giga_netcheck.facts import Facts
-from giga_netcheck.models import (
+from giga_netcheck.config.site import Limit, Profile, load_profile
+from giga_netcheck.core.facts import Facts
+from giga_netcheck.core.models import (
     NotMeasured,
     SCHEMA_VERSION,
     BandwidthMeasurement,
@@ -28,9 +28,9 @@ from giga_netcheck.models import (
     School,
     Target,
 )
-from giga_netcheck.stats import percentile, summarize_rtts
-from giga_netcheck.thresholds import evaluate
-from giga_netcheck.triage import TriageInput
+from giga_netcheck.core.stats import percentile, summarize_rtts
+from giga_netcheck.core.thresholds import evaluate
+from giga_netcheck.core.triage import TriageInput
 
 # ------------------------------------------------------------------------------ targets
 
@@ -319,7 +319,7 @@ def check_by(checks: Iterable[Check], cid: str, classroom: Optional[str] = None)
 def family_path(name: str, family: str, mbps: Optional[float], rtt_ms: Optional[float] = 30.0, *,
                 status: str = "ok", n_rtt: int = 20, reason: Optional[str] = None) -> "FamilyPath":
     """One target over one family: TCP connects at ``rtt_ms`` and a download at ``mbps``."""
-    from giga_netcheck.models import FamilyPath
+    from giga_netcheck.core.models import FamilyPath
 
     addr = "198.18.3.2" if family == "ipv4" else "2001:2:0:3::2"
     rtt = None if rtt_ms is None else latency(name, rtts(rtt_ms, n=n_rtt), method="tcp-connect", phase="family")
@@ -330,7 +330,7 @@ def family_path(name: str, family: str, mbps: Optional[float], rtt_ms: Optional[
 def proxy_report(name: str = "internet", ttfb_ms: float = 330.0, connect_ms: float = 30.0, *, n: int = 10,
                  proxy: Optional[str] = "http://198.18.2.2:3128", decided_by: str = "site") -> "ProxyReport":
     """A proxy report with one path: connects to the proxy and TTFB through it."""
-    from giga_netcheck.models import ProxyPath, ProxyReport
+    from giga_netcheck.core.models import ProxyPath, ProxyReport
 
     host = "198.18.2.2"
     connect = None if proxy is None else latency(name, rtts(connect_ms, n=n), method="tcp-connect", phase="proxy")
@@ -360,7 +360,7 @@ def discovered_path(target_name: str = "extra", host: str = "198.51.100.9",
                         ("198.51.100.9", "extra", "internet")),
                     method: str = "icmp", reached: bool = True) -> "DiscoveredPath":
     """A traceroute: (address, series name, role) per TTL from 1; an address None is a silent TTL."""
-    from giga_netcheck.models import DiscoveredPath, LatencyStats, PathHop
+    from giga_netcheck.core.models import DiscoveredPath, LatencyStats, PathHop
 
     out = []
     for ttl, (addr, name, role) in enumerate(hops, 1):

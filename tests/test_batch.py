@@ -20,12 +20,13 @@ import yaml
 from typer.testing import CliRunner
 
 from bench.board_data import JST, make_doc, make_schools, school_times, templates
-from giga_netcheck import batch, board_html
-from giga_netcheck.cli import app
-from giga_netcheck.history import append, record_of
-from giga_netcheck.i18n import Messages
-from giga_netcheck.models import RunResult, from_dict
-from giga_netcheck.results import write_atomic
+from giga_netcheck.board import batch
+from giga_netcheck.render import dashboard as board_html
+from giga_netcheck.cli.main import app
+from giga_netcheck.monitor.history import append, record_of
+from giga_netcheck.core.i18n import Messages
+from giga_netcheck.core.models import RunResult, from_dict
+from giga_netcheck.core.results import write_atomic
 
 runner = CliRunner()
 

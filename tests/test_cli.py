@@ -14,7 +14,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from giga_netcheck.cli import app
+from giga_netcheck.cli.main import app
 from tests.conftest import loopback_site
 from tests.fakes import FakeServer
 from tests.lab.dnsserver import DnsServer

@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from bench.board_data import JST, make_doc, make_schools, templates
-from giga_netcheck.collect import Collector, Grant, Tokens
-from giga_netcheck.errors import ConfigError
-from giga_netcheck.results import load
-from giga_netcheck.server import ServerConfig, ServerThread
+from giga_netcheck.server.collect import Collector, Grant, Tokens
+from giga_netcheck.core.errors import ConfigError
+from giga_netcheck.core.results import load
+from giga_netcheck.server.app import ServerConfig, ServerThread
 
 MAX = 256 * 1024
 
@@ -243,7 +243,7 @@ def test_results_route_is_absent_without_collect(server):
 def test_serve_collect_needs_a_valid_tokens_file(tmp_path):
     from typer.testing import CliRunner
 
-    from giga_netcheck.cli import app
+    from giga_netcheck.cli.main import app
 
     runner = CliRunner()
     res = runner.invoke(app, ["serve", "--collect", str(tmp_path / "c"), "--lang", "en"])

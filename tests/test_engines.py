@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import speedtest
 
-from giga_netcheck.config import load_site
-from giga_netcheck.engines import ENGINES, ThroughputPlan, registry
-from giga_netcheck.engines.librespeed import LibreSpeedEngine, parse_server_list
-from giga_netcheck.engines.speedtest_cli import NOTE, SpeedtestEngine
-from giga_netcheck.errors import ConfigError
-from giga_netcheck.models import Target
+from giga_netcheck.config.site import load_site
+from giga_netcheck.measure.engines import ENGINES, ThroughputPlan, registry
+from giga_netcheck.measure.engines.librespeed import LibreSpeedEngine, parse_server_list
+from giga_netcheck.measure.engines.speedtest_cli import NOTE, SpeedtestEngine
+from giga_netcheck.core.errors import ConfigError
+from giga_netcheck.core.models import Target
 from tests.conftest import loopback_site
 from tests.fakes import FakeServer
 
@@ -282,7 +282,7 @@ def test_reports_print_the_speedtest_warning_in_both_languages():
 
     from rich.console import Console
 
-    from giga_netcheck.i18n import Messages
+    from giga_netcheck.core.i18n import Messages
     from giga_netcheck.render.markdown import render
     from giga_netcheck.render.terminal import show
 
@@ -296,7 +296,7 @@ def test_reports_print_the_speedtest_warning_in_both_languages():
 
 
 def test_redaction_keeps_note_keys_and_hides_addresses_in_engine_figures():
-    from giga_netcheck.redact import redact
+    from giga_netcheck.core.redact import redact
 
     b = next(b for b in redact(_speedtest_result()).measurements.bandwidth if b.engine == "speedtest")
     assert b.notes == (NOTE,)
@@ -304,8 +304,8 @@ def test_redaction_keeps_note_keys_and_hides_addresses_in_engine_figures():
 
 
 def test_engine_option_without_internet_targets_means_the_nearest_ookla_server():
-    from giga_netcheck.cli import _with_engine
-    from giga_netcheck.config import default_site
+    from giga_netcheck.cli.run import _with_engine
+    from giga_netcheck.config.site import default_site
 
     site = _with_engine(default_site(env={}), "speedtest")
     t = [t for t in site.targets("192.168.1.1") if t.role == "internet"]
@@ -316,8 +316,8 @@ def test_engine_option_without_internet_targets_means_the_nearest_ookla_server()
 
 
 def test_session_cache_opens_once_and_remembers_the_mapped_error():
-    from giga_netcheck.engines import SessionCache
-    from giga_netcheck.models import Target
+    from giga_netcheck.measure.engines import SessionCache
+    from giga_netcheck.core.models import Target
 
     calls: list[str] = []
 

@@ -10,9 +10,9 @@ import random
 
 import pytest
 
-from giga_netcheck import history as hist
-from giga_netcheck.history import Lessons, Record, peak_congestion, record_of, trends
-from giga_netcheck.models import (
+from giga_netcheck.monitor import history as hist
+from giga_netcheck.monitor.history import Lessons, Record, peak_congestion, record_of, trends
+from giga_netcheck.core.models import (
     SCHEMA_VERSION, BandwidthMeasurement, Cause, DnsSeries, LatencySeries, LatencyStats, Measurements, RunResult, School,
 )
 

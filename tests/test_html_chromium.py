@@ -29,9 +29,9 @@ from typing import Iterator
 
 import pytest
 
-from giga_netcheck.i18n import Messages
+from giga_netcheck.core.i18n import Messages
 from giga_netcheck.render import html as html_render
-from giga_netcheck.results import load
+from giga_netcheck.core.results import load
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium fonts-noto-cjk)")

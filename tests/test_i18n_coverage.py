@@ -3,7 +3,7 @@
 Two nets, each of which can fail (the ``*_can_fail`` tests prove it):
 
 1. A source scan (AST) of the code that writes sentences into a result -- triage.py, runner.py,
-   facts.py, thresholds.py, scheduled.py, history.py, cli_probe.py, probes/*.py -- for a string literal or f-string passed where a reader
+   facts.py, thresholds.py, scheduled.py, history.py, cli/probe.py, probes/*.py -- for a string literal or f-string passed where a reader
    will see it: an evidence ``note``, a probe ``reason``, a probe's ``check()`` answer, a
    ``not_measured`` line, a check's ``source`` or ``detail``. Those must be
    ``i18n.Text(key, **values)``.
@@ -28,14 +28,14 @@ import pytest
 from rich.console import Console
 
 import giga_netcheck
-from giga_netcheck.config import load_profile, load_site
-from giga_netcheck.i18n import Messages, Text, catalogue
-from giga_netcheck.models import Evidence, Measurements, ProbeRecord, RunResult, to_dict
+from giga_netcheck.config.site import load_profile, load_site
+from giga_netcheck.core.i18n import Messages, Text, catalogue
+from giga_netcheck.core.models import Evidence, Measurements, ProbeRecord, RunResult, to_dict
 from giga_netcheck.render import html as html_render, legacy_key, markdown, not_measured_lines, note_text, reason_text
 from giga_netcheck.render.terminal import show
-from giga_netcheck.results import load
-from giga_netcheck.runner import conclude, run
-from giga_netcheck.triage import triage
+from giga_netcheck.core.results import load
+from giga_netcheck.measure.runner import conclude, run
+from giga_netcheck.core.triage import triage
 
 from tests.conftest import loopback_site
 from tests.factories import run_result
@@ -48,7 +48,8 @@ GOLDEN = Path(__file__).parent / "golden" / "results"
 
 # ------------------------------------------------------------------------------ 1. source scan
 
-SCANNED = ["triage.py", "runner.py", "facts.py", "thresholds.py", "scheduled.py", "history.py", "cli_probe.py", *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "probes").glob("*.py"))]
+SCANNED = ["core/triage.py", "measure/runner.py", "core/facts.py", "core/thresholds.py", "monitor/scheduled.py", "monitor/history.py",
+           "cli/probe.py", *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "measure" / "probes").glob("*.py"))]
 """Modules that write sentences a report shows (evidence notes, probe reasons, not-measured lines)."""
 
 SENTENCE_KEYWORDS = {"note", "reason", "detail", "source"}
@@ -375,7 +376,7 @@ def joined(pieces: list[tuple[str, bool]]) -> str:
 def test_udp_echo_without_a_server_says_so_by_key(server):
     from urllib.parse import urlsplit
 
-    from giga_netcheck.probes.rtt import open_method
+    from giga_netcheck.measure.probes.rtt import open_method
 
     method, why = open_method(["udp-echo", "tcp-connect"], "127.0.0.1", udp_port=None, tcp_port=urlsplit(server.url).port)
     method.close()
@@ -384,7 +385,7 @@ def test_udp_echo_without_a_server_says_so_by_key(server):
 
 
 def test_probe_load_prints_a_skipped_reason_in_the_readers_language():
-    from giga_netcheck.cli_probe import _said
+    from giga_netcheck.cli.probe import _said
 
     ja = Messages("ja")
     said = ja("load.skipped", reason=_said(ja, Text("reason.no_server")))

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from giga_netcheck.config import load_site
-from giga_netcheck.models import Target
-from giga_netcheck.probes import family as fam
-from giga_netcheck.probes.base import ProbeContext
-from giga_netcheck.server import ServerConfig, ServerThread
-from giga_netcheck.thresholds import evaluate
+from giga_netcheck.config.site import load_site
+from giga_netcheck.core.models import Target
+from giga_netcheck.measure.probes import family as fam
+from giga_netcheck.measure.probes.base import ProbeContext
+from giga_netcheck.server.app import ServerConfig, ServerThread
+from giga_netcheck.core.thresholds import evaluate
 
 from tests.conftest import loopback_site
 from tests.factories import facts, family_path, healthy_measurements, profile, replace_dc
-from giga_netcheck.models import Classroom, School
+from giga_netcheck.core.models import Classroom, School
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from giga_netcheck.loadgen import analysis
-from giga_netcheck.loadgen.activities import Cbt, Device, Textbook, Video, VideoCall, WebApps, activity_for
-from giga_netcheck.loadgen.client import LoadError, classify
-from giga_netcheck.loadgen.ramp import Budget, RampTarget, run_ramp
+from giga_netcheck.core import load as analysis
+from giga_netcheck.measure.loadgen.activities import Cbt, Device, Textbook, Video, VideoCall, WebApps, activity_for
+from giga_netcheck.measure.loadgen.client import LoadError, classify
+from giga_netcheck.measure.loadgen.ramp import Budget, RampTarget, run_ramp
 from tests.fakes import FakeServer
 
 

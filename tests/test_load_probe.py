@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 
-from giga_netcheck.config import load_site
-from giga_netcheck.probes.base import ProbeContext
-from giga_netcheck.probes.load import LoadProbe, make_plan
+from giga_netcheck.config.site import load_site
+from giga_netcheck.measure.probes.base import ProbeContext
+from giga_netcheck.measure.probes.load import LoadProbe, make_plan
 from giga_netcheck.render.html import load_ramp
-from giga_netcheck.results import load as load_result
-from giga_netcheck.runner import run
+from giga_netcheck.core.results import load as load_result
+from giga_netcheck.measure.runner import run
 from tests.conftest import loopback_site
 
 FAST_LOAD = {"devices": 4, "steps": 2, "step_s": 1, "max_factor": 1.5, "activity": "video", "bitrate_mbps": 1.0, "segment_s": 0.4}
@@ -64,7 +64,7 @@ def test_run_carries_the_load_section(server, write_site, tmp_path):
     assert hops == {"gateway", "internet"}
     assert load_ramp(load) is not None  # the HTML report charts it
     # saved and loaded again unchanged
-    from giga_netcheck.results import dumps, write_atomic
+    from giga_netcheck.core.results import dumps, write_atomic
 
     path = write_atomic(tmp_path / "r.json", dumps(result))
     assert load_result(path).measurements.load == json.loads(json.dumps(load))

@@ -9,9 +9,9 @@ import io
 import pytest
 from rich.console import Console
 
-from giga_netcheck.i18n import LANGS, Messages
-from giga_netcheck.loadgen import analysis
-from giga_netcheck.loadgen.client import ERROR_KINDS
+from giga_netcheck.core.i18n import LANGS, Messages
+from giga_netcheck.core import load as analysis
+from giga_netcheck.measure.loadgen.client import ERROR_KINDS
 from giga_netcheck.render.terminal import KNEE_MARK, _bar, load_lines, show, show_load
 from tests.factories import healthy_measurements, run_result
 

@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 import giga_netcheck
-from giga_netcheck import thresholds
-from giga_netcheck.i18n import LANGS, Messages, catalogue, detect_lang
-from giga_netcheck.models import Classroom, School
-from giga_netcheck.thresholds import evaluate
-from giga_netcheck.models import Target
-from giga_netcheck.triage import CAUSE_SEGMENTS, RULES, triage
+from giga_netcheck.core import thresholds
+from giga_netcheck.core.i18n import LANGS, Messages, catalogue, detect_lang
+from giga_netcheck.core.models import Classroom, School
+from giga_netcheck.core.thresholds import evaluate
+from giga_netcheck.core.models import Target
+from giga_netcheck.core.triage import CAUSE_SEGMENTS, RULES, triage
 
 from tests.factories import (
     family_path,

@@ -10,17 +10,17 @@ from typing import Optional
 
 import pytest
 
-from giga_netcheck.config import load_site
-from giga_netcheck.errors import PermissionFailure
-from giga_netcheck.models import DiscoveredPath, PathHop, Target, claims
-from giga_netcheck.probes.base import ProbeContext
-from giga_netcheck.probes.latency import LoadedLatencySampler
-from giga_netcheck.probes.path import (
+from giga_netcheck.config.site import load_site
+from giga_netcheck.core.errors import PermissionFailure
+from giga_netcheck.core.models import DiscoveredPath, PathHop, Target, claims
+from giga_netcheck.measure.probes.base import ProbeContext
+from giga_netcheck.measure.probes.latency import LoadedLatencySampler
+from giga_netcheck.measure.probes.path import (
     KINDS, PathLimits, PathProbe, RawTransport, Reply, Transport, attach_hop_stats, discover, name_hops,
     raw_sockets_allowed, trace,
 )
-from giga_netcheck.runner import run
-from giga_netcheck.triage import triage
+from giga_netcheck.measure.runner import run
+from giga_netcheck.core.triage import triage
 from tests.conftest import loopback_site
 from tests.factories import bandwidth, latency, measurements, replace_dc, rtts, triage_input
 

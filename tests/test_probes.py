@@ -8,16 +8,16 @@ import threading
 
 import pytest
 
-from giga_netcheck.config import ProbeSettings, Site
-from giga_netcheck.engines import ThroughputPlan
-from giga_netcheck.engines.http import HttpEngine
-from giga_netcheck.errors import NotMeasurementServer, PermissionFailure, ProbeError
-from giga_netcheck.models import Classroom, School, Target
-from giga_netcheck.probes import dns as dnsprobe
-from giga_netcheck.probes import rtt
-from giga_netcheck.probes.base import ProbeContext
-from giga_netcheck.probes.latency import measure_series
-from giga_netcheck.runner import identify
+from giga_netcheck.config.site import ProbeSettings, Site
+from giga_netcheck.measure.engines import ThroughputPlan
+from giga_netcheck.measure.engines.http import HttpEngine
+from giga_netcheck.core.errors import NotMeasurementServer, PermissionFailure, ProbeError
+from giga_netcheck.core.models import Classroom, School, Target
+from giga_netcheck.measure.probes import dns as dnsprobe
+from giga_netcheck.measure.probes import rtt
+from giga_netcheck.measure.probes.base import ProbeContext
+from giga_netcheck.measure.probes.latency import measure_series
+from giga_netcheck.measure.runner import identify
 from tests.fakes import FakeServer
 from tests.lab.dnsserver import DnsServer
 
@@ -155,7 +155,7 @@ def test_split_server(spec, expected):
 
 
 def test_dns_agreement_flags_different_answers():
-    from giga_netcheck.models import DnsSeries
+    from giga_netcheck.core.models import DnsSeries
 
     a = DnsSeries("r1", "1.1.1.1", "n", "warm", (1.0,), ("NOERROR",), ("198.18.0.1",), 0, 1.0, 1.0)
     b = DnsSeries("r2", "2.2.2.2", "n", "warm", (1.0,), ("NOERROR",), ("198.18.0.9",), 0, 1.0, 1.0)

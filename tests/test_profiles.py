@@ -15,7 +15,7 @@ from typing import Optional
 import pytest
 import yaml
 
-from giga_netcheck.config import (
+from giga_netcheck.config.site import (
     LIMIT_KEYS,
     PROFILES_ENV,
     Limit,
@@ -29,10 +29,10 @@ from giga_netcheck.config import (
     shipped_profiles_dir,
     strictest,
 )
-from giga_netcheck.errors import ConfigError, UnknownProfileError
-from giga_netcheck.models import Classroom, School, to_dict
-from giga_netcheck.runner import conclude, load_profiles
-from giga_netcheck.thresholds import MEXT_2024_POINTS, evaluate, interpolate, mext_recommended_mbps, school_needs
+from giga_netcheck.core.errors import ConfigError, UnknownProfileError
+from giga_netcheck.core.models import Classroom, School, to_dict
+from giga_netcheck.measure.runner import conclude, load_profiles
+from giga_netcheck.core.thresholds import MEXT_2024_POINTS, evaluate, interpolate, mext_recommended_mbps, school_needs
 
 from tests.factories import bandwidth, check_by, facts, latency, measurements, run_result
 

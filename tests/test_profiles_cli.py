@@ -13,9 +13,9 @@ import typer.main
 import yaml
 from typer.testing import CliRunner
 
-from giga_netcheck.cli import app
-from giga_netcheck.cli_profiles import profiles_app
-from giga_netcheck.config import PROFILES_ENV, shipped_profiles_dir
+from giga_netcheck.cli.main import app
+from giga_netcheck.cli.profiles import profiles_app
+from giga_netcheck.config.site import PROFILES_ENV, shipped_profiles_dir
 
 BAD = Path(__file__).resolve().parent / "data" / "bad-profiles"
 SHIPPED = shipped_profiles_dir()

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from giga_netcheck import prometheus
-from giga_netcheck.models import Check
+from giga_netcheck.monitor import prometheus
+from giga_netcheck.core.models import Check
 
 from tests.test_history import _result
 

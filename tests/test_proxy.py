@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from giga_netcheck.config import load_site
-from giga_netcheck.models import Target
-from giga_netcheck.probes.base import ProbeContext
-from giga_netcheck.probes.proxy import ProxyProbe
-from giga_netcheck.proxy import PacError, PacScript, ProxyConfig, no_proxy_matches, parse_pac_result
+from giga_netcheck.config.site import load_site
+from giga_netcheck.core.models import Target
+from giga_netcheck.measure.probes.base import ProbeContext
+from giga_netcheck.measure.probes.proxy import ProxyProbe
+from giga_netcheck.measure.proxy_discovery import PacError, PacScript, ProxyConfig, no_proxy_matches, parse_pac_result
 
 from tests.conftest import loopback_site
 from tests.lab import proxy as lab_proxy
@@ -111,7 +111,7 @@ def test_unreachable_or_unreadable_pac_means_direct_and_says_so():
 def test_site_file_proxy_section_is_validated(write_site):
     site = load_site(write_site(loopback_site("http://127.0.0.1:9", proxy={"url": "http://127.0.0.1:3128", "no_proxy": ["10.0.0.0/8"]})))
     assert site.proxy == {"url": "http://127.0.0.1:3128", "no_proxy": ["10.0.0.0/8"]}
-    from giga_netcheck.errors import ConfigError
+    from giga_netcheck.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="proxy"):
         load_site(write_site(loopback_site("http://127.0.0.1:9", proxy={"uri": "x"})))
@@ -193,7 +193,7 @@ def counting_proxy():
 
 
 def test_bandwidth_goes_through_the_proxy_and_records_it(server, counting_proxy, write_site):
-    from giga_netcheck.probes.bandwidth import BandwidthProbe
+    from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
 
     url, proxy = counting_proxy
     cfg = ProxyConfig.from_settings({"url": url}, None)
@@ -213,7 +213,7 @@ def test_bandwidth_goes_through_the_proxy_and_records_it(server, counting_proxy,
 
 @pytest.mark.parametrize("proxy_section", [None, {"no_proxy": ["127.0.0.0/8"]}])
 def test_bandwidth_without_an_applicable_proxy_goes_direct(server, counting_proxy, write_site, proxy_section):
-    from giga_netcheck.probes.bandwidth import BandwidthProbe
+    from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
 
     url, proxy = counting_proxy
     cfg = None if proxy_section is None else ProxyConfig.from_settings({"url": url, **proxy_section}, None)
@@ -230,7 +230,7 @@ def test_bandwidth_without_an_applicable_proxy_goes_direct(server, counting_prox
     (None, None),
 ])
 def test_without_credentials(url, shown):
-    from giga_netcheck.proxy import without_credentials
+    from giga_netcheck.measure.proxy_discovery import without_credentials
     assert without_credentials(url) == shown
 
 
@@ -244,7 +244,7 @@ def test_probe_never_records_the_proxy_password(server, delaying_proxy, write_si
 
 
 def test_bandwidth_through_a_proxy_with_credentials_records_it_without_them(server, counting_proxy, write_site):
-    from giga_netcheck.probes.bandwidth import BandwidthProbe
+    from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
 
     url, proxy = counting_proxy
     with_password = url.replace("http://", "http://teacher:s3cret@")

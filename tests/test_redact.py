@@ -12,13 +12,13 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from giga_netcheck.cli import app
-from giga_netcheck.i18n import LANGS, Messages
-from giga_netcheck.models import Evidence, ProbeRecord, RunResult, from_dict
-from giga_netcheck.redact import Redactor, originals, redact
+from giga_netcheck.cli.main import app
+from giga_netcheck.core.i18n import LANGS, Messages
+from giga_netcheck.core.models import Evidence, ProbeRecord, RunResult, from_dict
+from giga_netcheck.core.redact import Redactor, originals, redact
 from giga_netcheck.render import registry
 from giga_netcheck.render.terminal import show
-from giga_netcheck.results import dumps, load
+from giga_netcheck.core.results import dumps, load
 
 RESULTS = Path(__file__).parent / "golden" / "results"
 

@@ -27,12 +27,12 @@ from typing import Optional
 import pytest
 from rich.console import Console
 
-from giga_netcheck.i18n import LANGS, Messages, catalogue
-from giga_netcheck.models import Evidence, Cause, ProbeRecord, RunResult, School, claims, to_dict
+from giga_netcheck.core.i18n import LANGS, Messages, catalogue
+from giga_netcheck.core.models import Evidence, Cause, ProbeRecord, RunResult, School, claims, to_dict
 from giga_netcheck.render import EXTENSIONS, registry
-from giga_netcheck.render import csv_render, html as html_render, svg
+from giga_netcheck.render import csvdoc, html as html_render, svg
 from giga_netcheck.render.terminal import show
-from giga_netcheck.results import load
+from giga_netcheck.core.results import load
 
 GOLDEN = Path(__file__).parent / "golden"
 RESULTS = GOLDEN / "results"
@@ -299,22 +299,22 @@ def test_the_english_ui_word_check_can_fail():
 
 
 def test_japanese_csv_headers_and_words_come_from_the_catalogue():
-    text = csv_render.render(result("dns-failure"), Messages("ja"))
+    text = csvdoc.render(result("dns-failure"), Messages("ja"))
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0] == [catalogue("ja")[f"csv.{c}"] for c in csv_render.COLUMNS]
-    statuses = {row[csv_render.COLUMNS.index("status")] for row in rows[1:]}
+    assert rows[0] == [catalogue("ja")[f"csv.{c}"] for c in csvdoc.COLUMNS]
+    statuses = {row[csvdoc.COLUMNS.index("status")] for row in rows[1:]}
     assert statuses <= {catalogue("ja")[f"status_word.{s}"] for s in ("pass", "warn", "fail", "not-measured")}
-    labels = [row[csv_render.COLUMNS.index("check_label")] for row in rows[1:]]
+    labels = [row[csvdoc.COLUMNS.index("check_label")] for row in rows[1:]]
     assert all(not re.search(r"[A-Za-z]{4,}", re.sub(r"\(.*?\)|RTT|DNS", "", lab)) for lab in labels), labels
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_message_key_the_renderers_use_exists_in_both_catalogues(lang):
     # tests/test_messages.py checks that en and ja carry the same keys; this checks that the keys
-    # html.py and csv_render.py ask for exist at all (a typo would print the key itself).
+    # html.py and csvdoc.py ask for exist at all (a typo would print the key itself).
     cat = catalogue(lang)
-    src = "".join((Path(html_render.__file__).parent / f).read_text(encoding="utf-8") for f in ("html.py", "csv_render.py"))
-    keys = set(re.findall(r'm\(\s*f?"([a-z_]+\.[a-z0-9_.\-]+)"', src)) | {f"csv.{c}" for c in csv_render.COLUMNS}
+    src = "".join((Path(html_render.__file__).parent / f).read_text(encoding="utf-8") for f in ("html.py", "csvdoc.py"))
+    keys = set(re.findall(r'm\(\s*f?"([a-z_]+\.[a-z0-9_.\-]+)"', src)) | {f"csv.{c}" for c in csvdoc.COLUMNS}
     keys |= set(re.findall(r'"((?:col|meta|label|chart|diagram|heading|html|value|not_measured)\.[a-z0-9_.\-]+)"', src))
     assert keys, "the scan found no keys: the pattern is broken"
     missing = sorted(k for k in keys if "{" not in k and k not in cat)
@@ -328,13 +328,13 @@ def test_every_message_key_the_renderers_use_exists_in_both_catalogues(lang):
 @pytest.mark.parametrize("name", NAMES)
 def test_csv_is_excel_friendly_one_row_per_check(name, lang):
     r = result(name)
-    data = csv_render.render(r, Messages(lang)).encode("utf-8")
+    data = csvdoc.render(r, Messages(lang)).encode("utf-8")
     assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM (Excel on Japanese Windows)"
     assert data.count(b"\r\n") == data.count(b"\n"), "CRLF line endings only"
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert len(rows) == 1 + len(r.checks)
-    assert rows[0] == [Messages(lang)(f"csv.{c}") for c in csv_render.COLUMNS]
-    col = {c: i for i, c in enumerate(csv_render.COLUMNS)}
+    assert rows[0] == [Messages(lang)(f"csv.{c}") for c in csvdoc.COLUMNS]
+    col = {c: i for i, c in enumerate(csvdoc.COLUMNS)}
     for row, c in zip(rows[1:], r.checks):
         assert row[col["check_id"]] == c.id and row[col["school_id"]] == r.school.id and row[col["run_id"]] == r.run_id
         assert row[col["measured"]] == ("" if c.measured is None else f"{c.measured:g}" if c.measured != int(c.measured) else str(int(c.measured)))
@@ -342,7 +342,7 @@ def test_csv_is_excel_friendly_one_row_per_check(name, lang):
 
 
 def test_csv_numbers_are_plain():
-    assert csv_render._number(1234567.0) == "1234567" and csv_render._number(30.625) == "30.625" and csv_render._number(None) == ""
+    assert csvdoc._number(1234567.0) == "1234567" and csvdoc._number(30.625) == "30.625" and csvdoc._number(None) == ""
 
 
 # --------------------------------------------------------------------- JSON, Markdown, terminal

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from giga_netcheck.config import load_profile
-from giga_netcheck.errors import ResultFileError
-from giga_netcheck.models import SCHEMA_VERSION, RunResult, School, from_dict, to_dict
-from giga_netcheck.results import dumps, load, report_basename, upgrade, write_atomic
-from giga_netcheck.runner import conclude
-from giga_netcheck.stats import summarize_rtts
+from giga_netcheck.config.site import load_profile
+from giga_netcheck.core.errors import ResultFileError
+from giga_netcheck.core.models import SCHEMA_VERSION, RunResult, School, from_dict, to_dict
+from giga_netcheck.core.results import dumps, load, report_basename, upgrade, write_atomic
+from giga_netcheck.measure.runner import conclude
+from giga_netcheck.core.stats import summarize_rtts
 
 from tests.factories import measurements, run_result
 
@@ -36,7 +36,7 @@ def _all_dataclass_types(obj, seen=None) -> set[type]:
 
 
 def test_full_result_exercises_every_model_type():
-    import giga_netcheck.models as models
+    import giga_netcheck.core.models as models
 
     every = {getattr(models, n) for n in models.__all__ if dataclasses.is_dataclass(getattr(models, n, None))}
     assert _all_dataclass_types(run_result()) == every
@@ -244,7 +244,7 @@ def test_documented_example_loads_and_is_consistent(tmp_path):
 
 def test_documented_fields_are_the_model_fields():
     """Every dataclass field in models.py has a row in docs/result-schema.md, and no row is stale."""
-    import giga_netcheck.models as models
+    import giga_netcheck.core.models as models
 
     text = DOC.read_text(encoding="utf-8")
     sections = {m.group(1): m.group(2) for m in re.finditer(r"^##+ `?(\w+)`?[^\n]*\n(.*?)(?=^##|\Z)", text, re.S | re.M)}

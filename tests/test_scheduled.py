@@ -13,11 +13,11 @@ from dataclasses import replace
 
 import pytest
 
-from giga_netcheck import scheduled as sch
-from giga_netcheck.config import ProbeSettings, ScheduleSettings, load_site
-from giga_netcheck.engines import ThroughputPlan
-from giga_netcheck.errors import ConfigError
-from giga_netcheck.models import Cause, Target
+from giga_netcheck.monitor import scheduled as sch
+from giga_netcheck.config.site import ProbeSettings, ScheduleSettings, load_site
+from giga_netcheck.measure.engines import ThroughputPlan
+from giga_netcheck.core.errors import ConfigError
+from giga_netcheck.core.models import Cause, Target
 
 from tests.conftest import loopback_site
 from tests.test_history import JST, _result, rec
@@ -176,7 +176,7 @@ def test_lock_is_exclusive_and_says_who_holds_it(tmp_path):
 
 def test_lock_is_dropped_when_the_holder_dies(tmp_path):
     path = tmp_path / "h.jsonl.lock"
-    code = "import sys, time; from giga_netcheck.scheduled import RunLock; RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)"
+    code = "import sys, time; from giga_netcheck.monitor.scheduled import RunLock; RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)"
     import sys
 
     child = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from giga_netcheck import history as hist
-from giga_netcheck.cli import app
-from giga_netcheck.results import load as load_result
-from giga_netcheck.scheduled import RunLock
+from giga_netcheck.monitor import history as hist
+from giga_netcheck.cli.main import app
+from giga_netcheck.core.results import load as load_result
+from giga_netcheck.monitor.scheduled import RunLock
 
 from tests.conftest import loopback_site
 from tests.test_cli import _env
@@ -100,7 +100,7 @@ _NETNS_CHILD = textwrap.dedent("""
     import json, subprocess, sys, time
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     import yaml
-    from giga_netcheck.server import ServerConfig, ServerThread
+    from giga_netcheck.server.app import ServerConfig, ServerThread
     from tests.conftest import loopback_site
     from tests.lab.dnsserver import DnsServer
 
@@ -165,14 +165,14 @@ def test_time_limit_stops_the_run_keeps_the_partial_result_and_exits_5(server, w
 
 _HANGING_CHILD = textwrap.dedent("""
     import sys, threading
-    import giga_netcheck.cli_schedule as cs
+    import giga_netcheck.cli.schedule as cs
     cs.HARD_LIMIT_GRACE_S = 1.0
 
     def hang(*args, **kwargs):  # a probe that ignores the stop event
         threading.Event().wait()
 
     cs.run_planned = hang
-    from giga_netcheck.cli import main
+    from giga_netcheck.cli.main import main
     sys.argv = ["giga-netcheck", *sys.argv[1:]]
     main()
 """)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from giga_netcheck.config import (
+from giga_netcheck.config.site import (
     PROFILES_ENV,
     LIMIT_KEYS,
     Limit,
@@ -18,8 +18,8 @@ from giga_netcheck.config import (
     profile_dirs,
     shipped_profiles_dir,
 )
-from giga_netcheck.errors import ConfigError, UnknownProfileError
-from giga_netcheck.models import Classroom, School, Target
+from giga_netcheck.core.errors import ConfigError, UnknownProfileError
+from giga_netcheck.core.models import Classroom, School, Target
 
 EXAMPLE_SITE = """\
 # A school with a board data center and two internet points.

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from giga_netcheck.server import UDP_MAGIC, ServerConfig, ServerThread
+from giga_netcheck.server.app import UDP_MAGIC, ServerConfig, ServerThread
 
 
 def test_id_identifies_as_measurement_server(server):

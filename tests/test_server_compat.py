@@ -8,8 +8,8 @@ import re
 import httpx
 import pytest
 
-from giga_netcheck.server import ServerConfig, ServerThread
-from giga_netcheck.server_compat import MIB
+from giga_netcheck.server.app import ServerConfig, ServerThread
+from giga_netcheck.server.compat import MIB
 
 
 def _get(url: str, **kw) -> httpx.Response:

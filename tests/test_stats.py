@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from giga_netcheck.models import LatencyStats
-from giga_netcheck.stats import jitter, median, percentile, summarize_rtts, trimmed_mean
+from giga_netcheck.core.models import LatencyStats
+from giga_netcheck.core.stats import jitter, median, percentile, summarize_rtts, trimmed_mean
 
 
 @pytest.mark.parametrize(
@@ -108,6 +108,6 @@ def test_summarize_rtts_accepts_a_generator():
 
 @pytest.mark.parametrize("k,n,p,expected", [(0, 30, 0.04, 0.96 ** 30), (30, 30, 0.5, 1.0), (0, 10, 0.0, 1.0), (1, 2, 0.5, 0.75)])
 def test_binomial_cdf(k, n, p, expected):
-    from giga_netcheck.stats import binomial_cdf
+    from giga_netcheck.core.stats import binomial_cdf
 
     assert binomial_cdf(k, n, p) == pytest.approx(expected)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from giga_netcheck.config import Limit, load_profile
-from giga_netcheck.models import Check, Classroom, ProbeRecord, School
-from giga_netcheck.thresholds import MEXT_2024_POINTS, evaluate, mext_recommended_mbps, overall_status
-from giga_netcheck.triage import dns_failure, TriageInput
+from giga_netcheck.config.site import Limit, load_profile
+from giga_netcheck.core.models import Check, Classroom, ProbeRecord, School
+from giga_netcheck.core.thresholds import MEXT_2024_POINTS, evaluate, mext_recommended_mbps, overall_status
+from giga_netcheck.core.triage import dns_failure, TriageInput
 
 from tests.factories import (
     healthy_measurements,
@@ -356,7 +356,7 @@ def test_overall_status(statuses, measured, expected):
 def test_load_ramp_gives_a_devices_check(carried, needed, status):
     import dataclasses
 
-    from giga_netcheck.thresholds import _load_checks
+    from giga_netcheck.core.thresholds import _load_checks
 
     load = {"classroom": {"name": "5-1"}, "activity": {"kind": "web-apps"},
             "supports": {"devices": carried, "needed": needed, "at_least": False, "first_failing_devices": carried + 10}}

@@ -7,8 +7,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import pytest
 
-from giga_netcheck.models import Cause, Classroom, Evidence, School, Target, claims
-from giga_netcheck.triage import CAUSE_SEGMENTS, RULES, Finding, Rule, TriageInput, bufferbloat_grade, triage
+from giga_netcheck.core.models import Cause, Classroom, Evidence, School, Target, claims
+from giga_netcheck.core.triage import CAUSE_SEGMENTS, RULES, Finding, Rule, TriageInput, bufferbloat_grade, triage
 
 from tests.factories import (
     ALL_TARGETS,
@@ -514,7 +514,7 @@ def _load(errors_per_step, goodput=20.0, target="center"):
 def test_session_limit_from_the_load_ramp(errors, fires):
     import dataclasses
 
-    from giga_netcheck.triage import session_limit
+    from giga_netcheck.core.triage import session_limit
 
     inp = Scenario().input()
     facts = dataclasses.replace(inp.facts, load=_load(errors))
@@ -527,7 +527,7 @@ def test_session_limit_from_the_load_ramp(errors, fires):
 def test_session_limit_needs_spare_bandwidth():
     import dataclasses
 
-    from giga_netcheck.triage import session_limit
+    from giga_netcheck.core.triage import session_limit
 
     inp = Scenario().input()
     line = inp.facts.throughput("center", "download").goodput_mbps

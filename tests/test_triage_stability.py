@@ -3,8 +3,8 @@ the figures of a lab run whose verdict wavered, turned into a synthetic result."
 
 from __future__ import annotations
 
-from giga_netcheck.models import Classroom, School, claims
-from giga_netcheck.triage import triage
+from giga_netcheck.core.models import Classroom, School, claims
+from giga_netcheck.core.triage import triage
 
 from tests.factories import bandwidth, healthy_dns, latency, measurements, rtts, triage_input
 
@@ -67,8 +67,8 @@ def test_loss_rate_against_the_gateway_is_pooled_from_where_loss_starts():
     # lab uplink-loss without a center (full run): the discovered hop 2 lost 1 of 40, the internet
     # 3 of 40, the gateway 0 of 40 idle + 60 flat under load. Tested against hop 2's 2.5% alone,
     # 100 clean gateway probes were "too few" (p = 0.08) and uplink-loss fell to 0.31
-    from giga_netcheck.models import DiscoveredPath, PathHop, Target
-    from giga_netcheck.triage import uplink_loss
+    from giga_netcheck.core.models import DiscoveredPath, PathHop, Target
+    from giga_netcheck.core.triage import uplink_loss
 
     gw, hop, net = "198.18.1.1", "198.18.2.2", "198.18.3.2"
     path = DiscoveredPath("internet", net, "icmp", True, (
@@ -122,7 +122,7 @@ def _ramp(peaks, refused, opened=None):
 def _session(load):
     import dataclasses
 
-    from giga_netcheck.triage import session_limit
+    from giga_netcheck.core.triage import session_limit
 
     bw = [bandwidth("center", 289.0), bandwidth("center", 240.0, streams=1), bandwidth("center", 289.0, direction="upload"),
           bandwidth("internet", 289.0), bandwidth("internet", 289.0, streams=1), bandwidth("internet", 289.0, direction="upload")]
@@ -147,7 +147,7 @@ def test_failing_from_the_first_step_without_a_plateau_is_not_a_table():
 def test_loss_missed_by_thirty_idle_probes_shows_in_the_flat_probes_under_load():
     # lab uplink-loss (2% each way), quick run 1 of 3: no idle probe to the center or the internet
     # was lost (0.96^30 = 0.29 each), and per-flow-limit came out on top
-    from giga_netcheck.triage import uplink_loss
+    from giga_netcheck.core.triage import uplink_loss
 
     series = [latency("gateway", rtts(0.05, n=30)), latency("center", rtts(30.2, n=30)), latency("internet", rtts(30.3, n=30)),
               latency("gateway", rtts(0.05, n=60), phase="download:center"),
@@ -159,7 +159,7 @@ def test_loss_missed_by_thirty_idle_probes_shows_in_the_flat_probes_under_load()
 
 
 def test_drops_in_a_filled_queue_are_not_line_loss():
-    from giga_netcheck.triage import uplink_loss
+    from giga_netcheck.core.triage import uplink_loss
 
     series = [latency("gateway", rtts(0.05, n=30)), latency("center", rtts(30.2, n=30)), latency("internet", rtts(30.3, n=30)),
               latency("center", rtts(180.0, n=60, lost=6), phase="download:center"),

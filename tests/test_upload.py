@@ -13,10 +13,10 @@ import yaml
 from typer.testing import CliRunner
 
 from bench.board_data import JST, make_doc, make_schools, templates
-from giga_netcheck.cli import app
-from giga_netcheck.collect import Collector, Tokens
-from giga_netcheck.server import ServerConfig, ServerThread
-from giga_netcheck.upload import deliver, pending, results_url, spool, upload
+from giga_netcheck.cli.main import app
+from giga_netcheck.server.collect import Collector, Tokens
+from giga_netcheck.server.app import ServerConfig, ServerThread
+from giga_netcheck.board.upload import deliver, pending, results_url, spool, upload
 
 runner = CliRunner()
 TOKEN = "school-token-0123456789"

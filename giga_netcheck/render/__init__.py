@@ -6,16 +6,16 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..i18n import Messages, catalogue, translate_parts
-from ..models import Check, Evidence, ProbeRecord, RunResult
+from giga_netcheck.core.i18n import Messages, catalogue, translate_parts
+from giga_netcheck.core.models import Check, Evidence, ProbeRecord, RunResult
 
 Renderer = Callable[[RunResult, Messages], str]
 
 
 def registry() -> dict[str, Renderer]:
-    from . import csv_render, html, json_render, markdown
+    from giga_netcheck.render import csvdoc, html, jsondoc, markdown
 
-    return {"json": json_render.render, "md": markdown.render, "html": html.render, "csv": csv_render.render}
+    return {"json": jsondoc.render, "md": markdown.render, "html": html.render, "csv": csvdoc.render}
 
 
 EXTENSIONS = {"json": "json", "md": "md", "html": "html", "csv": "csv"}

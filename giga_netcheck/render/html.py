@@ -18,13 +18,13 @@ from __future__ import annotations
 from html import escape
 from typing import Any, Iterable, Optional
 
-from ..facts import Facts
-from ..i18n import Messages
-from ..models import Cause, Check, LatencySeries, RunResult, claims
-from ..triage import bufferbloat_grade
-from . import (Pieces, check_label, detail_text, fmt_value, not_measured_lines, note_text, proxy_probes, reason_text, recorded, server_label,
+from giga_netcheck.core.facts import Facts
+from giga_netcheck.core.i18n import Messages
+from giga_netcheck.core.models import Cause, Check, LatencySeries, RunResult, claims
+from giga_netcheck.core.triage import bufferbloat_grade
+from giga_netcheck.render import (Pieces, check_label, detail_text, fmt_value, not_measured_lines, note_text, proxy_probes, reason_text, recorded, server_label,
                source_text, source_word)
-from . import svg
+from giga_netcheck.render import svg
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 """Nothing but the page's own inline styles and data: images may load."""

@@ -7,9 +7,9 @@ as recorded is data: ids, names, addresses, numbers and OS error texts.
 
 from __future__ import annotations
 
-from ..i18n import Messages
-from ..models import RunResult, claims
-from . import (check_label, evidence_text, fmt_check_value, fmt_value, joined, not_measured_lines, phase_text, proxy_probes, reason_text,
+from giga_netcheck.core.i18n import Messages
+from giga_netcheck.core.models import RunResult, claims
+from giga_netcheck.render import (check_label, evidence_text, fmt_check_value, fmt_value, joined, not_measured_lines, phase_text, proxy_probes, reason_text,
                recorded, server_label, source_word)
 
 

@@ -8,9 +8,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..i18n import Messages
-from ..models import RunResult, claims
-from . import check_label, evidence_text, fmt_check_value, joined, not_measured_lines, reason_text
+from giga_netcheck.core.i18n import Messages
+from giga_netcheck.core.models import RunResult, claims
+from giga_netcheck.render import check_label, evidence_text, fmt_check_value, joined, not_measured_lines, reason_text
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red", "not-measured": "dim"}
 

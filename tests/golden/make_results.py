@@ -19,9 +19,9 @@ import argparse
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from giga_netcheck.config import load_profile
-from giga_netcheck.i18n import Text
-from giga_netcheck.models import (
+from giga_netcheck.config.site import load_profile
+from giga_netcheck.core.i18n import Text
+from giga_netcheck.core.models import (
     SCHEMA_VERSION,
     BandwidthMeasurement,
     Classroom,
@@ -39,9 +39,9 @@ from giga_netcheck.models import (
     School,
     Target,
 )
-from giga_netcheck.results import dumps, write_atomic
-from giga_netcheck.runner import conclude
-from giga_netcheck.stats import percentile, summarize_rtts
+from giga_netcheck.core.results import dumps, write_atomic
+from giga_netcheck.measure.runner import conclude
+from giga_netcheck.core.stats import percentile, summarize_rtts
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

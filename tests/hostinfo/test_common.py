@@ -6,8 +6,8 @@ from typing import Optional
 
 import pytest
 
-from giga_netcheck.hostinfo import common
-from giga_netcheck.hostinfo.models import ProxySettings
+from giga_netcheck.measure.hostinfo import common
+from giga_netcheck.measure.hostinfo.models import ProxySettings
 
 
 @pytest.mark.parametrize(("freq", "band", "channel"), [

@@ -8,8 +8,8 @@ from typing import Optional, Sequence
 
 import pytest
 
-from giga_netcheck import hostinfo
-from giga_netcheck.hostinfo import HostInfo, detect
+from giga_netcheck.measure import hostinfo
+from giga_netcheck.measure.hostinfo import HostInfo, detect
 
 from ._support import FakeRunner, load
 
@@ -46,7 +46,7 @@ def test_detect_unsupported_platform(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_detect_turns_backend_bug_into_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    from giga_netcheck.hostinfo import linux
+    from giga_netcheck.measure.hostinfo import linux
 
     def broken(*args: object, **kwargs: object) -> HostInfo:
         raise KeyError("oops")

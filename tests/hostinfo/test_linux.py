@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from giga_netcheck.hostinfo import linux
-from giga_netcheck.hostinfo.common import pick_default_route
-from giga_netcheck.hostinfo.models import Route, WifiInfo
+from giga_netcheck.measure.hostinfo import linux
+from giga_netcheck.measure.hostinfo.common import pick_default_route
+from giga_netcheck.measure.hostinfo.models import Route, WifiInfo
 
 from ._support import FakeRunner, fake_files, load, no_icmp
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from giga_netcheck.hostinfo import macos
-from giga_netcheck.hostinfo.models import ProxySettings, Route, WifiInfo
+from giga_netcheck.measure.hostinfo import macos
+from giga_netcheck.measure.hostinfo.models import ProxySettings, Route, WifiInfo
 
 from ._support import FakeRunner, load, no_icmp
 

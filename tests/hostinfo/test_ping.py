@@ -6,8 +6,8 @@ from typing import Optional
 
 import pytest
 
-from giga_netcheck.hostinfo import parse_ping
-from giga_netcheck.hostinfo.runner import decode_console
+from giga_netcheck.measure.hostinfo import parse_ping
+from giga_netcheck.measure.hostinfo.commands import decode_console
 
 from ._support import crlf, load
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from giga_netcheck.hostinfo import decode_console, run_command
-from giga_netcheck.hostinfo.windows import parse_ipconfig
+from giga_netcheck.measure.hostinfo import decode_console, run_command
+from giga_netcheck.measure.hostinfo.windows import parse_ipconfig
 
 from ._support import crlf, load
 

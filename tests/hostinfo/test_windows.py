@@ -7,10 +7,10 @@ from typing import Callable
 
 import pytest
 
-from giga_netcheck.hostinfo import windows
-from giga_netcheck.hostinfo.common import pick_default_route
-from giga_netcheck.hostinfo.models import ProxySettings, Route, WifiInfo
-from giga_netcheck.hostinfo.runner import decode_console
+from giga_netcheck.measure.hostinfo import windows
+from giga_netcheck.measure.hostinfo.common import pick_default_route
+from giga_netcheck.measure.hostinfo.models import ProxySettings, Route, WifiInfo
+from giga_netcheck.measure.hostinfo.commands import decode_console
 
 from ._support import FakeRunner, crlf, load, no_icmp
 
