@@ -32,8 +32,16 @@ def need(*tools: str) -> None:
         sys.exit("bench: needs root (network namespaces)")
 
 
-def iperf3(server: str, *, seconds: float, streams: int = 1, reverse: bool = False, omit: float = 1.0,
-           port: int = 5201, netns: Optional[str] = None) -> float:
+def iperf3(
+    server: str,
+    *,
+    seconds: float,
+    streams: int = 1,
+    reverse: bool = False,
+    omit: float = 1.0,
+    port: int = 5201,
+    netns: Optional[str] = None,
+) -> float:
     """iperf3 client goodput in Mbit/s (received side), omitting the first ``omit`` seconds."""
     cmd = ["iperf3", "-c", server, "-p", str(port), "-t", str(seconds), "-O", str(omit), "-P", str(streams), "-J"]
     if reverse:

@@ -37,7 +37,7 @@ class Pair:
         self.a, self.b = f"gncb-{rid}-a", f"gncb-{rid}-b"
         self.procs: list[subprocess.Popen] = []
 
-    def __enter__(self) -> "Pair":
+    def __enter__(self) -> Pair:
         sh("ip", "netns", "add", self.a)
         sh("ip", "netns", "add", self.b)
         sh("ip", "-n", self.a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", self.b)
@@ -51,12 +51,30 @@ class Pair:
     def shape(self, mbit: int) -> None:
         burst_kb = max(32, mbit * 1000 // 8 // 250 // 1024 * 2)  # >= two ticks' worth at HZ=250
         for ns, dev in ((self.a, "va"), (self.b, "vb")):
-            sh("ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
-               "rate", f"{mbit}mbit", "burst", f"{burst_kb}kb", "latency", "20ms")
+            sh(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "tc",
+                "qdisc",
+                "replace",
+                "dev",
+                dev,
+                "root",
+                "tbf",
+                "rate",
+                f"{mbit}mbit",
+                "burst",
+                f"{burst_kb}kb",
+                "latency",
+                "20ms",
+            )
 
     def start(self, ns: str, *cmd: str) -> subprocess.Popen:
-        p = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         self.procs.append(p)
         return p
 
@@ -76,14 +94,35 @@ def ours(pair: Pair, seconds: float, warmup: float, streams: int, workdir: Path)
         "school": {"id": "bench", "name": "bench"},
         "targets": {"gateway": B_IP, "internet": [f"http://{B_IP}:8080"]},
         "dns": {"resolvers": [], "names": []},
-        "probes": {"bandwidth": {"streams": streams, "duration_s": seconds, "warmup_s": warmup},
-                   "latency": {"count": 3, "interval_s": 0.05}},
+        "probes": {
+            "bandwidth": {"streams": streams, "duration_s": seconds, "warmup_s": warmup},
+            "latency": {"count": 3, "interval_s": 0.05},
+        },
     }
     site_file = workdir / "site.yaml"
     site_file.write_text(yaml.safe_dump(site))
     out = workdir / "result.json"
-    subprocess.run(["ip", "netns", "exec", pair.a, sys.executable, "-m", "giga_netcheck", "run", "--site", str(site_file),
-                    "--json", str(out), "--out", str(workdir), "--no-progress"], capture_output=True, timeout=seconds * 4 + 60)
+    subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            pair.a,
+            sys.executable,
+            "-m",
+            "giga_netcheck",
+            "run",
+            "--site",
+            str(site_file),
+            "--json",
+            str(out),
+            "--out",
+            str(workdir),
+            "--no-progress",
+        ],
+        capture_output=True,
+        timeout=seconds * 4 + 60,
+    )
     doc = json.loads(out.read_text())
     return {b["direction"]: b["goodput_mbps"] for b in doc["measurements"]["bandwidth"] if b["streams"] == streams}
 

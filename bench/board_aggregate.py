@@ -94,9 +94,27 @@ def _time(us: Optional[int]) -> Optional[dt.datetime]:
 # ------------------------------------------------------------------------------ the Python loop
 
 LESSON_METRICS = ("down_mbps", "up_mbps", "rtt_gateway_ms", "rtt_internet_ms", "dns_p50_ms", "knee_mbps")
-RUN_FIELDS = ("school_id", "board", "school_name", "students", "mext_mbps", *batch.CONTEXT_FIELDS, "started_at",
-              "run_id", "status", "lesson", "week", "mext_ok", "down_mbps", "up_mbps", "rtt_gateway_ms",
-              "rtt_internet_ms", "loss_pct", "dns_p50_ms", "knee_mbps")
+RUN_FIELDS = (
+    "school_id",
+    "board",
+    "school_name",
+    "students",
+    "mext_mbps",
+    *batch.CONTEXT_FIELDS,
+    "started_at",
+    "run_id",
+    "status",
+    "lesson",
+    "week",
+    "mext_ok",
+    "down_mbps",
+    "up_mbps",
+    "rtt_gateway_ms",
+    "rtt_internet_ms",
+    "loss_pct",
+    "dns_p50_ms",
+    "knee_mbps",
+)
 
 
 def _lo(cur: Optional[float], v: Optional[float]) -> Optional[float]:
@@ -115,17 +133,46 @@ def python_loop(runs: dict[str, list], checks: dict[str, list], causes: dict[str
     """The nine summaries of board_sql/*.sql, column for column, as straightforward Python."""
     school: dict[str, dict[str, Any]] = {}
     weekly: dict[tuple[str, str], dict[str, Any]] = {}
-    cols = [runs[k] for k in ("school_id", "board", "started_at", "run_id", "status", "lesson", "week", "mext_ok",
-                              "down_mbps", "up_mbps", "rtt_gateway_ms", "rtt_internet_ms", "loss_pct", "dns_p50_ms",
-                              "knee_mbps")]
-    for i, (sid, board, started, run_id, status, lesson, week, mext_ok, down, up, rtt_gw, rtt_in, loss, dns,
-            knee) in enumerate(zip(*cols)):
+    cols = [
+        runs[k]
+        for k in (
+            "school_id",
+            "board",
+            "started_at",
+            "run_id",
+            "status",
+            "lesson",
+            "week",
+            "mext_ok",
+            "down_mbps",
+            "up_mbps",
+            "rtt_gateway_ms",
+            "rtt_internet_ms",
+            "loss_pct",
+            "dns_p50_ms",
+            "knee_mbps",
+        )
+    ]
+    for i, (sid, board, started, run_id, status, lesson, week, mext_ok, down, up, rtt_gw, rtt_in, loss, dns, knee) in enumerate(zip(*cols)):
         s = school.get(sid)
         if s is None:
-            s = school[sid] = {"runs": 0, "lesson_runs": 0, "failed": 0, "first": started, "latest": (started, run_id),
-                               "li": i, "down": [], "lesson": {m: [] for m in LESSON_METRICS},
-                               "w_down": None, "w_up": None, "w_rtt_gw": None, "w_rtt_in": None, "w_loss": None,
-                               "w_dns": None, "w_knee": None}
+            s = school[sid] = {
+                "runs": 0,
+                "lesson_runs": 0,
+                "failed": 0,
+                "first": started,
+                "latest": (started, run_id),
+                "li": i,
+                "down": [],
+                "lesson": {m: [] for m in LESSON_METRICS},
+                "w_down": None,
+                "w_up": None,
+                "w_rtt_gw": None,
+                "w_rtt_in": None,
+                "w_loss": None,
+                "w_dns": None,
+                "w_knee": None,
+            }
         s["runs"] += 1
         failed = status in ("fail", "error")
         s["failed"] += failed
@@ -150,8 +197,17 @@ def python_loop(runs: dict[str, list], checks: dict[str, list], causes: dict[str
                     s["lesson"][m].append(v)
         w = weekly.get((board, week))
         if w is None:
-            w = weekly[(board, week)] = {"runs": 0, "schools": set(), "down": [], "lesson_down": [], "lesson_rtt": [],
-                                         "dns": [], "failed": 0, "ok": 0, "ok_n": 0}
+            w = weekly[(board, week)] = {
+                "runs": 0,
+                "schools": set(),
+                "down": [],
+                "lesson_down": [],
+                "lesson_rtt": [],
+                "dns": [],
+                "failed": 0,
+                "ok": 0,
+                "ok_n": 0,
+            }
         w["runs"] += 1
         w["schools"].add(sid)
         w["failed"] += failed
@@ -197,8 +253,10 @@ def python_loop(runs: dict[str, list], checks: dict[str, list], causes: dict[str
             c[3] += 1
         elif status == "not-measured":
             c[4] += 1
-    school_checks = {k: {"checks": c[0], "passed": c[1], "warned": c[2], "failed": c[3], "not_measured": c[4],
-                         "pass_rate": _share(c[1], c[0] - c[4])} for k, c in tallies.items()}
+    school_checks = {
+        k: {"checks": c[0], "passed": c[1], "warned": c[2], "failed": c[3], "not_measured": c[4], "pass_rate": _share(c[1], c[0] - c[4])}
+        for k, c in tallies.items()
+    }
 
     summary = []
     for sid, s in school.items():
@@ -208,23 +266,41 @@ def python_loop(runs: dict[str, list], checks: dict[str, list], causes: dict[str
         comp = lesson_med["down_mbps"] if lesson_med["down_mbps"] is not None else down_p50
         mext = runs["mext_mbps"][li]
         top = school_causes_out.get(sid)
-        summary.append({
-            "board": runs["board"][li], "school_id": sid, "school_name": runs["school_name"][li],
-            **{k: runs[k][li] for k in batch.CONTEXT_FIELDS}, "students": runs["students"][li], "mext_mbps": mext,
-            "runs": s["runs"], "lesson_runs": s["lesson_runs"], "failed_runs": s["failed"],
-            "failed_share": s["failed"] / s["runs"], "first_run_at": _time(s["first"]),
-            "latest_at": _time(runs["started_at"][li]), "latest_status": runs["status"][li],
-            "latest_down_mbps": runs["down_mbps"][li], "latest_up_mbps": runs["up_mbps"][li],
-            "latest_rtt_internet_ms": runs["rtt_internet_ms"][li], "latest_dns_p50_ms": runs["dns_p50_ms"][li],
-            "worst_down_mbps": s["w_down"], "worst_up_mbps": s["w_up"], "worst_rtt_gateway_ms": s["w_rtt_gw"],
-            "worst_rtt_internet_ms": s["w_rtt_in"], "worst_loss_pct": s["w_loss"], "worst_dns_p50_ms": s["w_dns"],
-            "worst_knee_mbps": s["w_knee"], "down_mbps_p50": down_p50,
-            **{("lesson_dns_p50_ms" if m == "dns_p50_ms" else f"lesson_{m}_p50"): v for m, v in lesson_med.items()},
-            "compliance_down_mbps": comp,
-            "mext_ratio": None if comp is None or not mext else comp / mext,
-            "mext_compliant": None if comp is None or mext is None else int(comp >= mext),
-            "top_cause": top[0][0] if top else None, "top_cause_runs": top[0][1] if top else None,
-        })
+        summary.append(
+            {
+                "board": runs["board"][li],
+                "school_id": sid,
+                "school_name": runs["school_name"][li],
+                **{k: runs[k][li] for k in batch.CONTEXT_FIELDS},
+                "students": runs["students"][li],
+                "mext_mbps": mext,
+                "runs": s["runs"],
+                "lesson_runs": s["lesson_runs"],
+                "failed_runs": s["failed"],
+                "failed_share": s["failed"] / s["runs"],
+                "first_run_at": _time(s["first"]),
+                "latest_at": _time(runs["started_at"][li]),
+                "latest_status": runs["status"][li],
+                "latest_down_mbps": runs["down_mbps"][li],
+                "latest_up_mbps": runs["up_mbps"][li],
+                "latest_rtt_internet_ms": runs["rtt_internet_ms"][li],
+                "latest_dns_p50_ms": runs["dns_p50_ms"][li],
+                "worst_down_mbps": s["w_down"],
+                "worst_up_mbps": s["w_up"],
+                "worst_rtt_gateway_ms": s["w_rtt_gw"],
+                "worst_rtt_internet_ms": s["w_rtt_in"],
+                "worst_loss_pct": s["w_loss"],
+                "worst_dns_p50_ms": s["w_dns"],
+                "worst_knee_mbps": s["w_knee"],
+                "down_mbps_p50": down_p50,
+                **{("lesson_dns_p50_ms" if m == "dns_p50_ms" else f"lesson_{m}_p50"): v for m, v in lesson_med.items()},
+                "compliance_down_mbps": comp,
+                "mext_ratio": None if comp is None or not mext else comp / mext,
+                "mext_compliant": None if comp is None or mext is None else int(comp >= mext),
+                "top_cause": top[0][0] if top else None,
+                "top_cause_runs": top[0][1] if top else None,
+            }
+        )
     by_id = {r["school_id"]: r for r in summary}
 
     boards: dict[str, list[dict]] = defaultdict(list)
@@ -233,21 +309,37 @@ def python_loop(runs: dict[str, list], checks: dict[str, list], causes: dict[str
 
     def group(rows: list[dict]) -> dict[str, Any]:
         assessed = [r["mext_compliant"] for r in rows if r["mext_compliant"] is not None]
-        return {"schools": len(rows), "runs": sum(r["runs"] for r in rows), "schools_assessed": len(assessed),
-                "schools_compliant": sum(assessed), "share_compliant": _share(sum(assessed), len(assessed)),
-                "school_down_mbps_p50": median([r["compliance_down_mbps"] for r in rows if r["compliance_down_mbps"] is not None]),
-                "mext_ratio_p50": median([r["mext_ratio"] for r in rows if r["mext_ratio"] is not None]),
-                "lesson_rtt_internet_ms_p50": median([r["lesson_rtt_internet_ms_p50"] for r in rows
-                                                      if r["lesson_rtt_internet_ms_p50"] is not None]),
-                "failed_share": sum(r["failed_runs"] for r in rows) / sum(r["runs"] for r in rows)}
+        return {
+            "schools": len(rows),
+            "runs": sum(r["runs"] for r in rows),
+            "schools_assessed": len(assessed),
+            "schools_compliant": sum(assessed),
+            "share_compliant": _share(sum(assessed), len(assessed)),
+            "school_down_mbps_p50": median([r["compliance_down_mbps"] for r in rows if r["compliance_down_mbps"] is not None]),
+            "mext_ratio_p50": median([r["mext_ratio"] for r in rows if r["mext_ratio"] is not None]),
+            "lesson_rtt_internet_ms_p50": median(
+                [r["lesson_rtt_internet_ms_p50"] for r in rows if r["lesson_rtt_internet_ms_p50"] is not None]
+            ),
+            "failed_share": sum(r["failed_runs"] for r in rows) / sum(r["runs"] for r in rows),
+        }
 
     board_summary, ranking = {}, {}
     for b, rows in boards.items():
-        board_summary[b] = {**group(rows), "lesson_dns_p50_ms": median([r["lesson_dns_p50_ms"] for r in rows
-                                                                        if r["lesson_dns_p50_ms"] is not None])}
-        ranking[b] = sorted(rows, key=lambda r: (r["mext_ratio"] is None, r["mext_ratio"] or 0.0,
-                                                 r["compliance_down_mbps"] is None, r["compliance_down_mbps"] or 0.0,
-                                                 -r["failed_share"], r["school_id"]))
+        board_summary[b] = {
+            **group(rows),
+            "lesson_dns_p50_ms": median([r["lesson_dns_p50_ms"] for r in rows if r["lesson_dns_p50_ms"] is not None]),
+        }
+        ranking[b] = sorted(
+            rows,
+            key=lambda r: (
+                r["mext_ratio"] is None,
+                r["mext_ratio"] or 0.0,
+                r["compliance_down_mbps"] is None,
+                r["compliance_down_mbps"] or 0.0,
+                -r["failed_share"],
+                r["school_id"],
+            ),
+        )
     board_causes: dict[tuple[str, str], list] = {}
     for sid, ranked in school_causes_out.items():
         b = by_id[sid]["board"]
@@ -255,13 +347,28 @@ def python_loop(runs: dict[str, list], checks: dict[str, list], causes: dict[str
             bc = board_causes.setdefault((b, cid), [0, 0])
             bc[0] += n
             bc[1] += 1
-    board_causes_out = {(b, cid): {"runs": n, "schools": k, "share_of_runs": n / board_summary[b]["runs"],
-                                   "share_of_schools": k / board_summary[b]["schools"]}
-                        for (b, cid), (n, k) in board_causes.items()}
-    weekly_out = {k: {"runs": w["runs"], "schools": len(w["schools"]), "down_mbps_p50": median(w["down"]),
-                      "lesson_down_mbps_p50": median(w["lesson_down"]), "lesson_rtt_internet_ms_p50": median(w["lesson_rtt"]),
-                      "dns_p50_ms": median(w["dns"]), "failed_share": w["failed"] / w["runs"],
-                      "mext_ok_share": _share(w["ok"], w["ok_n"])} for k, w in weekly.items()}
+    board_causes_out = {
+        (b, cid): {
+            "runs": n,
+            "schools": k,
+            "share_of_runs": n / board_summary[b]["runs"],
+            "share_of_schools": k / board_summary[b]["schools"],
+        }
+        for (b, cid), (n, k) in board_causes.items()
+    }
+    weekly_out = {
+        k: {
+            "runs": w["runs"],
+            "schools": len(w["schools"]),
+            "down_mbps_p50": median(w["down"]),
+            "lesson_down_mbps_p50": median(w["lesson_down"]),
+            "lesson_rtt_internet_ms_p50": median(w["lesson_rtt"]),
+            "dns_p50_ms": median(w["dns"]),
+            "failed_share": w["failed"] / w["runs"],
+            "mext_ok_share": _share(w["ok"], w["ok_n"]),
+        }
+        for k, w in weekly.items()
+    }
     context: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for row in summary:
         for f in batch.CONTEXT_FIELDS:
@@ -269,8 +376,12 @@ def python_loop(runs: dict[str, list], checks: dict[str, list], causes: dict[str
             context[(row["board"], f, v)].append(row)
             context[("*", f, v)].append(row)
     return {
-        "school_summary": by_id, "school_checks": school_checks, "school_causes": school_causes_out,
-        "board_summary": board_summary, "board_ranking": ranking, "board_causes": board_causes_out,
+        "school_summary": by_id,
+        "school_checks": school_checks,
+        "school_causes": school_causes_out,
+        "board_summary": board_summary,
+        "board_ranking": ranking,
+        "board_causes": board_causes_out,
         "board_weekly": weekly_out,
         "board_weekly_causes": {k: {"runs": n, "schools": len(ss)} for k, (n, ss) in weekly_causes.items()},
         "context_breakdown": {k: {c: v for c, v in group(rows).items() if c != "runs"} for k, rows in context.items()},
@@ -351,8 +462,9 @@ def cached_mb(root: Path) -> Optional[float]:
         return None
     total = 0
     for i in range(0, len(files), 500):
-        out = subprocess.run(["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", *files[i:i + 500]],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            ["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", *files[i : i + 500]], capture_output=True, text=True
+        )
         total += sum(int(x) for x in out.stdout.split() if x.isdigit())
     return total / 1e6
 
@@ -381,14 +493,26 @@ def duckdb_child(root: Path, repeat: int) -> None:
         con.execute(f"SELECT * FROM {name} ORDER BY {batch.ORDER[name]}").fetchall()
         per_query[name] = time.perf_counter() - t
     con.close()
-    print(json.dumps({"times": times, "threads": threads, "rss_after_import_mb": base, "peak_rss_mb": peak_mb(), "peak_rss_cold_mb": peak_cold,
-                      "rows": {k: len(v.rows) for k, v in out.items()}, "per_query": per_query,
-                      "duckdb": duckdb.__version__}))
+    print(
+        json.dumps(
+            {
+                "times": times,
+                "threads": threads,
+                "rss_after_import_mb": base,
+                "peak_rss_mb": peak_mb(),
+                "peak_rss_cold_mb": peak_cold,
+                "rows": {k: len(v.rows) for k, v in out.items()},
+                "per_query": per_query,
+                "duckdb": duckdb.__version__,
+            }
+        )
+    )
 
 
 def run_duckdb_process(root: Path, repeat: int) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child-duckdb", str(root), "--repeat", str(repeat)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child-duckdb", str(root), "--repeat", str(repeat)], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         sys.exit(f"bench: the DuckDB process failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -409,11 +533,20 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1_000_000)
     ap.add_argument("--schools", type=int, default=3000)
     ap.add_argument("--boards", type=int, default=30)
-    ap.add_argument("--partition", choices=batch.PARTITIONS, default="month",
-                    help="date granularity of the Parquet folders (batch --partition); day makes boards x days files")
+    ap.add_argument(
+        "--partition",
+        choices=batch.PARTITIONS,
+        default="month",
+        help="date granularity of the Parquet folders (batch --partition); day makes boards x days files",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="warm DuckDB runs after the cold one")
-    ap.add_argument("--wait-idle", type=float, default=0, metavar="S",
-                    help="before each timed phase wait up to S seconds for the 1-minute load average to fall below 1")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="S",
+        help="before each timed phase wait up to S seconds for the 1-minute load average to fall below 1",
+    )
     ap.add_argument("--dir", type=Path, default=None, help="where to write the Parquet dataset (default: a temporary folder)")
     ap.add_argument("--duckdb-only", action="store_true", help="time DuckDB over the files only (to compare layouts)")
     ap.add_argument("--child-duckdb", type=Path, default=None, help=argparse.SUPPRESS)
@@ -427,13 +560,17 @@ def main() -> None:
     import pyarrow.parquet as pq
     from board_data import make_rows
 
-    print(f"board aggregation bench: {args.runs:,} runs, {args.schools:,} schools, {args.boards} boards; "
-          f"{os.cpu_count()} CPUs; duckdb {duckdb.__version__}, pyarrow {pa.__version__}, Python {sys.version.split()[0]}")
+    print(
+        f"board aggregation bench: {args.runs:,} runs, {args.schools:,} schools, {args.boards} boards; "
+        f"{os.cpu_count()} CPUs; duckdb {duckdb.__version__}, pyarrow {pa.__version__}, Python {sys.version.split()[0]}"
+    )
     base_rss = rss()
     t = time.perf_counter()
     tables = make_rows(args.runs, args.schools, args.boards)
-    print(f"generate   {time.perf_counter() - t:7.2f} s  runs={tables['runs'].num_rows:,} checks={tables['checks'].num_rows:,} "
-          f"causes={tables['causes'].num_rows:,}  (rss {rss():.0f} MB)")
+    print(
+        f"generate   {time.perf_counter() - t:7.2f} s  runs={tables['runs'].num_rows:,} checks={tables['checks'].num_rows:,} "
+        f"causes={tables['causes'].num_rows:,}  (rss {rss():.0f} MB)"
+    )
 
     tmp = args.dir or Path(tempfile.mkdtemp(prefix="gnc-board-"))
     try:
@@ -442,8 +579,10 @@ def main() -> None:
         files = list(tmp.rglob("*.parquet"))
         size = sum(p.stat().st_size for p in files)
         groups = sum(pq.ParquetFile(p).metadata.num_row_groups for p in files)
-        print(f"parquet    {time.perf_counter() - t:7.2f} s  {size / 1e6:.1f} MB in {len(files):,} files, {groups:,} row groups "
-              f"under {tmp} (partitioned by board, {args.partition})")
+        print(
+            f"parquet    {time.perf_counter() - t:7.2f} s  {size / 1e6:.1f} MB in {len(files):,} files, {groups:,} row groups "
+            f"under {tmp} (partitioned by board, {args.partition})"
+        )
 
         # ---- DuckDB over the Parquet layout, in a fresh process, files evicted from the page cache
         if args.wait_idle:
@@ -455,12 +594,16 @@ def main() -> None:
         t_cold, warm = d["times"][0], d["times"][1:]
         t_warm = statistics.median(warm) if warm else t_cold
         rows = d["rows"]
-        print(f"duckdb     {t_cold:7.2f} s  cold: Parquet files -> all {len(batch.QUERIES)} summaries fetched into Python "
-              f"(fresh process, {d['threads']} threads; {'%.1f MB' % cached if cached is not None else 'unknown'} of the files "
-              f"in the page cache before; load avg {load_duck})")
-        print(f"           {t_warm:7.2f} s  warm: median of {len(warm)} more runs ({', '.join(f'{x:.2f}' for x in warm)}); "
-              f"DuckDB process peak RSS {d['peak_rss_cold_mb']:.0f} MB after the cold run, {d['peak_rss_mb']:.0f} MB after all "
-              f"({d['rss_after_import_mb']:.0f} MB after imports)")
+        print(
+            f"duckdb     {t_cold:7.2f} s  cold: Parquet files -> all {len(batch.QUERIES)} summaries fetched into Python "
+            f"(fresh process, {d['threads']} threads; {f'{cached:.1f} MB' if cached is not None else 'unknown'} of the files "
+            f"in the page cache before; load avg {load_duck})"
+        )
+        print(
+            f"           {t_warm:7.2f} s  warm: median of {len(warm)} more runs ({', '.join(f'{x:.2f}' for x in warm)}); "
+            f"DuckDB process peak RSS {d['peak_rss_cold_mb']:.0f} MB after the cold run, {d['peak_rss_mb']:.0f} MB after all "
+            f"({d['rss_after_import_mb']:.0f} MB after imports)"
+        )
         print("           per query (warm): " + ", ".join(f"{k} {v:.2f}" for k, v in d["per_query"].items()))
         print("           rows: " + ", ".join(f"{k}={v:,}" for k, v in rows.items()))
         if args.duckdb_only:
@@ -479,8 +622,11 @@ def main() -> None:
         # ---- what a Python implementation would pay to read the same files into lists
         gc.collect()
         t = time.perf_counter()
-        for name, cols in (("runs", RUN_FIELDS), ("checks", ("school_id", "check_id", "status")),
-                           ("causes", ("board", "week", "school_id", "cause_id"))):
+        for name, cols in (
+            ("runs", RUN_FIELDS),
+            ("checks", ("school_id", "check_id", "status")),
+            ("causes", ("board", "week", "school_id", "cause_id")),
+        ):
             to_lists(pq.read_table(tmp / name, columns=list(cols), partitioning="hive"), cols)
         t_read_py = time.perf_counter() - t
         gc.collect()
@@ -498,8 +644,10 @@ def main() -> None:
         t = time.perf_counter()
         py = python_loop(runs, checks, causes)
         t_py = time.perf_counter() - t
-        print(f"python     {t_py:7.2f} s  the same {len(batch.QUERIES)} summaries as a plain loop over lists in memory "
-              f"(rss {rss() - before:+.0f} MB; load avg {load_py})")
+        print(
+            f"python     {t_py:7.2f} s  the same {len(batch.QUERIES)} summaries as a plain loop over lists in memory "
+            f"(rss {rss() - before:+.0f} MB; load avg {load_py})"
+        )
 
         # ---- the two agree, value by value
         full = batch.aggregate(batch.connect_parquet(tmp))
@@ -508,17 +656,25 @@ def main() -> None:
 
         ratio = t_py / t_cold
         print()
-        print(f"RESULT  {args.runs:,} runs -> full per-school and per-board summaries (causes, weekly trends), "
-              f"{os.cpu_count()} CPUs, partitioned by board and {args.partition}")
-        print(f"  DuckDB from Parquet, cold read included : {t_cold:6.2f} s   (warm {t_warm:.2f} s; target <= 3 s: "
-              f"{'met' if t_cold <= 3 else 'NOT met'})")
+        print(
+            f"RESULT  {args.runs:,} runs -> full per-school and per-board summaries (causes, weekly trends), "
+            f"{os.cpu_count()} CPUs, partitioned by board and {args.partition}"
+        )
+        print(
+            f"  DuckDB from Parquet, cold read included : {t_cold:6.2f} s   (warm {t_warm:.2f} s; target <= 3 s: "
+            f"{'met' if t_cold <= 3 else 'NOT met'})"
+        )
         print(f"  plain Python loop, rows already in memory: {t_py:6.2f} s   (+ {t_read_py:.2f} s to read the files into lists)")
-        print(f"  speed-up, DuckDB cold vs the loop        : {ratio:6.1f}x  (target >= 10x: {'met' if ratio >= 10 else 'NOT met'}; "
-              f"with the loop's read: {(t_py + t_read_py) / t_cold:.1f}x; in memory vs in memory: {t_py / t_mem:.1f}x)")
-        print(f"  memory: DuckDB process peak RSS {d['peak_rss_cold_mb']:.0f} MB (cold run; {d['peak_rss_mb']:.0f} MB after "
-              f"{1 + args.repeat} runs); this process peak RSS {peak_mb():.0f} MB "
-              f"(start {base_rss:.0f} MB; it holds the generated tables and the loop's Python lists)"
-              + ("" if args.runs >= 1_000_000 else "\n  (reduced size: the targets are for 1,000,000 runs)"))
+        print(
+            f"  speed-up, DuckDB cold vs the loop        : {ratio:6.1f}x  (target >= 10x: {'met' if ratio >= 10 else 'NOT met'}; "
+            f"with the loop's read: {(t_py + t_read_py) / t_cold:.1f}x; in memory vs in memory: {t_py / t_mem:.1f}x)"
+        )
+        print(
+            f"  memory: DuckDB process peak RSS {d['peak_rss_cold_mb']:.0f} MB (cold run; {d['peak_rss_mb']:.0f} MB after "
+            f"{1 + args.repeat} runs); this process peak RSS {peak_mb():.0f} MB "
+            f"(start {base_rss:.0f} MB; it holds the generated tables and the loop's Python lists)"
+            + ("" if args.runs >= 1_000_000 else "\n  (reduced size: the targets are for 1,000,000 runs)")
+        )
     finally:
         if args.dir is None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -56,8 +56,15 @@ def make_schools(n: int, boards: int = 3, seed: int = 7) -> list[FakeSchool]:
     out = []
     for i in range(n):
         board = f"board-{i % boards + 1:02d}"
-        ctx = {"board": board, "region": rng.choice(REGIONS), "isp": rng.choice(ISPS), "line_type": rng.choice(LINE_TYPES),
-               "contract": rng.choice(CONTRACTS), "ipv4_method": rng.choice(IPV4), "connection_model": rng.choice(MODELS)}
+        ctx = {
+            "board": board,
+            "region": rng.choice(REGIONS),
+            "isp": rng.choice(ISPS),
+            "line_type": rng.choice(LINE_TYPES),
+            "contract": rng.choice(CONTRACTS),
+            "ipv4_method": rng.choice(IPV4),
+            "connection_model": rng.choice(MODELS),
+        }
         quality = rng.lognormvariate(0.0, 0.5)
         if ctx["ipv4_method"] == "pppoe":
             quality *= 0.6
@@ -78,8 +85,9 @@ def lesson_factor(when: dt.datetime) -> float:
     return 1.0
 
 
-def make_doc(tpls: dict[str, dict[str, Any]], school: FakeSchool, when: dt.datetime, run_no: int,
-             rng: Optional[random.Random] = None) -> dict[str, Any]:
+def make_doc(
+    tpls: dict[str, dict[str, Any]], school: FakeSchool, when: dt.datetime, run_no: int, rng: Optional[random.Random] = None
+) -> dict[str, Any]:
     """One varied result document for ``school`` at ``when`` (a deep copy of a real one)."""
     rng = rng or random.Random(run_no)
     doc = copy.deepcopy(tpls[school.template])
@@ -125,8 +133,9 @@ def base_rows() -> list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[st
     return [flatten_result(doc, f"golden/{name}.json") for name, doc in templates().items()]
 
 
-def make_rows(n_runs: int, n_schools: int = 3000, boards: int = 30, seed: int = 11,
-              start: dt.date = dt.date(2026, 4, 6), days: int = 84) -> dict[str, Any]:
+def make_rows(
+    n_runs: int, n_schools: int = 3000, boards: int = 30, seed: int = 11, start: dt.date = dt.date(2026, 4, 6), days: int = 84
+) -> dict[str, Any]:
     """``n_runs`` flattened run rows (plus check and cause rows) as Arrow tables, varied with numpy."""
     import numpy as np
     import pyarrow as pa
@@ -142,7 +151,11 @@ def make_rows(n_runs: int, n_schools: int = 3000, boards: int = 30, seed: int = 
     day_off = rng.integers(0, days, n_runs)
     minute = rng.integers(7 * 60 + 30, 17 * 60 + 30, n_runs)
     start_ts = np.datetime64(dt.datetime(start.year, start.month, start.day), "m") - np.timedelta64(9 * 60, "m")  # JST midnight in UTC
-    local = np.datetime64(dt.datetime(start.year, start.month, start.day), "m") + day_off.astype("timedelta64[D]") + minute.astype("timedelta64[m]")
+    local = (
+        np.datetime64(dt.datetime(start.year, start.month, start.day), "m")
+        + day_off.astype("timedelta64[D]")
+        + minute.astype("timedelta64[m]")
+    )
     utc = start_ts + day_off.astype("timedelta64[D]") + minute.astype("timedelta64[m]")
     local_day = local.astype("datetime64[D]")
     weekday = (local_day.astype("int64") - 4) % 7  # 1970-01-01 was a Thursday
@@ -179,31 +192,49 @@ def make_rows(n_runs: int, n_schools: int = 3000, boards: int = 30, seed: int = 
     run_ids = np.char.add("r", np.arange(n_runs).astype(str))
     statuses = np.array([b[0]["status"] for b in bases])[tpl]
     statuses = np.where(~broken & (statuses != "error") & (down < mext * 0.5), "fail", statuses)
-    ctx = {k: np.array([s.context[k] for s in schools])[sidx] for k in
-           ("region", "isp", "line_type", "contract", "ipv4_method", "connection_model")}
+    ctx = {
+        k: np.array([s.context[k] for s in schools])[sidx]
+        for k in ("region", "isp", "line_type", "contract", "ipv4_method", "connection_model")
+    }
 
     def f64(a: np.ndarray) -> pa.Array:
         return pa.array(a, type=pa.float64(), from_pandas=True)
 
     day_s = local_day.astype(str)
     week_s = week.astype(str)
-    runs = pa.table({
-        "run_id": pa.array(run_ids), "source": pa.array(np.full(n_runs, "result")), "file": pa.array(np.full(n_runs, "bench")),
-        "board": strs(boards_a[sidx]), "school_id": strs(ids[sidx]), "school_name": strs(names[sidx]),
-        **{k: strs(v) for k, v in ctx.items()},
-        "students": pa.array(students, type=pa.int32()),
-        "started_at": pa.array(utc.astype("datetime64[us]"), type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
-        "day": pa.array(day_s), "week": pa.array(week_s), "hour": pa.array(hour, type=pa.int32()),
-        "lesson": pa.array(lesson), "status": strs(statuses), "mode": pa.array(np.full(n_runs, "scheduled")),
-        "down_mbps": f64(down), "up_mbps": f64(up), "down_center_mbps": f64(col("down_center_mbps") * bw),
-        "rtt_gateway_ms": f64(col("rtt_gateway_ms") * slow), "rtt_center_ms": f64(col("rtt_center_ms") * slow),
-        "rtt_internet_ms": f64(col("rtt_internet_ms") * slow), "loss_pct": f64(col("loss_pct")),
-        "dns_p50_ms": f64(col("dns_p50_ms") * rng.uniform(0.7, 1.5, n_runs)),
-        "knee_connections": f64(np.where(rng.random(n_runs) < 0.3, rng.integers(8, 64, n_runs), np.nan)),
-        "knee_mbps": f64(np.where(rng.random(n_runs) < 0.3, down * 0.9, np.nan)),
-        "mext_mbps": f64(mext), "mext_estimate": pa.array(np.isin(students, (60, 120, 180, 280, 560, 770, 1050, 1400), invert=True)),
-        "mext_ok": pa.array(mext_ok, type=pa.bool_()), "causes": pa.array(np.full(n_runs, "")),
-    }).cast(_schemas()["runs"])
+    runs = pa.table(
+        {
+            "run_id": pa.array(run_ids),
+            "source": pa.array(np.full(n_runs, "result")),
+            "file": pa.array(np.full(n_runs, "bench")),
+            "board": strs(boards_a[sidx]),
+            "school_id": strs(ids[sidx]),
+            "school_name": strs(names[sidx]),
+            **{k: strs(v) for k, v in ctx.items()},
+            "students": pa.array(students, type=pa.int32()),
+            "started_at": pa.array(utc.astype("datetime64[us]"), type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
+            "day": pa.array(day_s),
+            "week": pa.array(week_s),
+            "hour": pa.array(hour, type=pa.int32()),
+            "lesson": pa.array(lesson),
+            "status": strs(statuses),
+            "mode": pa.array(np.full(n_runs, "scheduled")),
+            "down_mbps": f64(down),
+            "up_mbps": f64(up),
+            "down_center_mbps": f64(col("down_center_mbps") * bw),
+            "rtt_gateway_ms": f64(col("rtt_gateway_ms") * slow),
+            "rtt_center_ms": f64(col("rtt_center_ms") * slow),
+            "rtt_internet_ms": f64(col("rtt_internet_ms") * slow),
+            "loss_pct": f64(col("loss_pct")),
+            "dns_p50_ms": f64(col("dns_p50_ms") * rng.uniform(0.7, 1.5, n_runs)),
+            "knee_connections": f64(np.where(rng.random(n_runs) < 0.3, rng.integers(8, 64, n_runs), np.nan)),
+            "knee_mbps": f64(np.where(rng.random(n_runs) < 0.3, down * 0.9, np.nan)),
+            "mext_mbps": f64(mext),
+            "mext_estimate": pa.array(np.isin(students, (60, 120, 180, 280, 560, 770, 1050, 1400), invert=True)),
+            "mext_ok": pa.array(mext_ok, type=pa.bool_()),
+            "causes": pa.array(np.full(n_runs, "")),
+        }
+    ).cast(_schemas()["runs"])
 
     # causes: the template's claimed causes per run (+ peak congestion in lesson hours at slow schools)
     cause_lists = [[c["cause_id"] for c in b[2]] for b in bases]
@@ -218,10 +249,16 @@ def make_rows(n_runs: int, n_schools: int = 3000, boards: int = 30, seed: int = 
     c_cause.append(np.full(int(peak.sum()), "peak-congestion"))
     cr = np.concatenate(c_run)
     cc = np.concatenate(c_cause)
-    causes = pa.table({
-        "run_id": pa.array(run_ids[cr]), "board": strs(boards_a[sidx][cr]), "day": pa.array(day_s[cr]),
-        "week": pa.array(week_s[cr]), "school_id": strs(ids[sidx][cr]), "cause_id": pa.array(cc),
-    })
+    causes = pa.table(
+        {
+            "run_id": pa.array(run_ids[cr]),
+            "board": strs(boards_a[sidx][cr]),
+            "day": pa.array(day_s[cr]),
+            "week": pa.array(week_s[cr]),
+            "school_id": strs(ids[sidx][cr]),
+            "cause_id": pa.array(cc),
+        }
+    )
     # checks: the template's check ids and statuses per run (only a sample of runs: full runs carry checks)
     check_runs = np.nonzero(rng.random(n_runs) < 0.1)[0]
     k_run, k_id, k_room, k_status = [], [], [], []
@@ -233,9 +270,15 @@ def make_rows(n_runs: int, n_schools: int = 3000, boards: int = 30, seed: int = 
             k_room.append(np.full(len(rows_i), c["classroom"] or ""))
             k_status.append(np.full(len(rows_i), c["status"]))
     kr = np.concatenate(k_run)
-    checks = pa.table({
-        "run_id": pa.array(run_ids[kr]), "board": strs(boards_a[sidx][kr]), "day": pa.array(day_s[kr]),
-        "school_id": strs(ids[sidx][kr]), "check_id": pa.array(np.concatenate(k_id)),
-        "classroom": pa.array(np.concatenate(k_room)), "status": pa.array(np.concatenate(k_status)),
-    })
+    checks = pa.table(
+        {
+            "run_id": pa.array(run_ids[kr]),
+            "board": strs(boards_a[sidx][kr]),
+            "day": pa.array(day_s[kr]),
+            "school_id": strs(ids[sidx][kr]),
+            "check_id": pa.array(np.concatenate(k_id)),
+            "classroom": pa.array(np.concatenate(k_room)),
+            "status": pa.array(np.concatenate(k_status)),
+        }
+    )
     return {"runs": runs, "checks": checks, "causes": causes}

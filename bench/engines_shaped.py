@@ -44,13 +44,29 @@ class DelayedPair(Pair):
         super().__init__()
         self.delay_ms = delay_ms
 
-    def __enter__(self) -> "DelayedPair":
+    def __enter__(self) -> DelayedPair:
         subprocess.run(["ip", "netns", "add", self.a], check=True)
         subprocess.run(["ip", "netns", "add", self.b], check=True)
         half = f"{self.delay_ms / 2:g}"
-        fwd = subprocess.Popen([sys.executable, str(FORWARDER), "--a", f"{self.a}:va", "--b", f"{self.b}:vb",
-                                "--delay-ab-ms", half, "--delay-ba-ms", half, "--offload"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        fwd = subprocess.Popen(
+            [
+                sys.executable,
+                str(FORWARDER),
+                "--a",
+                f"{self.a}:va",
+                "--b",
+                f"{self.b}:vb",
+                "--delay-ab-ms",
+                half,
+                "--delay-ba-ms",
+                half,
+                "--offload",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         self.procs.append(fwd)
         if fwd.stdout.readline().strip() != "READY":
             raise RuntimeError("delay forwarder did not start (needs /dev/net/tun)")
@@ -65,8 +81,8 @@ def one(engine: str, url: str, direction: str, streams: int, seconds: float, war
     """Measure once in this process and print the measurement as JSON (run inside the namespace)."""
     import threading
 
-    from giga_netcheck.measure.engines import ThroughputPlan, registry
     from giga_netcheck.core.models import Target, to_dict
+    from giga_netcheck.measure.engines import ThroughputPlan, registry
 
     target = Target("bench", "internet", url.split("//", 1)[1].split(":")[0], url, engine=engine)
     plan = ThroughputPlan(direction, streams, seconds, warmup)
@@ -75,10 +91,29 @@ def one(engine: str, url: str, direction: str, streams: int, seconds: float, war
 
 
 def measure(pair: Pair, engine: str, direction: str, args: argparse.Namespace) -> dict:
-    cmd = ["ip", "netns", "exec", pair.a, sys.executable, str(ROOT / "bench" / "engines_shaped.py"), "--one", engine,
-           f"http://{B_IP}:8080", direction, str(args.streams), str(args.seconds), str(args.warmup)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds * 6 + 60, cwd=ROOT,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        pair.a,
+        sys.executable,
+        str(ROOT / "bench" / "engines_shaped.py"),
+        "--one",
+        engine,
+        f"http://{B_IP}:8080",
+        direction,
+        str(args.streams),
+        str(args.seconds),
+        str(args.warmup),
+    ]
+    out = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=args.seconds * 6 + 60,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{engine} {direction}: {out.stderr.strip().splitlines()[-1:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -95,8 +130,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.5)
     ap.add_argument("--streams", type=int, default=4)
     ap.add_argument("--delay-ms", type=float, default=0.0, help="round-trip delay through the lab's TUN delay line (default: none, a veth)")
-    ap.add_argument("--one", nargs=6, metavar=("ENGINE", "URL", "DIRECTION", "STREAMS", "SECONDS", "WARMUP"),
-                    help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=6, metavar=("ENGINE", "URL", "DIRECTION", "STREAMS", "SECONDS", "WARMUP"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         e, url, d, n, s, w = args.one
@@ -104,15 +138,21 @@ def main() -> None:
         return
     need("ip", "tc", "iperf3")
     rows, notes = [], set()
-    with (DelayedPair(args.delay_ms) if args.delay_ms else Pair()) as pair:
+    with DelayedPair(args.delay_ms) if args.delay_ms else Pair() as pair:
         pair.start(pair.b, sys.executable, "-m", "giga_netcheck", "serve", "--host", B_IP, "--port", "8080")
         pair.start(pair.b, "iperf3", "-s", "-B", B_IP)
         time.sleep(1.5)
         for rate in args.rates:
             pair.shape(rate)
             for direction in ("download", "upload"):
-                ref = iperf3(B_IP, seconds=args.seconds - args.warmup, streams=args.streams,
-                             reverse=direction == "download", omit=args.warmup, netns=pair.a)
+                ref = iperf3(
+                    B_IP,
+                    seconds=args.seconds - args.warmup,
+                    streams=args.streams,
+                    reverse=direction == "download",
+                    omit=args.warmup,
+                    netns=pair.a,
+                )
                 got = {e: measure(pair, e, direction, args) for e in ENGINES}
                 for e, m in got.items():
                     if m.get("error"):
@@ -120,19 +160,31 @@ def main() -> None:
                     notes.update(m.get("notes") or ())
                 st = got["speedtest"]
                 own = (st.get("engine_raw") or {}).get("speedtest_mbps")
-                rows.append((
-                    rate, direction, f"{ref:.1f}",
-                    fmt(got["http"]["goodput_mbps"]), gap_pct(got["http"]["goodput_mbps"], ref),
-                    fmt(st["goodput_mbps"]), gap_pct(st["goodput_mbps"], ref),
-                    fmt(own), gap_pct(own, ref),
-                    fmt(got["librespeed"]["goodput_mbps"]), gap_pct(got["librespeed"]["goodput_mbps"], ref),
-                ))
+                rows.append(
+                    (
+                        rate,
+                        direction,
+                        f"{ref:.1f}",
+                        fmt(got["http"]["goodput_mbps"]),
+                        gap_pct(got["http"]["goodput_mbps"], ref),
+                        fmt(st["goodput_mbps"]),
+                        gap_pct(st["goodput_mbps"], ref),
+                        fmt(own),
+                        gap_pct(own, ref),
+                        fmt(got["librespeed"]["goodput_mbps"]),
+                        gap_pct(got["librespeed"]["goodput_mbps"], ref),
+                    )
+                )
                 print(*rows[-1], flush=True, file=sys.stderr)
     link = f"TUN delay line, {args.delay_ms:g} ms round trip" if args.delay_ms else "veth"
-    print(f"tbf-shaped {link} between two namespaces; {args.streams} streams each; {args.seconds:g} s, first "
-          f"{args.warmup:g} s discarded (iperf3 -O); gaps are against iperf3")
-    table(rows, ("tbf Mbit/s", "direction", "iperf3", "http", "gap", "speedtest (ours)", "gap",
-                 "speedtest-cli own", "gap", "librespeed", "gap"))
+    print(
+        f"tbf-shaped {link} between two namespaces; {args.streams} streams each; {args.seconds:g} s, first "
+        f"{args.warmup:g} s discarded (iperf3 -O); gaps are against iperf3"
+    )
+    table(
+        rows,
+        ("tbf Mbit/s", "direction", "iperf3", "http", "gap", "speedtest (ours)", "gap", "speedtest-cli own", "gap", "librespeed", "gap"),
+    )
     for n in sorted(notes):
         print(f"note: {n}")
 

@@ -37,8 +37,25 @@ def run_tool(lab: Lab, site: dict, workdir: Path, *extra: str, prefix: tuple[str
     site_file.write_text(yaml.safe_dump(site))
     out = workdir / "result.json"
     t0 = time.monotonic()
-    proc = lab.run("client", [*prefix, PY, "-m", "giga_netcheck", "run", "--site", str(site_file), "--json", str(out),
-                              "--out", str(workdir), "--no-progress", *extra], timeout=300)
+    proc = lab.run(
+        "client",
+        [
+            *prefix,
+            PY,
+            "-m",
+            "giga_netcheck",
+            "run",
+            "--site",
+            str(site_file),
+            "--json",
+            str(out),
+            "--out",
+            str(workdir),
+            "--no-progress",
+            *extra,
+        ],
+        timeout=300,
+    )
     took = time.monotonic() - t0
     if not out.exists():
         raise RuntimeError(f"giga-netcheck run wrote no result: {proc.stderr[-500:]}")
@@ -59,23 +76,30 @@ def main() -> None:
         inet = lab.addr("internet")
 
         # --- bandwidth: ours vs iperf3, 4 streams, same warm-up discarded
-        bw_site = {**site, "targets": {"gateway": site["targets"]["gateway"], "internet": site["targets"]["internet"]},
-                   "dns": {"resolvers": [], "names": []},
-                   "probes": {"bandwidth": {"streams": 4, "duration_s": args.seconds, "warmup_s": args.warmup},
-                              "latency": {"count": 3}}}
+        bw_site = {
+            **site,
+            "targets": {"gateway": site["targets"]["gateway"], "internet": site["targets"]["internet"]},
+            "dns": {"resolvers": [], "names": []},
+            "probes": {"bandwidth": {"streams": 4, "duration_s": args.seconds, "warmup_s": args.warmup}, "latency": {"count": 3}},
+        }
         doc, _ = run_tool(lab, bw_site, work)
         ours = {b["direction"]: b["goodput_mbps"] for b in doc["measurements"]["bandwidth"] if b["streams"] == 4}
         ref_down = iperf3(inet, seconds=args.seconds - args.warmup, streams=4, reverse=True, omit=args.warmup, netns=lab.ns("client"))
         ref_up = iperf3(inet, seconds=args.seconds - args.warmup, streams=4, omit=args.warmup, netns=lab.ns("client"))
         print(f"scenario {args.scenario}: client -> internet ({inet}), 4 streams, {args.warmup} s warm-up discarded by both")
-        table([("download", f"{ours['download']:.1f}", f"{ref_down:.1f}", gap_pct(ours["download"], ref_down)),
-               ("upload", f"{ours['upload']:.1f}", f"{ref_up:.1f}", gap_pct(ours["upload"], ref_up))],
-              ("Mbit/s", "giga-netcheck", "iperf3", "gap"))
+        table(
+            [
+                ("download", f"{ours['download']:.1f}", f"{ref_down:.1f}", gap_pct(ours["download"], ref_down)),
+                ("upload", f"{ours['upload']:.1f}", f"{ref_up:.1f}", gap_pct(ours["upload"], ref_up)),
+            ],
+            ("Mbit/s", "giga-netcheck", "iperf3", "gap"),
+        )
 
         # --- latency: ours (icmp, and unprivileged) vs ping, and DNS vs dig
-        lat_site = {**site, "probes": {"bandwidth": {"enabled": False},
-                                       "latency": {"count": args.pings, "interval_s": 0.05},
-                                       "dns": {"queries": 20}}}
+        lat_site = {
+            **site,
+            "probes": {"bandwidth": {"enabled": False}, "latency": {"count": args.pings, "interval_s": 0.05}, "dns": {"queries": 20}},
+        }
         priv, _ = run_tool(lab, lat_site, work)
         unpriv = {"auto (no CAP_NET_RAW)": run_tool(lab, lat_site, work, prefix=("setpriv", "--bounding-set", "-net_raw"))[0]}
         for method in ("udp-echo", "tcp-connect"):
@@ -88,7 +112,7 @@ def main() -> None:
             summary = parse_ping(ping.stdout)
             p50_ping = statistics.median(summary.rtts_ms) if summary and summary.rtts_ms else None
 
-            def cell(doc: dict) -> tuple[str, str]:
+            def cell(doc: dict, target: str = target, p50_ping: float | None = p50_ping) -> tuple[str, str]:
                 s = next(x for x in doc["measurements"]["latency"] if x["target"] == target and x["phase"] == "idle")
                 if s["stats"]["p50_ms"] is None or p50_ping is None:
                     return f"n/a ({s['method']})", "n/a"
@@ -118,8 +142,16 @@ def main() -> None:
         dig_p50 = statistics.median(dig_ms) if dig_ms else None
         print()
         print(f"DNS p50 against {resolver} for {name} (warm, 20 queries each)")
-        table([(f"{ours_dns['p50_ms']:.2f}", f"{dig_p50:.1f}" if dig_p50 is not None else "n/a",
-                f"{ours_dns['p50_ms'] - dig_p50:+.2f}" if dig_p50 is not None else "n/a")], ("ours ms", "dig ms (1 ms resolution)", "diff"))
+        table(
+            [
+                (
+                    f"{ours_dns['p50_ms']:.2f}",
+                    f"{dig_p50:.1f}" if dig_p50 is not None else "n/a",
+                    f"{ours_dns['p50_ms'] - dig_p50:+.2f}" if dig_p50 is not None else "n/a",
+                )
+            ],
+            ("ours ms", "dig ms (1 ms resolution)", "diff"),
+        )
 
         # --- wall-clock of the whole run on the lab's two-target site
         _, full_s = run_tool(lab, site, work)

@@ -42,8 +42,14 @@ def child(args: argparse.Namespace) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.devices + 256)), hard))
     before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
-    steps, stopped = run_ramp([args.devices], Video(args.bitrate), RampTarget("center", args.host, 8080), step_s=args.seconds,
-                              stop=threading.Event(), budget=Budget(50 * 10**9, args.seconds + 60))
+    steps, stopped = run_ramp(
+        [args.devices],
+        Video(args.bitrate),
+        RampTarget("center", args.host, 8080),
+        step_s=args.seconds,
+        stop=threading.Event(),
+        budget=Budget(50 * 10**9, args.seconds + 60),
+    )
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -59,15 +65,37 @@ def one(args: argparse.Namespace, scenario: str) -> dict:
         link = tools.path_goodput_mbit(lab.scenario, "center")
         ip = tools.iperf3(lab, "client", lab.addr("center"), seconds=args.iperf_s, streams=4, reverse=True)
         cpu = ip.raw.get("end", {}).get("cpu_utilization_percent", {})
-        proc = lab.run("client", [sys.executable, __file__, "--child", "--devices", str(args.devices), "--bitrate", str(args.bitrate),
-                                  "--seconds", str(args.seconds), "--host", lab.addr("center")], timeout=args.seconds + 120)
+        proc = lab.run(
+            "client",
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--devices",
+                str(args.devices),
+                "--bitrate",
+                str(args.bitrate),
+                "--seconds",
+                str(args.seconds),
+                "--host",
+                lab.addr("center"),
+            ],
+            timeout=args.seconds + 120,
+        )
         if proc.returncode != 0:
             sys.exit(f"bench: client failed: {proc.stderr[-2000:]}")
         doc = json.loads(proc.stdout.strip().splitlines()[-1])
     s = doc["step"]
     steady = s["samples_mbps"][6:]  # 0.5 s samples: the first 3 s are the players' start-up
-    return {"scenario": scenario, "link": link, "iperf": ip.mbit, "iperf_cpu": cpu.get("host_total"),
-            "steady": sum(steady) / len(steady) if steady else s["goodput_mbps"], "step": s, "doc": doc}
+    return {
+        "scenario": scenario,
+        "link": link,
+        "iperf": ip.mbit,
+        "iperf_cpu": cpu.get("host_total"),
+        "steady": sum(steady) / len(steady) if steady else s["goodput_mbps"],
+        "step": s,
+        "doc": doc,
+    }
 
 
 def main() -> None:
@@ -86,27 +114,54 @@ def main() -> None:
     _common.need("ip", "tc", "iptables", "iperf3")
     scenarios = [args.scenario] if args.scenario else [x for x in args.scenarios.split(",") if x]
     demand = args.devices * args.bitrate
-    print(f"{args.devices} devices x {args.bitrate:g} Mbit/s video = {demand:g} Mbit/s demand; one {args.seconds:g} s load step "
-          f"after iperf3 -R -P 4 for {args.iperf_s:g} s, same lab, same path (client <- center)")
+    print(
+        f"{args.devices} devices x {args.bitrate:g} Mbit/s video = {demand:g} Mbit/s demand; one {args.seconds:g} s load step "
+        f"after iperf3 -R -P 4 for {args.iperf_s:g} s, same lab, same path (client <- center)"
+    )
     rows = []
     for sc in scenarios:
         r = one(args, sc)
         s, doc, link = r["step"], r["doc"], r["link"]
-        rows.append([
-            sc, f"{link:.1f}" if link else "uncapped",
-            f"{r['iperf']:.1f}" + (f" (iperf3 CPU {r['iperf_cpu']:.0f}%)" if r["iperf_cpu"] is not None else ""),
-            f"{r['steady']:.1f} / {s['goodput_mbps']:.1f}",
-            f"{100 * r['steady'] / link:.1f}%" if link else "-",
-            f"{100 * r['steady'] / r['iperf']:.1f}%" if r["iperf"] else "-",
-            f"{100 * doc['cpu_s'] / doc['wall_s']:.0f}%", f"{doc['maxrss_mb']:.0f}",
-            f"{s['met']}/{s['judged']}", f"{s['activity']['stalls']}/{s['activity']['segments']}",
-            sum(s["errors"].values()), s["peak_open_connections"], s["rpm"],
-        ])
+        rows.append(
+            [
+                sc,
+                f"{link:.1f}" if link else "uncapped",
+                f"{r['iperf']:.1f}" + (f" (iperf3 CPU {r['iperf_cpu']:.0f}%)" if r["iperf_cpu"] is not None else ""),
+                f"{r['steady']:.1f} / {s['goodput_mbps']:.1f}",
+                f"{100 * r['steady'] / link:.1f}%" if link else "-",
+                f"{100 * r['steady'] / r['iperf']:.1f}%" if r["iperf"] else "-",
+                f"{100 * doc['cpu_s'] / doc['wall_s']:.0f}%",
+                f"{doc['maxrss_mb']:.0f}",
+                f"{s['met']}/{s['judged']}",
+                f"{s['activity']['stalls']}/{s['activity']['segments']}",
+                sum(s["errors"].values()),
+                s["peak_open_connections"],
+                s["rpm"],
+            ]
+        )
     print()
-    _common.table(rows, ["scenario", "link Mbit/s (arith.)", "iperf3 -P4 Mbit/s", "load steady / step", "of link", "of iperf3",
-                         "client CPU (1 core)", "client RSS MB", "met", "stalls/segs", "errors", "peak conns", "RPM"])
-    print("\ntarget: load steady >= 95% of the link when the link is the bottleneck (demand above the link); "
-          "client CPU and RSS show the tool is not the limit")
+    _common.table(
+        rows,
+        [
+            "scenario",
+            "link Mbit/s (arith.)",
+            "iperf3 -P4 Mbit/s",
+            "load steady / step",
+            "of link",
+            "of iperf3",
+            "client CPU (1 core)",
+            "client RSS MB",
+            "met",
+            "stalls/segs",
+            "errors",
+            "peak conns",
+            "RPM",
+        ],
+    )
+    print(
+        "\ntarget: load steady >= 95% of the link when the link is the bottleneck (demand above the link); "
+        "client CPU and RSS show the tool is not the limit"
+    )
 
 
 if __name__ == "__main__":

@@ -61,9 +61,23 @@ def main() -> None:
     want = min(hard, max(soft, 4 * args.devices + 256))
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "giga_netcheck", "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--max-connections", str(4 * args.devices + 100)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "giga_netcheck",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--max-connections",
+            str(4 * args.devices + 100),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_listening(port)
         peak_server = [0.0]
@@ -78,8 +92,14 @@ def main() -> None:
         server_cpu0 = cpu_s(server.pid)
         before = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.monotonic()
-        steps, stopped = run_ramp([args.devices], WebApps(), RampTarget("loopback", "127.0.0.1", port), step_s=args.seconds,
-                                  stop=threading.Event(), budget=Budget(20 * 10**9, args.seconds + 60))
+        steps, stopped = run_ramp(
+            [args.devices],
+            WebApps(),
+            RampTarget("loopback", "127.0.0.1", port),
+            step_s=args.seconds,
+            stop=threading.Event(),
+            budget=Budget(20 * 10**9, args.seconds + 60),
+        )
         wall = time.monotonic() - t0
         after = resource.getrusage(resource.RUSAGE_SELF)
         server_cpu = cpu_s(server.pid) - server_cpu0
@@ -91,15 +111,19 @@ def main() -> None:
     s = steps[0]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     errs = {k: v for k, v in s["errors"].items() if v}
-    print(f"devices {s['devices']} (connections {s['connections']}, peak open {s['peak_open_connections']}), {args.seconds:g} s step"
-          + (f", stopped: {stopped}" if stopped else ""))
+    print(
+        f"devices {s['devices']} (connections {s['connections']}, peak open {s['peak_open_connections']}), {args.seconds:g} s step"
+        + (f", stopped: {stopped}" if stopped else "")
+    )
     print(f"met {s['met']}/{s['judged']} = {100 * (s['met_share'] or 0):.2f}%   (target >= 99%)")
     a = s["activity"]
     print(f"pages {a['pages']}, slow {a['slow_pages']}, page load p50 {a['page_load_p50_s']} s, p95 {a['page_load_p95_s']} s")
     print(f"errors {errs or 0}; examples {s['error_examples'][:2]}")
     print(f"goodput {s['goodput_mbps']:.1f} Mbit/s (down {s['down_mbps']:.1f}, up {s['up_mbps']:.1f})")
-    print(f"client: CPU {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core; "
-          f"peak RSS {after.ru_maxrss / 1024:.0f} MB (target < 500 MB)")
+    print(
+        f"client: CPU {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core; "
+        f"peak RSS {after.ru_maxrss / 1024:.0f} MB (target < 500 MB)"
+    )
     print(f"server: CPU {server_cpu:.1f} s = {100 * server_cpu / wall:.0f}% of one core; peak RSS {peak_server[0]:.0f} MB")
     print(f"machine: {os.cpu_count()} cores, load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after")
 

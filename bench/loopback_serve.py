@@ -19,9 +19,9 @@ import time
 
 from _common import gap_pct, iperf3, rss_mb, table, wait_http
 
+from giga_netcheck.core.models import Target
 from giga_netcheck.measure.engines import ThroughputPlan
 from giga_netcheck.measure.engines.http import HttpEngine
-from giga_netcheck.core.models import Target
 
 PORT = 18080
 
@@ -51,8 +51,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=200)
     args = ap.parse_args()
 
-    srv = subprocess.Popen([sys.executable, "-m", "giga_netcheck", "serve", "--host", "127.0.0.1", "--port", str(PORT)],
-                           stderr=subprocess.DEVNULL)
+    srv = subprocess.Popen(
+        [sys.executable, "-m", "giga_netcheck", "serve", "--host", "127.0.0.1", "--port", str(PORT)], stderr=subprocess.DEVNULL
+    )
     ipf = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", "15201"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{PORT}/id")
@@ -89,10 +90,14 @@ def main() -> None:
         after = rss_mb(srv.pid)
         moved = sum(got) / 1e9
         print()
-        print(f"{args.clients} concurrent downloads of {nbytes >> 20} MiB each: {moved:.2f} GB in {time.monotonic() - t0:.1f} s, "
-              f"{sum(1 for g in got if g >= nbytes)} complete")
-        print(f"server RSS: before {before:.1f} MB, peak during {max(peak):.1f} MB, after {after:.1f} MB "
-              f"(growth {max(peak) - before:+.1f} MB while {moved:.2f} GB passed through)")
+        print(
+            f"{args.clients} concurrent downloads of {nbytes >> 20} MiB each: {moved:.2f} GB in {time.monotonic() - t0:.1f} s, "
+            f"{sum(1 for g in got if g >= nbytes)} complete"
+        )
+        print(
+            f"server RSS: before {before:.1f} MB, peak during {max(peak):.1f} MB, after {after:.1f} MB "
+            f"(growth {max(peak) - before:+.1f} MB while {moved:.2f} GB passed through)"
+        )
     finally:
         srv.terminate()
         ipf.terminate()

@@ -41,16 +41,37 @@ def link(name: str, **both) -> dict:
 VARIANTS: dict[str, list[tuple[str, dict]]] = {
     "healthy": [("uplink 500", link("uplink", rate_mbit=500, queue_ms=20, delay_ms=15))],
     "lan-capacity": [("LAN 50", link("lan", rate_mbit=50, queue_ms=20)), ("LAN 100, queue 40 ms", link("lan", rate_mbit=100, queue_ms=40))],
-    "lan-loss": [("LAN 2%", link("lan", loss_pct=2, delay_ms=2, jitter_ms=2)), ("LAN 6%", link("lan", loss_pct=6, delay_ms=2, jitter_ms=2))],
-    "uplink-capacity": [("uplink 30", link("uplink", rate_mbit=30, queue_ms=10, delay_ms=15)), ("uplink 120", link("uplink", rate_mbit=120, queue_ms=10, delay_ms=15))],
+    "lan-loss": [
+        ("LAN 2%", link("lan", loss_pct=2, delay_ms=2, jitter_ms=2)),
+        ("LAN 6%", link("lan", loss_pct=6, delay_ms=2, jitter_ms=2)),
+    ],
+    "uplink-capacity": [
+        ("uplink 30", link("uplink", rate_mbit=30, queue_ms=10, delay_ms=15)),
+        ("uplink 120", link("uplink", rate_mbit=120, queue_ms=10, delay_ms=15)),
+    ],
     "uplink-loss": [("uplink 1.5%", link("uplink", loss_pct=1.5)), ("uplink 5%", link("uplink", loss_pct=5))],
-    "bufferbloat": [("20 Mbit/s, 150 ms queue", link("uplink", rate_mbit=20, queue_ms=150, delay_ms=15)), ("40 Mbit/s, 500 ms queue", link("uplink", rate_mbit=40, queue_ms=500, delay_ms=15))],
-    "center-capacity": [("upstream 30", link("upstream", rate_mbit=30, queue_ms=10)), ("upstream 90", link("upstream", rate_mbit=90, queue_ms=10))],
-    "session-limit": [("connlimit 25", {"hosts": {"gateway": {"session_limit": 25}}}), ("connlimit 30", {"hosts": {"gateway": {"session_limit": 30}}})],
+    "bufferbloat": [
+        ("20 Mbit/s, 150 ms queue", link("uplink", rate_mbit=20, queue_ms=150, delay_ms=15)),
+        ("40 Mbit/s, 500 ms queue", link("uplink", rate_mbit=40, queue_ms=500, delay_ms=15)),
+    ],
+    "center-capacity": [
+        ("upstream 30", link("upstream", rate_mbit=30, queue_ms=10)),
+        ("upstream 90", link("upstream", rate_mbit=90, queue_ms=10)),
+    ],
+    "session-limit": [
+        ("connlimit 25", {"hosts": {"gateway": {"session_limit": 25}}}),
+        ("connlimit 30", {"hosts": {"gateway": {"session_limit": 30}}}),
+    ],
     "per-flow-limit": [("10 per flow", link("uplink", flow_rate_mbit=10)), ("15 per flow", link("uplink", flow_rate_mbit=15))],
     "high-latency": [("40 ms each way", link("upstream", delay_ms=40)), ("90 ms each way", link("upstream", delay_ms=90))],
-    "dns-slow": [("+110 ms", {"dns": {"center": {"delay_ms": 110, "miss_delay_ms": 0}}}), ("+300 ms", {"dns": {"center": {"delay_ms": 300, "miss_delay_ms": 300}}})],
-    "dns-failure": [("50% SERVFAIL", {"dns": {"center": {"timeout_rate": 0, "servfail_rate": 0.5}}}), ("20% timeouts", {"dns": {"center": {"timeout_rate": 0.2, "servfail_rate": 0}}})],
+    "dns-slow": [
+        ("+110 ms", {"dns": {"center": {"delay_ms": 110, "miss_delay_ms": 0}}}),
+        ("+300 ms", {"dns": {"center": {"delay_ms": 300, "miss_delay_ms": 300}}}),
+    ],
+    "dns-failure": [
+        ("50% SERVFAIL", {"dns": {"center": {"timeout_rate": 0, "servfail_rate": 0.5}}}),
+        ("20% timeouts", {"dns": {"center": {"timeout_rate": 0.2, "servfail_rate": 0}}}),
+    ],
     "no-connectivity": [("upstream cut", {"segment": "center", "links": {"uplink": {"state": "up"}, "upstream": {"state": "down"}}})],
 }
 
@@ -83,7 +104,11 @@ def run_cases(cases: list[tuple[str, str, dict]], raw: dict, repeat: int, full: 
     records: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, label, delta in cases:
-            variant = {"healthy": raw["healthy"], name: merged(raw.get(name) or {}, delta)} if name != "healthy" else {"healthy": merged(raw["healthy"], delta)}
+            variant = (
+                {"healthy": raw["healthy"], name: merged(raw.get(name) or {}, delta)}
+                if name != "healthy"
+                else {"healthy": merged(raw["healthy"], delta)}
+            )
             cat = Path(tmp) / f"{name}.yaml"
             cat.write_text(yaml.safe_dump(variant, allow_unicode=True))
             scenario = load_scenarios(cat)[name]
@@ -93,16 +118,37 @@ def run_cases(cases: list[tuple[str, str, dict]], raw: dict, repeat: int, full: 
                 try:
                     with Lab(scenario) as lab:
                         v = diagnose(lab, quick=quick)
-                    rec = {"scenario": name, "variant": label, "repeat": i, "quick": quick,
-                           "expected": v.expected, "expected_segment": v.expected_segment,
-                           "top": v.top, "top_segment": v.top_segment, "correct": v.correct,
-                           "claims": [[c, s, p] for c, s, p in v.claims], "status": v.status,
-                           "figures": figures(v.result), "seconds": round(time.monotonic() - t0, 1)}
+                    rec = {
+                        "scenario": name,
+                        "variant": label,
+                        "repeat": i,
+                        "quick": quick,
+                        "expected": v.expected,
+                        "expected_segment": v.expected_segment,
+                        "top": v.top,
+                        "top_segment": v.top_segment,
+                        "correct": v.correct,
+                        "claims": [[c, s, p] for c, s, p in v.claims],
+                        "status": v.status,
+                        "figures": figures(v.result),
+                        "seconds": round(time.monotonic() - t0, 1),
+                    }
                 except Exception as exc:  # a lab that did not come up is a run without a verdict
-                    rec = {"scenario": name, "variant": label, "repeat": i, "quick": quick,
-                           "expected": scenario.cause, "expected_segment": scenario.segment, "top": None,
-                           "top_segment": None, "correct": False, "claims": [], "status": "error",
-                           "error": f"{type(exc).__name__}: {exc}"[:300], "seconds": round(time.monotonic() - t0, 1)}
+                    rec = {
+                        "scenario": name,
+                        "variant": label,
+                        "repeat": i,
+                        "quick": quick,
+                        "expected": scenario.cause,
+                        "expected_segment": scenario.segment,
+                        "top": None,
+                        "top_segment": None,
+                        "correct": False,
+                        "claims": [],
+                        "status": "error",
+                        "error": f"{type(exc).__name__}: {exc}"[:300],
+                        "seconds": round(time.monotonic() - t0, 1),
+                    }
                 records.append(rec)
                 if jsonl:
                     with jsonl.open("a") as fh:
@@ -127,7 +173,9 @@ def figures(doc: dict) -> dict:
         out[key] = round(max(p50, out.get(key, p50)), 1)
     for i, st in enumerate((m.get("load") or {}).get("steps") or []):
         errs = sum(int(v) for k, v in (st.get("errors") or {}).items() if k in ("refused", "reset", "timeout"))
-        out[f"load{i}"] = f"{st.get('connections_opened')} conns, {errs} failed, peak {st.get('peak_open_connections')}, {st.get('goodput_mbps')} Mbps"
+        out[f"load{i}"] = (
+            f"{st.get('connections_opened')} conns, {errs} failed, peak {st.get('peak_open_connections')}, {st.get('goodput_mbps')} Mbps"
+        )
     for c in doc.get("checks") or []:
         if c.get("status") == "fail" and c.get("metric") == "download_mbps":
             out[f"need:{c['id']}"] = c.get("threshold")
@@ -138,8 +186,10 @@ def line(rec: dict) -> str:
     got = f"{rec['top'] or '-'}/{rec['top_segment'] or '-'}"
     claims = [(c, round(p, 2)) for c, _, p in rec["claims"]]
     extra = f" ERROR {rec['error']}" if rec.get("error") else ""
-    return (f"{'ok ' if rec['correct'] else 'BAD'} {rec['scenario']:16} {rec['variant']:26} top={got} "
-            f"claims={claims} {rec['seconds']:.0f}s{extra}")
+    return (
+        f"{'ok ' if rec['correct'] else 'BAD'} {rec['scenario']:16} {rec['variant']:26} top={got} "
+        f"claims={claims} {rec['seconds']:.0f}s{extra}"
+    )
 
 
 def summarise(records: list[dict]) -> None:

@@ -47,8 +47,11 @@ def loopback_site(server_url: str, dns_port: int | None = None, **extra) -> dict
         "classrooms": [{"name": "5-1", "devices": 35}, {"name": "PC room", "devices": 40, "profile": "video-lesson"}],
         "targets": {"gateway": "127.0.0.1", "internet": [server_url]},
         "dns": {"resolvers": [f"127.0.0.1:{dns_port}"] if dns_port else [], "names": ["www.lab.example"]},
-        "probes": {"bandwidth": {"duration_s": 1.5, "warmup_s": 0.5, "streams": 2},
-                   "latency": {"count": 5, "interval_s": 0.02}, "dns": {"queries": 3, "timeout_s": 0.5}},
+        "probes": {
+            "bandwidth": {"duration_s": 1.5, "warmup_s": 0.5, "streams": 2},
+            "latency": {"count": 5, "interval_s": 0.02},
+            "dns": {"queries": 3, "timeout_s": 0.5},
+        },
         "load": {"enabled": False},  # the load probe ramps for tens of seconds: tests/test_load*.py turn it on
     }
     site.update(extra)
@@ -56,8 +59,8 @@ def loopback_site(server_url: str, dns_port: int | None = None, **extra) -> dict
 
 
 # ----------------------------------------------------------------------------- safety net
-import ipaddress
-import socket as _socket
+import ipaddress  # noqa: E402  (the safety net keeps its imports beside it)
+import socket as _socket  # noqa: E402
 
 # loopback, and the lab's benchmarking ranges: 198.18.0.0/15 (RFC 2544) and its IPv6 twin 2001:2::/48 (RFC 5180)
 _ALLOWED = [ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15", "2001:2::/48")]

@@ -12,18 +12,24 @@ from typing import Any, Iterable, Optional, Sequence
 from giga_netcheck.config.site import Limit, Profile, load_profile
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.models import (
-    NotMeasured,
     SCHEMA_VERSION,
     BandwidthMeasurement,
     Cause,
     Check,
     Classroom,
+    DiscoveredPath,
     DnsAgreement,
     DnsSeries,
     Evidence,
+    FamilyPath,
     LatencySeries,
+    LatencyStats,
     Measurements,
+    NotMeasured,
+    PathHop,
     ProbeRecord,
+    ProxyPath,
+    ProxyReport,
     RunResult,
     School,
     Target,
@@ -80,8 +86,15 @@ def latency(
     """A latency series; a bare number means 20 probes at that RTT."""
     series = rtts(values) if isinstance(values, (int, float)) else tuple(values)
     return LatencySeries(
-        target=name, role=role or _role(name), host=_host(name), method=method, phase=phase,
-        rtts_ms=series, stats=summarize_rtts(series), error=error, error_kind=error_kind,
+        target=name,
+        role=role or _role(name),
+        host=_host(name),
+        method=method,
+        phase=phase,
+        rtts_ms=series,
+        stats=summarize_rtts(series),
+        error=error,
+        error_kind=error_kind,
     )
 
 
@@ -108,16 +121,28 @@ def bandwidth(
 ) -> BandwidthMeasurement:
     """A throughput test with flat per-interval samples at ``mbps``."""
     t = _BY_NAME.get(name)
-    url = (t.url if t and t.url else f"http://{_host(name)}:8080")
+    url = t.url if t and t.url else f"http://{_host(name)}:8080"
     samples = tuple([mbps] * 14) if mbps is not None else ()
     if bytes_total is None:
         bytes_total = int((mbps or 0.0) * 1e6 / 8 * (duration_s - warmup_s))
     return BandwidthMeasurement(
-        target=name, role=role or _role(name), url=url, direction=direction, streams=streams,
-        engine="http", duration_s=duration_s, warmup_s=warmup_s, interval_s=0.5,
-        goodput_mbps=mbps, p50_mbps=mbps, p90_mbps=mbps, bytes_total=bytes_total,
-        samples_mbps=samples, per_stream_mbps=tuple([mbps / streams] * streams) if mbps else (),
-        error=error, error_kind=error_kind,
+        target=name,
+        role=role or _role(name),
+        url=url,
+        direction=direction,
+        streams=streams,
+        engine="http",
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        interval_s=0.5,
+        goodput_mbps=mbps,
+        p50_mbps=mbps,
+        p90_mbps=mbps,
+        bytes_total=bytes_total,
+        samples_mbps=samples,
+        per_stream_mbps=tuple([mbps / streams] * streams) if mbps else (),
+        error=error,
+        error_kind=error_kind,
     )
 
 
@@ -142,9 +167,16 @@ def dns(
     if rcodes is None:
         rcodes = ["NOERROR"] * answered + ["TIMEOUT"] * timeouts
     return DnsSeries(
-        resolver=resolver, server=server, name=name, kind=kind, times_ms=times, rcodes=tuple(rcodes),
-        answers=("203.0.113.80",) if kind == "warm" and got else (), timeouts=sum(1 for t in times if t is None),
-        p50_ms=percentile(got, 50), p95_ms=percentile(got, 95),
+        resolver=resolver,
+        server=server,
+        name=name,
+        kind=kind,
+        times_ms=times,
+        rcodes=tuple(rcodes),
+        answers=("203.0.113.80",) if kind == "warm" and got else (),
+        timeouts=sum(1 for t in times if t is None),
+        p50_ms=percentile(got, 50),
+        p95_ms=percentile(got, 95),
     )
 
 
@@ -194,7 +226,10 @@ def healthy_measurements() -> Measurements:
 
 
 HEALTHY_HOST: dict[str, Any] = {
-    "os": "linux", "link_speed_mbps": 10000, "gateway_ipv4": "192.168.1.1", "resolvers": ["192.168.1.1"],
+    "os": "linux",
+    "link_speed_mbps": 10000,
+    "gateway_ipv4": "192.168.1.1",
+    "resolvers": ["192.168.1.1"],
 }
 
 
@@ -223,10 +258,15 @@ def profile(
     """A profile built in memory with round numbers (limits default to the shipped default's)."""
     base = default_profile()
     return Profile(
-        name=name, description="synthetic", down_mbps_per_device=down, up_mbps_per_device=up,
-        active_share=share, warn_margin=margin,
+        name=name,
+        description="synthetic",
+        down_mbps_per_device=down,
+        up_mbps_per_device=up,
+        active_share=share,
+        warn_margin=margin,
         sources={"down_mbps_per_device": "test down", "up_mbps_per_device": "test up"},
-        limits={**base.limits, **(limits or {})}, school_recommendation=recommendation,
+        limits={**base.limits, **(limits or {})},
+        school_recommendation=recommendation,
     )
 
 
@@ -256,17 +296,24 @@ def triage_input(
 def run_result(m: Optional[Measurements] = None, **over: Any) -> RunResult:
     """A complete RunResult with every nested type populated (checks and causes included)."""
     default_m = m is None
-    m = m if m is not None else measurements(
-        healthy_latency() + [silent("extra")],
-        healthy_bandwidth() + [bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0)],
-        healthy_dns() + [dns(None, n=3, timeouts=3, server="10.0.0.53", resolver="10.0.0.53")],
-        [DnsAgreement("www.mext.go.jp", False, {"system@192.168.1.1": ("203.0.113.80",), "10.0.0.53@10.0.0.53": ()})],
-        {"cpu_pct": 12.5, "samples": [10.0, 15.0]},
+    m = (
+        m
+        if m is not None
+        else measurements(
+            healthy_latency() + [silent("extra")],
+            healthy_bandwidth() + [bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0)],
+            healthy_dns() + [dns(None, n=3, timeouts=3, server="10.0.0.53", resolver="10.0.0.53")],
+            [DnsAgreement("www.mext.go.jp", False, {"system@192.168.1.1": ("203.0.113.80",), "10.0.0.53@10.0.0.53": ()})],
+            {"cpu_pct": 12.5, "samples": [10.0, 15.0]},
+        )
     )
     if default_m:
         m = replace_dc(m, paths=(discovered_path(),))
-        m = replace_dc(m, families=(family_path("internet", "ipv4", 280.0), family_path("internet", "ipv6", 290.0)),
-                       proxy=proxy_report("internet", 35.0, 30.0))
+        m = replace_dc(
+            m,
+            families=(family_path("internet", "ipv4", 280.0), family_path("internet", "ipv6", 290.0)),
+            proxy=proxy_report("internet", 35.0, 30.0),
+        )
     fields: dict[str, Any] = dict(
         schema_version=SCHEMA_VERSION,
         run_id="0b7c5a52-3f9e-4c1e-9d38-4d1b3c2f0a11",
@@ -289,14 +336,26 @@ def run_result(m: Optional[Measurements] = None, **over: Any) -> RunResult:
             ProbeRecord("bandwidth", "ok", seconds=30.25),
         ),
         checks=(
-            Check("classroom.bandwidth.down", "3-2", "download_mbps", 600.0, 24.5, 30.625, "Mbps", "higher", "pass", "profile default: MEXT"),
-            Check("school.bandwidth.mext", None, "download_mbps", 600.0, 466.5, None, "Mbps", "higher", "pass", "MEXT", "420 students", True),
+            Check(
+                "classroom.bandwidth.down", "3-2", "download_mbps", 600.0, 24.5, 30.625, "Mbps", "higher", "pass", "profile default: MEXT"
+            ),
+            Check(
+                "school.bandwidth.mext", None, "download_mbps", 600.0, 466.5, None, "Mbps", "higher", "pass", "MEXT", "420 students", True
+            ),
             Check("classroom.dns.cold_p50", "3-2", "dns_p50_ms", None, 100.0, 50.0, "ms", "lower", "not-measured", "profile default"),
         ),
         causes=(
-            Cause("dns-failure", "dns", 0.75, (Evidence("dns_timeout_pct", 16.667, "%", check_id="classroom.dns.timeouts"),
-                                                  Evidence("dns_servfail_pct", 0.0, "%", note="SERVFAIL or REFUSED answers")),
-                  "advice.dns-failure", ("dns-failure.timeouts-servfail",)),
+            Cause(
+                "dns-failure",
+                "dns",
+                0.75,
+                (
+                    Evidence("dns_timeout_pct", 16.667, "%", check_id="classroom.dns.timeouts"),
+                    Evidence("dns_servfail_pct", 0.0, "%", note="SERVFAIL or REFUSED answers"),
+                ),
+                "advice.dns-failure",
+                ("dns-failure.timeouts-servfail",),
+            ),
         ),
         not_measured=("center: no center server configured",),
         interrupted=False,
@@ -316,10 +375,17 @@ def check_by(checks: Iterable[Check], cid: str, classroom: Optional[str] = None)
 # ------------------------------------------------------------- IPv4 vs IPv6, proxies
 
 
-def family_path(name: str, family: str, mbps: Optional[float], rtt_ms: Optional[float] = 30.0, *,
-                status: str = "ok", n_rtt: int = 20, reason: Optional[str] = None) -> "FamilyPath":
+def family_path(
+    name: str,
+    family: str,
+    mbps: Optional[float],
+    rtt_ms: Optional[float] = 30.0,
+    *,
+    status: str = "ok",
+    n_rtt: int = 20,
+    reason: Optional[str] = None,
+) -> FamilyPath:
     """One target over one family: TCP connects at ``rtt_ms`` and a download at ``mbps``."""
-    from giga_netcheck.core.models import FamilyPath
 
     addr = "198.18.3.2" if family == "ipv4" else "2001:2:0:3::2"
     rtt = None if rtt_ms is None else latency(name, rtts(rtt_ms, n=n_rtt), method="tcp-connect", phase="family")
@@ -327,10 +393,16 @@ def family_path(name: str, family: str, mbps: Optional[float], rtt_ms: Optional[
     return FamilyPath(name, _role(name), family, addr, status, reason, rtt, down)
 
 
-def proxy_report(name: str = "internet", ttfb_ms: float = 330.0, connect_ms: float = 30.0, *, n: int = 10,
-                 proxy: Optional[str] = "http://198.18.2.2:3128", decided_by: str = "site") -> "ProxyReport":
+def proxy_report(
+    name: str = "internet",
+    ttfb_ms: float = 330.0,
+    connect_ms: float = 30.0,
+    *,
+    n: int = 10,
+    proxy: Optional[str] = "http://198.18.2.2:3128",
+    decided_by: str = "site",
+) -> ProxyReport:
     """A proxy report with one path: connects to the proxy and TTFB through it."""
-    from giga_netcheck.core.models import ProxyPath, ProxyReport
 
     host = "198.18.2.2"
     connect = None if proxy is None else latency(name, rtts(connect_ms, n=n), method="tcp-connect", phase="proxy")
@@ -341,8 +413,14 @@ def proxy_report(name: str = "internet", ttfb_ms: float = 330.0, connect_ms: flo
     t = _BY_NAME.get(name)
     url = t.url if t and t.url else f"http://{_host(name)}:8080"
     path = ProxyPath(name, _role(name), url, proxy, decided_by, connect, ttfb)
-    return ProxyReport(detected=proxy is not None, source=decided_by if proxy else None, http=proxy, https=proxy,
-                       paths=(path,), probe_paths={"latency": "direct", "dns": "direct"})
+    return ProxyReport(
+        detected=proxy is not None,
+        source=decided_by if proxy else None,
+        http=proxy,
+        https=proxy,
+        paths=(path,),
+        probe_paths={"latency": "direct", "dns": "direct"},
+    )
 
 
 def replace_dc(obj: Any, **changes: Any) -> Any:
@@ -354,13 +432,19 @@ def replace_dc(obj: Any, **changes: Any) -> Any:
 # ------------------------------------------------------------------ discovered paths (traceroute)
 
 
-def discovered_path(target_name: str = "extra", host: str = "198.51.100.9",
-                    hops: Sequence[tuple[Optional[str], Optional[str], Optional[str]]] = (
-                        ("192.168.1.1", "gateway", "gateway"), ("10.0.0.1", "hop-2", "hop"), (None, None, None),
-                        ("198.51.100.9", "extra", "internet")),
-                    method: str = "icmp", reached: bool = True) -> "DiscoveredPath":
+def discovered_path(
+    target_name: str = "extra",
+    host: str = "198.51.100.9",
+    hops: Sequence[tuple[Optional[str], Optional[str], Optional[str]]] = (
+        ("192.168.1.1", "gateway", "gateway"),
+        ("10.0.0.1", "hop-2", "hop"),
+        (None, None, None),
+        ("198.51.100.9", "extra", "internet"),
+    ),
+    method: str = "icmp",
+    reached: bool = True,
+) -> DiscoveredPath:
     """A traceroute: (address, series name, role) per TTL from 1; an address None is a silent TTL."""
-    from giga_netcheck.core.models import DiscoveredPath, LatencyStats, PathHop
 
     out = []
     for ttl, (addr, name, role) in enumerate(hops, 1):
@@ -368,8 +452,18 @@ def discovered_path(target_name: str = "extra", host: str = "198.51.100.9",
             out.append(PathHop(ttl, None, None, (None, None)))
             continue
         kind = "time-exceeded" if addr != host else "echo-reply"
-        out.append(PathHop(ttl, addr, kind, (1.0 * ttl, None), ("10.9.9.9",) if ttl == 2 else (), name, role,
-                           LatencyStats(20, 20, 0.0, 1.0, 1.0 * ttl, 1.2 * ttl, 1.5 * ttl, 0.1),
-                           LatencyStats(20, 19, 5.0, 2.0, 3.0 * ttl, 4.0 * ttl, 5.0 * ttl, 0.3), "download:center"))
-    return DiscoveredPath(target_name, host, method, reached, tuple(out), (f"{method}: reached in {len(out)} hops",),
-                          16, 3, 2.5)
+        out.append(
+            PathHop(
+                ttl,
+                addr,
+                kind,
+                (1.0 * ttl, None),
+                ("10.9.9.9",) if ttl == 2 else (),
+                name,
+                role,
+                LatencyStats(20, 20, 0.0, 1.0, 1.0 * ttl, 1.2 * ttl, 1.5 * ttl, 0.1),
+                LatencyStats(20, 19, 5.0, 2.0, 3.0 * ttl, 4.0 * ttl, 5.0 * ttl, 0.3),
+                "download:center",
+            )
+        )
+    return DiscoveredPath(target_name, host, method, reached, tuple(out), (f"{method}: reached in {len(out)} hops",), 16, 3, 2.5)

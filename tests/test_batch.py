@@ -12,21 +12,20 @@ import json
 import random
 import re
 import statistics
-from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bench.board_data import JST, make_doc, make_schools, school_times, templates
+from bench.board_data import make_doc, make_schools, school_times, templates
 from giga_netcheck.board import batch
-from giga_netcheck.render import dashboard as board_html
 from giga_netcheck.cli.main import app
-from giga_netcheck.monitor.history import append, record_of
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult, from_dict
 from giga_netcheck.core.results import write_atomic
+from giga_netcheck.monitor.history import append, record_of
+from giga_netcheck.render import dashboard as board_html
 
 runner = CliRunner()
 
@@ -70,8 +69,10 @@ def corpus(tmp_path_factory):
     for s in schools[9:]:
         p = root / "sites" / f"{s.id}.yaml"
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(yaml.safe_dump({"school": {"id": s.id, "name": s.name, "students": s.students},
-                                     "context": s.context}, allow_unicode=True), encoding="utf-8")
+        p.write_text(
+            yaml.safe_dump({"school": {"id": s.id, "name": s.name, "students": s.students}, "context": s.context}, allow_unicode=True),
+            encoding="utf-8",
+        )
         sites.append(p)
     good = json.dumps(docs[0], ensure_ascii=False)
     for name, make in BROKEN.items():
@@ -85,8 +86,17 @@ def corpus(tmp_path_factory):
 def test_batch_command_reads_what_it_can_and_says_what_it_skipped(corpus, tmp_path):
     root = corpus["root"]
     out = tmp_path / "board"
-    args = ["batch", str(root / "collected"), str(root / "history" / "*.jsonl"), str(root / "broken"),
-            str(root / "missing.json"), "--out", str(out), "--lang", "en"]
+    args = [
+        "batch",
+        str(root / "collected"),
+        str(root / "history" / "*.jsonl"),
+        str(root / "broken"),
+        str(root / "missing.json"),
+        "--out",
+        str(out),
+        "--lang",
+        "en",
+    ]
     for s in corpus["sites"]:
         args += ["--site", str(s)]
     res = runner.invoke(app, args)
@@ -151,8 +161,9 @@ def _expected_rows(corpus):
     for d in corpus["hist_docs"]:
         rec = record_of(from_dict(RunResult, d))
         i = info[rec.school]
-        rows.append(batch._row(rec, "history", "h", name=i.name, students=i.students, context=i.context,
-                               lessons=i.lessons, knee=(None, None)))
+        rows.append(
+            batch._row(rec, "history", "h", name=i.name, students=i.students, context=i.context, lessons=i.lessons, knee=(None, None))
+        )
     return rows
 
 
@@ -194,8 +205,9 @@ def test_sql_agrees_with_python(summary, corpus):
     for r in rows:
         for c in filter(None, r["causes"].split(";")):
             schools.setdefault((r["board"], c), set()).add(r["school_id"])
-    assert {(c["board"], c["cause_id"]): c["schools"] for c in summary.tables["board_causes"].dicts()} == \
-        {k: len(v) for k, v in schools.items()}
+    assert {(c["board"], c["cause_id"]): c["schools"] for c in summary.tables["board_causes"].dicts()} == {
+        k: len(v) for k, v in schools.items()
+    }
     top = {r["school_id"]: r["cause_id"] for r in summary.tables["school_causes"].dicts() if r["cause_rank"] == 1}
     assert {sid: g["top_cause"] for sid, g in got.items() if g["top_cause"]} == top
     # weekly trend: runs per board and week
@@ -245,8 +257,20 @@ def test_sql_is_portable():
     """No DuckDB-only spellings in the shipped SQL; the Trino dialect swaps percentile_cont."""
     for name in batch.QUERIES:
         sql = _code(batch.sql_text(name))
-        for bad in ("read_parquet", "::", "QUALIFY", "median(", "list_", "struct_", "epoch(", "strftime", "date_part",
-                    "approx_quantile", "arg_max", "arg_min"):
+        for bad in (
+            "read_parquet",
+            "::",
+            "QUALIFY",
+            "median(",
+            "list_",
+            "struct_",
+            "epoch(",
+            "strftime",
+            "date_part",
+            "approx_quantile",
+            "arg_max",
+            "arg_min",
+        ):
             assert bad.lower() not in sql.lower(), (name, bad)
         trino = batch.to_dialect(sql, "trino")
         assert "within group" not in trino.lower()

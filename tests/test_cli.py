@@ -29,8 +29,9 @@ def _env() -> dict[str, str]:
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "giga_netcheck", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "giga_netcheck", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -42,7 +43,10 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 def test_run_on_loopback_writes_reports_and_exits_by_status(server, dns_server, write_site, tmp_path):
     site = write_site(loopback_site(server.url, dns_server.port))
-    proc = _run(["run", "--site", str(site), "--out", str(tmp_path / "r"), "--json", str(tmp_path / "res.json"), "--no-progress", "--lang", "en"], tmp_path)
+    proc = _run(
+        ["run", "--site", str(site), "--out", str(tmp_path / "r"), "--json", str(tmp_path / "res.json"), "--no-progress", "--lang", "en"],
+        tmp_path,
+    )
     doc = json.loads((tmp_path / "res.json").read_text())
     assert proc.returncode == {"pass": 0, "warn": 0, "fail": 1}[doc["status"]], proc.stdout + proc.stderr
     assert doc["schema_version"] == 1
@@ -56,12 +60,15 @@ def test_run_on_loopback_writes_reports_and_exits_by_status(server, dns_server, 
     assert "Report written to" in proc.stdout
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("school: {id: x\n  name: [", "line"),
-    ("classrooms:\n  - {name: a, devices: 3}\n  - {name: b, devices: thirty}\n", "classrooms[1].devices"),
-    ("clasrooms: []\n", "did you mean 'classrooms'"),
-    ("targets: {internet: ['ftp://x']}\n", "targets.internet[0]"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("school: {id: x\n  name: [", "line"),
+        ("classrooms:\n  - {name: a, devices: 3}\n  - {name: b, devices: thirty}\n", "classrooms[1].devices"),
+        ("clasrooms: []\n", "did you mean 'classrooms'"),
+        ("targets: {internet: ['ftp://x']}\n", "targets.internet[0]"),
+    ],
+)
 def test_bad_site_file_is_one_line_naming_file_and_key(tmp_path, content, needle):
     site = tmp_path / "broken-site.yaml"
     site.write_text(content)
@@ -95,7 +102,21 @@ def test_non_measurement_and_unreachable_targets_are_recorded(write_site, tmp_pa
         site = loopback_site(fake.url)
         site["targets"]["center"] = junk.url
         site["targets"]["internet"] = [fake.url, f"http://127.0.0.1:{closed}"]
-        proc = _run(["run", "--site", str(write_site(site)), "--json", str(tmp_path / "r.json"), "--out", str(tmp_path), "--no-progress", "--lang", "en"], tmp_path)
+        proc = _run(
+            [
+                "run",
+                "--site",
+                str(write_site(site)),
+                "--json",
+                str(tmp_path / "r.json"),
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+                "--lang",
+                "en",
+            ],
+            tmp_path,
+        )
     assert proc.returncode == 1, proc.stderr
     doc = json.loads((tmp_path / "r.json").read_text())
     failed = {p["probe"]: p["reason_kind"] for p in doc["probes"] if p["probe"].startswith("identify:")}
@@ -112,7 +133,21 @@ def test_dns_timeouts_fail_the_check_and_name_the_cause(server, write_site, tmp_
     with DnsServer(host="127.0.0.1", port=0, records={"www.lab.example": "198.18.3.2"}, timeout_rate=1.0) as dead:
         site = loopback_site(server.url, dead.port)
         site["probes"]["bandwidth"] = {"enabled": False}
-        proc = _run(["run", "--site", str(write_site(site)), "--json", str(tmp_path / "r.json"), "--out", str(tmp_path), "--no-progress", "--lang", "en"], tmp_path)
+        proc = _run(
+            [
+                "run",
+                "--site",
+                str(write_site(site)),
+                "--json",
+                str(tmp_path / "r.json"),
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+                "--lang",
+                "en",
+            ],
+            tmp_path,
+        )
     assert proc.returncode == 1
     doc = json.loads((tmp_path / "r.json").read_text())
     assert {c["id"]: c["status"] for c in doc["checks"] if c["classroom"] == "5-1"}["classroom.dns.timeouts"] == "fail"
@@ -132,9 +167,28 @@ def test_ctrl_c_keeps_what_was_measured(server, dns_server, write_site, tmp_path
     site = loopback_site(server.url, dns_server.port)
     site["probes"]["bandwidth"] = {"duration_s": 60, "warmup_s": 1, "streams": 2}
     out = tmp_path / "r.json"
-    proc = subprocess.Popen([sys.executable, "-m", "giga_netcheck", "run", "--site", str(write_site(site)), "--json", str(out),
-                             "--out", str(tmp_path), "--no-progress", "--lang", "en"], cwd=tmp_path, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "giga_netcheck",
+            "run",
+            "--site",
+            str(write_site(site)),
+            "--json",
+            str(out),
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--lang",
+            "en",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(4.0)  # latency and DNS done; the first 60 s download is running
     proc.send_signal(signal.SIGINT)
     t0 = time.monotonic()
@@ -181,8 +235,22 @@ def test_without_raw_socket_permission_the_run_falls_back_and_labels_it(server, 
     site = loopback_site(server.url, dns_server.port)
     site["probes"]["bandwidth"] = {"enabled": False}
     out = tmp_path / "r.json"
-    cmd = ["setpriv", "--bounding-set", "-net_raw", sys.executable, "-m", "giga_netcheck", "run", "--site",
-           str(write_site(site)), "--json", str(out), "--out", str(tmp_path), "--no-progress"]
+    cmd = [
+        "setpriv",
+        "--bounding-set",
+        "-net_raw",
+        sys.executable,
+        "-m",
+        "giga_netcheck",
+        "run",
+        "--site",
+        str(write_site(site)),
+        "--json",
+        str(out),
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60)
     assert "Traceback" not in proc.stderr
     doc = json.loads(out.read_text())
@@ -194,13 +262,27 @@ def test_without_raw_socket_permission_the_run_falls_back_and_labels_it(server, 
 def test_run_takes_a_profiles_dir_from_the_command_line(server, dns_server, write_site, tmp_path):
     mine = tmp_path / "my-profiles"
     mine.mkdir()
-    (mine / "tight.yaml").write_text(
-        "name: tight\nextends: default\nclassroom:\n  down_mbps_per_device: {value: 100000, source: test}\n")
+    (mine / "tight.yaml").write_text("name: tight\nextends: default\nclassroom:\n  down_mbps_per_device: {value: 100000, source: test}\n")
     site = loopback_site(server.url, dns_server.port, profile="tight")
     site["classrooms"] = [{"name": "5-1", "devices": 35}]
     site["probes"]["bandwidth"] = {"duration_s": 1.0, "warmup_s": 0.3, "streams": 2}
-    proc = _run(["run", "--site", str(write_site(site)), "--profiles-dir", str(mine), "--json", str(tmp_path / "r.json"),
-                 "--out", str(tmp_path), "--no-progress", "--lang", "en"], tmp_path)
+    proc = _run(
+        [
+            "run",
+            "--site",
+            str(write_site(site)),
+            "--profiles-dir",
+            str(mine),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--lang",
+            "en",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 1, proc.stderr  # 3.5 Tbit/s for one classroom: the check fails
     doc = json.loads((tmp_path / "r.json").read_text())
     down = next(c for c in doc["checks"] if c["id"] == "classroom.bandwidth.down")

@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from bench.board_data import JST, make_doc, make_schools, templates
-from giga_netcheck.server.collect import Collector, Grant, Tokens
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.results import load
 from giga_netcheck.server.app import ServerConfig, ServerThread
+from giga_netcheck.server.collect import Collector, Grant, Tokens
 
 MAX = 256 * 1024
 
@@ -78,8 +78,13 @@ def _stored(store: Path) -> list[Path]:
 
 def test_tokens_file_is_validated(tmp_path):
     bad = tmp_path / "t.yaml"
-    for data in ({"tokens": []}, {"tokens": [{"token": "short", "school": "a"}]}, {"tokens": [{"token": "long-enough-token"}]},
-                 {"nope": 1}, {"tokens": [{"sha256": "zz", "board": "b"}]}):
+    for data in (
+        {"tokens": []},
+        {"tokens": [{"token": "short", "school": "a"}]},
+        {"tokens": [{"token": "long-enough-token"}]},
+        {"nope": 1},
+        {"tokens": [{"sha256": "zz", "board": "b"}]},
+    ):
         bad.write_text(yaml.safe_dump(data))
         with pytest.raises(ConfigError):
             Tokens.load(bad)
@@ -124,8 +129,10 @@ def test_accept_is_idempotent_and_refuses_with_reasons(tmp_path, schools):
 def _cut_mid_body(url: str, token: str, body: bytes) -> None:
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        head = (f"POST /results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST /results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
         sock.sendall(head + body[: len(body) // 2])
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
 
@@ -223,7 +230,7 @@ def test_chunked_upload_and_missing_length(collecting, schools):
 
     def chunks():
         for i in range(0, len(body), 1000):
-            yield body[i:i + 1000]
+            yield body[i : i + 1000]
 
     r = httpx.post(f"{server.url}/results", content=chunks(), headers={"Authorization": f"Bearer {_token(s.id)}"}, timeout=10)
     assert r.status_code == 201, r.text

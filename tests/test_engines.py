@@ -18,11 +18,11 @@ import pytest
 import speedtest
 
 from giga_netcheck.config.site import load_site
+from giga_netcheck.core.errors import ConfigError
+from giga_netcheck.core.models import Target
 from giga_netcheck.measure.engines import ENGINES, ThroughputPlan, registry
 from giga_netcheck.measure.engines.librespeed import LibreSpeedEngine, parse_server_list
 from giga_netcheck.measure.engines.speedtest_cli import NOTE, SpeedtestEngine
-from giga_netcheck.core.errors import ConfigError
-from giga_netcheck.core.models import Target
 from tests.conftest import loopback_site
 from tests.fakes import FakeServer
 
@@ -52,10 +52,17 @@ def test_registry_names_match_the_site_file_spelling():
 
 # --------------------------------------------------------------------------- speedtest-cli itself
 
+
 def test_speedtest_cli_entry_point_mini_mode_against_serve(server, tmp_path):
     env = {**os.environ, **_proxy_env(server.url), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "speedtest", "--mini", server.url + "/", "--json"], env=env,
-                          capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "speedtest", "--mini", server.url + "/", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["server"]["sponsor"] == "Speedtest Mini"
@@ -74,6 +81,7 @@ def test_speedtest_python_api_mini_path_against_serve(via_serve):
 
 
 # ------------------------------------------------------------------------------ speedtest engine
+
 
 def test_speedtest_engine_mini_keeps_its_own_figures_beside_ours(server):
     engine = SpeedtestEngine()
@@ -108,6 +116,7 @@ def test_speedtest_engine_unknown_server_id_is_one_line_naming_the_target(via_se
 
 # ------------------------------------------------------------------------------ librespeed engine
 
+
 @pytest.mark.parametrize("suffix", ["", "/backend", "/backend/"])
 def test_librespeed_engine_against_serve(server, suffix):
     engine = LibreSpeedEngine()
@@ -132,15 +141,30 @@ def _free_port() -> int:
 def test_librespeed_server_list_lowest_ping_and_by_id(server, tmp_path):
     host = server.url.split("//", 1)[1]
     servers = [
-        {"id": 7, "name": "dead", "server": f"http://127.0.0.1:{_free_port()}/", "dlURL": "garbage.php",
-         "ulURL": "empty.php", "pingURL": "empty.php", "getIpURL": "getIP.php"},
-        {"id": 8, "name": "board center", "server": f"//{host}/backend", "dlURL": "garbage.php",
-         "ulURL": "empty.php", "pingURL": "empty.php", "getIpURL": "getIP.php"},
+        {
+            "id": 7,
+            "name": "dead",
+            "server": f"http://127.0.0.1:{_free_port()}/",
+            "dlURL": "garbage.php",
+            "ulURL": "empty.php",
+            "pingURL": "empty.php",
+            "getIpURL": "getIP.php",
+        },
+        {
+            "id": 8,
+            "name": "board center",
+            "server": f"//{host}/backend",
+            "dlURL": "garbage.php",
+            "ulURL": "empty.php",
+            "pingURL": "empty.php",
+            "getIpURL": "getIP.php",
+        },
     ]
     lst = tmp_path / "servers.json"
     lst.write_text(json.dumps(servers))
-    m = LibreSpeedEngine().measure(Target("center", "center", "127.0.0.1", None, engine="librespeed", server_list=str(lst)),
-                                   _plan("download"), threading.Event())
+    m = LibreSpeedEngine().measure(
+        Target("center", "center", "127.0.0.1", None, engine="librespeed", server_list=str(lst)), _plan("download"), threading.Event()
+    )
     assert m.error is None, m.error
     assert m.server["name"] == "board center" and m.server["id"] == "8"
     assert m.engine_raw["selection_ping_ms"]["dead"] is None
@@ -152,11 +176,14 @@ def test_librespeed_server_list_lowest_ping_and_by_id(server, tmp_path):
     assert m.goodput_mbps is None and "nope" in m.error and m.error.startswith("center")
 
 
-@pytest.mark.parametrize("entry,needle", [
-    ("[]", "JSON array"),
-    ('[{"name": "a", "server": "//x/"}]', "[0].dlURL"),
-    ("{", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "entry,needle",
+    [
+        ("[]", "JSON array"),
+        ('[{"name": "a", "server": "//x/"}]', "[0].dlURL"),
+        ("{", "not JSON"),
+    ],
+)
 def test_server_list_format_errors_name_the_entry(entry, needle):
     with pytest.raises(ValueError, match=None) as exc:
         parse_server_list(entry, "list.json")
@@ -164,6 +191,7 @@ def test_server_list_format_errors_name_the_entry(entry, needle):
 
 
 # ---------------------------------------------------------------------------- a server of garbage
+
 
 @pytest.mark.parametrize("mode", ["not-ours", "garbage"])
 @pytest.mark.parametrize("engine", ["speedtest", "librespeed"])
@@ -179,6 +207,7 @@ def test_a_server_answering_garbage_is_a_one_line_error_naming_the_target(mode, 
 
 # -------------------------------------------------------------------------------- site file, run
 
+
 def _engine_site(server_url: str, **targets) -> dict:
     site = loopback_site(server_url)
     site["targets"] = {"gateway": "127.0.0.1", **targets}
@@ -187,33 +216,62 @@ def _engine_site(server_url: str, **targets) -> dict:
 
 def test_site_file_chooses_the_engine_per_target(server, write_site, tmp_path):
     lst = tmp_path / "ls.json"
-    lst.write_text(json.dumps([{"id": 3, "name": "c", "server": server.url + "/", "dlURL": "backend/garbage.php",
-                                "ulURL": "backend/empty.php", "pingURL": "backend/empty.php", "getIpURL": "backend/getIP.php"}]))
-    site = load_site(write_site(_engine_site(server.url, center={"url": server.url, "engine": "librespeed"}, internet=[
-        server.url,
-        {"engine": "speedtest", "server_id": 12345, "secure": True},
-        {"engine": "speedtest", "url": server.url},
-        {"engine": "librespeed", "server_list": "ls.json", "server_id": 3},
-    ])))
+    lst.write_text(
+        json.dumps(
+            [
+                {
+                    "id": 3,
+                    "name": "c",
+                    "server": server.url + "/",
+                    "dlURL": "backend/garbage.php",
+                    "ulURL": "backend/empty.php",
+                    "pingURL": "backend/empty.php",
+                    "getIpURL": "backend/getIP.php",
+                }
+            ]
+        )
+    )
+    site = load_site(
+        write_site(
+            _engine_site(
+                server.url,
+                center={"url": server.url, "engine": "librespeed"},
+                internet=[
+                    server.url,
+                    {"engine": "speedtest", "server_id": 12345, "secure": True},
+                    {"engine": "speedtest", "url": server.url},
+                    {"engine": "librespeed", "server_list": "ls.json", "server_id": 3},
+                ],
+            )
+        )
+    )
     ts = {t.name: t for t in site.targets(None)}
     assert ts["center"].engine == "librespeed" and ts["center"].url == server.url
     assert ts["internet-1"].engine == "http"
-    assert (ts["internet-2"].engine, ts["internet-2"].server_id, ts["internet-2"].secure, ts["internet-2"].url) == ("speedtest", "12345", True, None)
+    assert (ts["internet-2"].engine, ts["internet-2"].server_id, ts["internet-2"].secure, ts["internet-2"].url) == (
+        "speedtest",
+        "12345",
+        True,
+        None,
+    )
     assert ts["internet-2"].host == "www.speedtest.net"
     assert ts["internet-3"].url == server.url and ts["internet-3"].engine == "speedtest"
     assert ts["internet-4"].server_list == str(lst) and ts["internet-4"].host == "127.0.0.1"
 
 
-@pytest.mark.parametrize("target,key", [
-    ({"engine": "speedtst", "url": "http://127.0.0.1:1"}, "targets.internet[0].engine"),
-    ({"engine": "speedtest", "url": "http://127.0.0.1:1", "server_id": 5}, "targets.internet[0].server_id"),
-    ({"engine": "speedtest", "server_id": "abc"}, "targets.internet[0].server_id"),
-    ({"engine": "librespeed"}, "targets.internet[0].url"),
-    ({"engine": "librespeed", "server_list": "missing.json"}, "targets.internet[0].server_list"),
-    ({"engine": "http", "server_list": "x.json", "url": "http://127.0.0.1:1"}, "targets.internet[0].server_list"),
-    ({"engine": "http"}, "targets.internet[0].url"),
-    ({"engine": "librespeed", "url": "http://127.0.0.1:1", "servers": 1}, "targets.internet[0].servers"),
-])
+@pytest.mark.parametrize(
+    "target,key",
+    [
+        ({"engine": "speedtst", "url": "http://127.0.0.1:1"}, "targets.internet[0].engine"),
+        ({"engine": "speedtest", "url": "http://127.0.0.1:1", "server_id": 5}, "targets.internet[0].server_id"),
+        ({"engine": "speedtest", "server_id": "abc"}, "targets.internet[0].server_id"),
+        ({"engine": "librespeed"}, "targets.internet[0].url"),
+        ({"engine": "librespeed", "server_list": "missing.json"}, "targets.internet[0].server_list"),
+        ({"engine": "http", "server_list": "x.json", "url": "http://127.0.0.1:1"}, "targets.internet[0].server_list"),
+        ({"engine": "http"}, "targets.internet[0].url"),
+        ({"engine": "librespeed", "url": "http://127.0.0.1:1", "servers": 1}, "targets.internet[0].servers"),
+    ],
+)
 def test_bad_engine_targets_name_the_key(server, write_site, target, key):
     with pytest.raises(ConfigError) as exc:
         load_site(write_site(_engine_site(server.url, internet=[target])))
@@ -221,17 +279,36 @@ def test_bad_engine_targets_name_the_key(server, write_site, target, key):
 
 
 def _run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}, "PYTHONPATH": str(ROOT),
-           "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "giga_netcheck", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=180)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")},
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "200",
+        **(env or {}),
+    }
+    return subprocess.run([sys.executable, "-m", "giga_netcheck", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
 
 
 def test_run_records_engine_server_and_the_speedtest_warning(server, write_site, tmp_path):
-    site = write_site(_engine_site(server.url, center={"url": server.url, "engine": "librespeed"},
-                                   internet=[{"engine": "speedtest", "url": server.url}]))
-    proc = _run_cli(["run", "--site", str(site), "--out", str(tmp_path / "r"), "--json", str(tmp_path / "res.json"),
-                     "--format", "md", "--no-progress", "--lang", "en"], tmp_path)
+    site = write_site(
+        _engine_site(server.url, center={"url": server.url, "engine": "librespeed"}, internet=[{"engine": "speedtest", "url": server.url}])
+    )
+    proc = _run_cli(
+        [
+            "run",
+            "--site",
+            str(site),
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+            str(tmp_path / "res.json"),
+            "--format",
+            "md",
+            "--no-progress",
+            "--lang",
+            "en",
+        ],
+        tmp_path,
+    )
     doc = json.loads((tmp_path / "res.json").read_text())
     bw = doc["measurements"]["bandwidth"]
     assert {(b["target"], b["engine"]) for b in bw} == {("center", "librespeed"), ("internet", "speedtest")}, proc.stderr
@@ -244,8 +321,23 @@ def test_run_records_engine_server_and_the_speedtest_warning(server, write_site,
 
 def test_run_engine_option_overrides_every_server_target(server, write_site, tmp_path):
     site = write_site(_engine_site(server.url, internet=[server.url]))
-    proc = _run_cli(["run", "--site", str(site), "--engine", "librespeed", "--out", str(tmp_path / "r"),
-                     "--json", str(tmp_path / "res.json"), "--format", "json", "--no-progress"], tmp_path)
+    proc = _run_cli(
+        [
+            "run",
+            "--site",
+            str(site),
+            "--engine",
+            "librespeed",
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+            str(tmp_path / "res.json"),
+            "--format",
+            "json",
+            "--no-progress",
+        ],
+        tmp_path,
+    )
     doc = json.loads((tmp_path / "res.json").read_text())
     assert {b["engine"] for b in doc["measurements"]["bandwidth"]} == {"librespeed"}, proc.stderr
     bad = _run_cli(["run", "--site", str(site), "--engine", "iperf", "--no-progress"], tmp_path)
@@ -255,8 +347,21 @@ def test_run_engine_option_overrides_every_server_target(server, write_site, tmp
 def test_run_against_a_garbage_librespeed_target_fails_in_one_line(server, write_site, tmp_path):
     with FakeServer("not-ours") as fake:
         site = write_site(_engine_site(server.url, internet=[{"engine": "librespeed", "url": fake.url}]))
-        _run_cli(["run", "--site", str(site), "--out", str(tmp_path / "r"), "--json", str(tmp_path / "res.json"),
-                  "--format", "json", "--no-progress"], tmp_path)
+        _run_cli(
+            [
+                "run",
+                "--site",
+                str(site),
+                "--out",
+                str(tmp_path / "r"),
+                "--json",
+                str(tmp_path / "res.json"),
+                "--format",
+                "json",
+                "--no-progress",
+            ],
+            tmp_path,
+        )
     doc = json.loads((tmp_path / "res.json").read_text())
     rec = next(p for p in doc["probes"] if p["probe"] == "bandwidth")
     assert rec["status"] == "failed" and rec["reason"].startswith("internet") and fake.url in rec["reason"]
@@ -265,15 +370,20 @@ def test_run_against_a_garbage_librespeed_target_fails_in_one_line(server, write
 
 # --------------------------------------------------------------------------- reports, redaction
 
+
 def _speedtest_result():
     from dataclasses import replace
 
     from tests.factories import bandwidth, healthy_measurements, run_result
 
     m = healthy_measurements()
-    st = replace(bandwidth("internet", 380.0), engine="speedtest", notes=(NOTE,),
-                 server={"kind": "ookla", "id": "48463", "sponsor": "IPA CyberLab", "host": "speed.example.jp:8080"},
-                 engine_raw={"results": {"client": {"ip": "203.0.113.50"}}, "speedtest_mbps": 301.2})
+    st = replace(
+        bandwidth("internet", 380.0),
+        engine="speedtest",
+        notes=(NOTE,),
+        server={"kind": "ookla", "id": "48463", "sponsor": "IPA CyberLab", "host": "speed.example.jp:8080"},
+        engine_raw={"results": {"client": {"ip": "203.0.113.50"}}, "speedtest_mbps": 301.2},
+    )
     return run_result(replace(m, bandwidth=m.bandwidth + (st,)))
 
 
@@ -316,8 +426,8 @@ def test_engine_option_without_internet_targets_means_the_nearest_ookla_server()
 
 
 def test_session_cache_opens_once_and_remembers_the_mapped_error():
-    from giga_netcheck.measure.engines import SessionCache
     from giga_netcheck.core.models import Target
+    from giga_netcheck.measure.engines import SessionCache
 
     calls: list[str] = []
 

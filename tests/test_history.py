@@ -10,20 +10,39 @@ import random
 
 import pytest
 
+from giga_netcheck.core.models import (
+    SCHEMA_VERSION,
+    BandwidthMeasurement,
+    Cause,
+    DnsSeries,
+    LatencySeries,
+    LatencyStats,
+    Measurements,
+    RunResult,
+    School,
+)
 from giga_netcheck.monitor import history as hist
 from giga_netcheck.monitor.history import Lessons, Record, peak_congestion, record_of, trends
-from giga_netcheck.core.models import (
-    SCHEMA_VERSION, BandwidthMeasurement, Cause, DnsSeries, LatencySeries, LatencyStats, Measurements, RunResult, School,
-)
 
 JST = dt.timezone(dt.timedelta(hours=9))
 
 
-def rec(when: dt.datetime, down: float = 90.0, rtt: float = 12.0, *, plan: str = "light", status: str = "pass",
-        school: str = "s1") -> Record:
-    return Record(when=when, school=school, status=status, plan=plan, mode="scheduled", run_id="r",
-                  down_mbps={"internet": down}, up_mbps={"internet": down / 3}, rtt_p50_ms={"gateway": 1.0, "internet": rtt},
-                  loss_pct={"internet": 0.0}, dns_p50_ms=8.0)
+def rec(
+    when: dt.datetime, down: float = 90.0, rtt: float = 12.0, *, plan: str = "light", status: str = "pass", school: str = "s1"
+) -> Record:
+    return Record(
+        when=when,
+        school=school,
+        status=status,
+        plan=plan,
+        mode="scheduled",
+        run_id="r",
+        down_mbps={"internet": down},
+        up_mbps={"internet": down / 3},
+        rtt_p50_ms={"gateway": 1.0, "internet": rtt},
+        loss_pct={"internet": 0.0},
+        dns_p50_ms=8.0,
+    )
 
 
 def month(kind: str, seed: int = 7, days: int = 30) -> list[Record]:
@@ -76,8 +95,14 @@ def test_a_month_with_a_lesson_hour_dip_yields_peak_congestion():
     # every note a reader sees carries its message key (reports say it in Japanese too); the
     # degraded hours are data
     assert {e.note_key for e in cause.evidence} == {
-        "evidence.history.lesson_hours", "evidence.history.other_hours", "evidence.history.lesson_worse",
-        None, "evidence.history.lesson_days", "evidence.history.span_plan", "evidence.history.span"}
+        "evidence.history.lesson_hours",
+        "evidence.history.other_hours",
+        "evidence.history.lesson_worse",
+        None,
+        "evidence.history.lesson_days",
+        "evidence.history.span_plan",
+        "evidence.history.span",
+    }
     assert ev["history.download_mbps.runs"].note_args["plan"] == "light"
 
 
@@ -151,20 +176,47 @@ def test_trends_count_failed_runs():
 
 
 def _result() -> RunResult:
-    lat = lambda tgt, role, p50, phase="idle": LatencySeries(tgt, role, "h", "icmp", phase, (p50,), LatencyStats(10, 9, 10.0, p50, p50, p50, p50, 0.1))
+    lat = lambda tgt, role, p50, phase="idle": LatencySeries(
+        tgt, role, "h", "icmp", phase, (p50,), LatencyStats(10, 9, 10.0, p50, p50, p50, p50, 0.1)
+    )
     bw = lambda tgt, role, direction, streams, mbps: BandwidthMeasurement(
-        tgt, role, "http://x", direction, streams, "http-capped", 1.0, 0.0, 0.1, mbps, None, None, 1000, ())
+        tgt, role, "http://x", direction, streams, "http-capped", 1.0, 0.0, 0.1, mbps, None, None, 1000, ()
+    )
     dns = lambda kind, p50: DnsSeries("system", "10.0.0.1", "a.example", kind, (p50,), ("NOERROR",), (), 0, p50, p50)
     m = Measurements(
-        bandwidth=(bw("internet-1", "internet", "download", 2, 80.0), bw("internet-2", "internet", "download", 2, 60.0),
-                   bw("internet-1", "internet", "download", 1, 20.0), bw("internet-1", "internet", "upload", 2, 30.0)),
-        latency=(lat("gateway", "gateway", 1.5), lat("internet-1", "internet", 20.0), lat("internet-2", "internet", 35.0),
-                 lat("internet-1", "internet", 200.0, "download:internet-1")),
+        bandwidth=(
+            bw("internet-1", "internet", "download", 2, 80.0),
+            bw("internet-2", "internet", "download", 2, 60.0),
+            bw("internet-1", "internet", "download", 1, 20.0),
+            bw("internet-1", "internet", "upload", 2, 30.0),
+        ),
+        latency=(
+            lat("gateway", "gateway", 1.5),
+            lat("internet-1", "internet", 20.0),
+            lat("internet-2", "internet", 35.0),
+            lat("internet-1", "internet", 200.0, "download:internet-1"),
+        ),
         dns=(dns("warm", 4.0), dns("warm", 6.0), dns("cold", 90.0)),
     )
-    return RunResult(SCHEMA_VERSION, "run-1", "0", "2025-05-05T10:15:00+09:00", "2025-05-05T10:15:09+09:00", 9.0, "fail",
-                     School("13-1", "S"), (), "default", None, "scheduled", {}, (), m, (),
-                     causes=(Cause("dns-slow", "dns", 0.8, (), "advice.dns-slow", ()), Cause("bufferbloat", "lan", 0.3, (), "a", ())))
+    return RunResult(
+        SCHEMA_VERSION,
+        "run-1",
+        "0",
+        "2025-05-05T10:15:00+09:00",
+        "2025-05-05T10:15:09+09:00",
+        9.0,
+        "fail",
+        School("13-1", "S"),
+        (),
+        "default",
+        None,
+        "scheduled",
+        {},
+        (),
+        m,
+        (),
+        causes=(Cause("dns-slow", "dns", 0.8, (), "advice.dns-slow", ()), Cause("bufferbloat", "lan", 0.3, (), "a", ())),
+    )
 
 
 def test_record_of_a_result_keeps_the_key_figures_per_role():
@@ -189,8 +241,17 @@ def test_record_round_trips_as_one_compact_line():
     assert {"v", "t", "school", "status", "plan", "down_mbps", "up_mbps", "rtt_p50_ms", "loss_pct", "dns_p50_ms", "causes"} <= set(doc)
 
 
-@pytest.mark.parametrize("line", [b"{", b"[]", b'{"v": 2, "t": "2025-05-05T10:00:00+09:00"}', b'{"v": 1}', b"\x00\x00\x00",
-                                  b'{"v":1,"t":"not a time","school":"s","status":"pass"}'])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"{",
+        b"[]",
+        b'{"v": 2, "t": "2025-05-05T10:00:00+09:00"}',
+        b'{"v": 1}',
+        b"\x00\x00\x00",
+        b'{"v":1,"t":"not a time","school":"s","status":"pass"}',
+    ],
+)
 def test_bad_lines_do_not_parse(line):
     with pytest.raises((ValueError, TypeError, KeyError)):
         Record.from_json(line)

@@ -30,16 +30,24 @@ from typing import Iterator
 import pytest
 
 from giga_netcheck.core.i18n import Messages
-from giga_netcheck.render import html as html_render
 from giga_netcheck.core.results import load
+from giga_netcheck.render import html as html_render
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium fonts-noto-cjk)")
 
 RESULT = Path(__file__).parent / "golden" / "results" / "uplink-capacity.json"
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-features=NetworkTimeServiceQuerying", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-features=NetworkTimeServiceQuerying",
+    "--hide-scrollbars",
     "--no-pdf-header-footer",
 )
 BROWSER_OWN_HOSTS = {"update.googleapis.com", "accounts.google.com", "clients2.google.com", "redirector.gvt1.com"}
@@ -120,9 +128,19 @@ def browse(page: Path, proxy: RecordingProxy, *extra: str) -> Visit:
     before = len(proxy.requests)
     with tempfile.TemporaryDirectory() as profile:
         netlog = Path(profile) / "net.json"
-        cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}/p", f"--proxy-server={proxy.url}", "--proxy-bypass-list=<-loopback>",
-               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--enable-logging=stderr", "--v=0",
-               f"--log-net-log={netlog}", *extra, page.as_uri()]
+        cmd = [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}/p",
+            f"--proxy-server={proxy.url}",
+            "--proxy-bypass-list=<-loopback>",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--log-net-log={netlog}",
+            *extra,
+            page.as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "LANG": "C.UTF-8"})
         requests = _page_requests(netlog) if netlog.exists() else ["(no net log written)"]
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
@@ -201,7 +219,6 @@ def test_prints_on_a4(tmp_path, proxy):
     v = browse(report(tmp_path, "ja"), proxy, f"--print-to-pdf={pdf}")
     assert v.returncode == 0 and pdf.exists()
     data = pdf.read_bytes()
-    boxes = {tuple(round(float(x)) for x in b.split()) for b in
-             (m.decode() for m in re.findall(rb"/MediaBox \[([0-9. ]+)\]", data))}
+    boxes = {tuple(round(float(x)) for x in b.split()) for b in (m.decode() for m in re.findall(rb"/MediaBox \[([0-9. ]+)\]", data))}
     assert boxes == {(0, 0, 595, 842)}, f"pages are not A4 (595 x 842 pt): {boxes}"
     assert v.console == [] and v.page_requests == []

@@ -31,12 +31,11 @@ import giga_netcheck
 from giga_netcheck.config.site import load_profile, load_site
 from giga_netcheck.core.i18n import Messages, Text, catalogue
 from giga_netcheck.core.models import Evidence, Measurements, ProbeRecord, RunResult, to_dict
+from giga_netcheck.core.results import load
+from giga_netcheck.core.triage import triage
+from giga_netcheck.measure.runner import conclude, run
 from giga_netcheck.render import html as html_render, legacy_key, markdown, not_measured_lines, note_text, reason_text
 from giga_netcheck.render.terminal import show
-from giga_netcheck.core.results import load
-from giga_netcheck.measure.runner import conclude, run
-from giga_netcheck.core.triage import triage
-
 from tests.conftest import loopback_site
 from tests.factories import run_result
 from tests.fakes import FakeServer
@@ -48,8 +47,16 @@ GOLDEN = Path(__file__).parent / "golden" / "results"
 
 # ------------------------------------------------------------------------------ 1. source scan
 
-SCANNED = ["core/triage.py", "measure/runner.py", "core/facts.py", "core/thresholds.py", "monitor/scheduled.py", "monitor/history.py",
-           "cli/probe.py", *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "measure" / "probes").glob("*.py"))]
+SCANNED = [
+    "core/triage.py",
+    "measure/runner.py",
+    "core/facts.py",
+    "core/thresholds.py",
+    "monitor/scheduled.py",
+    "monitor/history.py",
+    "cli/probe.py",
+    *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "measure" / "probes").glob("*.py")),
+]
 """Modules that write sentences a report shows (evidence notes, probe reasons, not-measured lines)."""
 
 SENTENCE_KEYWORDS = {"note", "reason", "detail", "source"}
@@ -132,35 +139,42 @@ def test_no_sentence_literals_where_reports_show_them():
     hits = []
     for rel in SCANNED:
         path = PACKAGE / rel
-        hits += [h for h in literal_sentences(path.read_text(encoding="utf-8"), rel)
-                 if re.sub(r":\d+:", ":", h, count=1) not in KNOWN_GAPS]
-    assert not hits, ("English written where a report shows it; use i18n.Text('<key>', **values) and add the key to "
-                      "messages/en.yaml and ja.yaml:\n" + "\n".join(hits))
+        hits += [h for h in literal_sentences(path.read_text(encoding="utf-8"), rel) if re.sub(r":\d+:", ":", h, count=1) not in KNOWN_GAPS]
+    assert not hits, (
+        "English written where a report shows it; use i18n.Text('<key>', **values) and add the key to "
+        "messages/en.yaml and ja.yaml:\n" + "\n".join(hits)
+    )
 
 
-@pytest.mark.parametrize("snippet", [
-    'ev = _ev("loss_pct", 1.0, "%", note="loss on the LAN")',
-    'ev = _ev("loss_pct", 1.0, "%", "gateway", None, f"{n} probes lost")',
-    'out.status, out.reason, out.reason_kind = "failed", "no device could be judged", "no-data"',
-    'out.reason = "; ".join(f"{x.target}: {x.error or \'no answer\'}" for x in failed)',
-    'not_measured.append(f"{probe.name}: {reason}")',
-    'ProbeRecord("load", "skipped", "interrupted before it started")',
-    'def check(self, ctx):\n    return "disabled in the site file"',
-    'checks.append(Check(id="x", source="a configured target must answer", detail=f"{t.host} by {s.method}"))',
-    'return [SchoolNeed(base, "download", need, est, f"{school.students} students", cite)]',
-    'out.reason = s.error or "no bytes moved"',
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'ev = _ev("loss_pct", 1.0, "%", note="loss on the LAN")',
+        'ev = _ev("loss_pct", 1.0, "%", "gateway", None, f"{n} probes lost")',
+        'out.status, out.reason, out.reason_kind = "failed", "no device could be judged", "no-data"',
+        'out.reason = "; ".join(f"{x.target}: {x.error or \'no answer\'}" for x in failed)',
+        'not_measured.append(f"{probe.name}: {reason}")',
+        'ProbeRecord("load", "skipped", "interrupted before it started")',
+        'def check(self, ctx):\n    return "disabled in the site file"',
+        'checks.append(Check(id="x", source="a configured target must answer", detail=f"{t.host} by {s.method}"))',
+        'return [SchoolNeed(base, "download", need, est, f"{school.students} students", cite)]',
+        'out.reason = s.error or "no bytes moved"',
+    ],
+)
 def test_the_source_scan_can_fail(snippet):
     assert literal_sentences(snippet), snippet
 
 
-@pytest.mark.parametrize("snippet", [
-    'ev = _ev("loss_pct", 1.0, "%", note=Text("evidence.dns_servfail"))',
-    'ev = _ev("dns_p50_ms", 1.0, "ms", d.server, "classroom.dns.cold_p50", d.name)',
-    'out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"',
-    'out.reason = failed[0].error or Text("reason.no_bytes")',
-    'not_measured.append(Text("not_measured.no_gateway").about("gateway"))',
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'ev = _ev("loss_pct", 1.0, "%", note=Text("evidence.dns_servfail"))',
+        'ev = _ev("dns_p50_ms", 1.0, "ms", d.server, "classroom.dns.cold_p50", d.name)',
+        'out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"',
+        'out.reason = failed[0].error or Text("reason.no_bytes")',
+        'not_measured.append(Text("not_measured.no_gateway").about("gateway"))',
+    ],
+)
 def test_the_source_scan_lets_keys_and_data_through(snippet):
     assert not literal_sentences(snippet), snippet
 
@@ -169,7 +183,9 @@ def test_every_text_key_in_the_source_exists_in_both_catalogues():
     keys = set()
     for path in list(PACKAGE.rglob("*.py")) + [Path(__file__).parent / "golden" / "make_results.py"]:
         keys |= set(re.findall(r'\bText\(\s*"([a-z_]+\.[a-z0-9_.\-]+)"', path.read_text(encoding="utf-8")))
-        for a, b in re.findall(r'\bText\(\s*"([a-z_]+\.[a-z0-9_.\-]+)"\s+if .*? else\s+"([a-z_]+\.[a-z0-9_.\-]+)"', path.read_text(encoding="utf-8")):
+        for a, b in re.findall(
+            r'\bText\(\s*"([a-z_]+\.[a-z0-9_.\-]+)"\s+if .*? else\s+"([a-z_]+\.[a-z0-9_.\-]+)"', path.read_text(encoding="utf-8")
+        ):
             keys |= {a, b}
     assert len(keys) > 20, "the scan found too few keys: the pattern is broken"
     for lang in ("en", "ja"):
@@ -232,8 +248,29 @@ def _english_words() -> frozenset[str]:
 ENGLISH = _english_words()
 PROSE = {"note", "reason", "not_measured", "text"}
 """Result fields that hold English sentences (with their keys beside them): not data."""
-ENUMS = {"phase", "direction", "kind", "status", "mode", "method", "role", "engine", "better", "unit", "metric", "reason_kind",
-         "error_kind", "segment", "advice", "key", "subject", "note_key", "reason_key", "decided_by", "pac_status"}
+ENUMS = {
+    "phase",
+    "direction",
+    "kind",
+    "status",
+    "mode",
+    "method",
+    "role",
+    "engine",
+    "better",
+    "unit",
+    "metric",
+    "reason_kind",
+    "error_kind",
+    "segment",
+    "advice",
+    "key",
+    "subject",
+    "note_key",
+    "reason_key",
+    "decided_by",
+    "pac_status",
+}
 """Fields whose stable words a report must translate (or show as ids in code), never print as words."""
 
 
@@ -272,7 +309,7 @@ def english_left(text: str, r: RunResult) -> list[str]:
     hits = []
     for m in re.finditer(r"(?<![A-Za-z0-9_\-.])[A-Za-z]{3,}(?![A-Za-z0-9_\-])", text):
         if m.group(0).lower() in ENGLISH:
-            hits.append(f"{m.group(0)!r} in …{text[max(0, m.start() - 50):m.end() + 30]!r}…")
+            hits.append(f"{m.group(0)!r} in …{text[max(0, m.start() - 50) : m.end() + 30]!r}…")
     return hits
 
 
@@ -291,7 +328,7 @@ class _Visible(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag in self.stack:
-            del self.stack[len(self.stack) - 1 - self.stack[::-1].index(tag):]
+            del self.stack[len(self.stack) - 1 - self.stack[::-1].index(tag) :]
 
     def handle_data(self, data):
         if not ({"style", "code"} & set(self.stack)):
@@ -333,8 +370,10 @@ def test_every_triage_rule_reads_in_japanese(case):
     m = Measurements(bandwidth=f.bandwidth, latency=latency, dns=f.dns, load=f.load)
     causes = tuple(triage(inp))
     assert causes or case.segment is None
-    probes = (ProbeRecord("latency", "ok", seconds=2.5),
-              ProbeRecord("dns", "partial", Text("reason.some_resolvers_failed", failures="10.0.0.53: Timeout"), "timeout", 6.0))
+    probes = (
+        ProbeRecord("latency", "ok", seconds=2.5),
+        ProbeRecord("dns", "partial", Text("reason.some_resolvers_failed", failures="10.0.0.53: Timeout"), "timeout", 6.0),
+    )
     assert_japanese(run_result(m, causes=causes, targets=f.targets, probes=probes), case.id or case.rule)
 
 
@@ -343,7 +382,9 @@ def test_the_japanese_check_can_fail():
     bad = dataclasses.replace(r, probes=r.probes + (ProbeRecord("latency", "failed", "the gateway did not answer"),))
     with pytest.raises(AssertionError, match="answer"):
         assert_japanese(bad, "keyless reason")
-    cause = dataclasses.replace(r.causes[0], evidence=r.causes[0].evidence + (Evidence("loss_pct", 3.0, "%", note="loss on the school LAN"),))
+    cause = dataclasses.replace(
+        r.causes[0], evidence=r.causes[0].evidence + (Evidence("loss_pct", 3.0, "%", note="loss on the school LAN"),)
+    )
     with pytest.raises(AssertionError, match="loss"):
         assert_japanese(dataclasses.replace(r, causes=(cause,) + r.causes[1:]), "keyless note")
     with pytest.raises(AssertionError, match="skipped"):
@@ -360,8 +401,9 @@ def test_real_failed_and_skipped_probes_read_in_japanese(write_site, tmp_path):
     assert r.not_measured_messages
     assert_japanese(r, "failed probes")
     # no measurement server at all, no names to resolve, the load probe on
-    raw = loopback_site("http://127.0.0.1:9", None, targets={"gateway": "127.0.0.1"}, dns={"resolvers": ["system"], "names": []},
-                        load={"enabled": True})
+    raw = loopback_site(
+        "http://127.0.0.1:9", None, targets={"gateway": "127.0.0.1"}, dns={"resolvers": ["system"], "names": []}, load={"enabled": True}
+    )
     raw["probes"]["latency"]["method"] = "tcp-connect"
     r = run(load_site(write_site(raw, "site2.yaml")), quick=False, host={"resolvers": []})
     skipped = {p.probe: p.reason_key for p in r.probes if p.status == "skipped"}

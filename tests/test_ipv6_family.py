@@ -6,15 +6,13 @@ from __future__ import annotations
 import pytest
 
 from giga_netcheck.config.site import load_site
-from giga_netcheck.core.models import Target
+from giga_netcheck.core.models import Classroom, School, Target
+from giga_netcheck.core.thresholds import evaluate
 from giga_netcheck.measure.probes import family as fam
 from giga_netcheck.measure.probes.base import ProbeContext
 from giga_netcheck.server.app import ServerConfig, ServerThread
-from giga_netcheck.core.thresholds import evaluate
-
 from tests.conftest import loopback_site
 from tests.factories import facts, family_path, healthy_measurements, profile, replace_dc
-from giga_netcheck.core.models import Classroom, School
 
 
 @pytest.fixture

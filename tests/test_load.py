@@ -24,23 +24,29 @@ def step(devices, share, goodput=10.0, complete=True, **kw):
 # ------------------------------------------------------------------------------ pure math
 
 
-@pytest.mark.parametrize("needed, factor, steps, cap, expect", [
-    (35, 1.5, 6, 300, [9, 18, 26, 35, 44, 53]),
-    (35, 1.5, 6, 40, [7, 13, 20, 27, 33, 40]),
-    (2, 1.5, 6, 300, [1, 2, 3]),
-    (1000, 1.0, 4, 2000, [250, 500, 750, 1000]),
-])
+@pytest.mark.parametrize(
+    "needed, factor, steps, cap, expect",
+    [
+        (35, 1.5, 6, 300, [9, 18, 26, 35, 44, 53]),
+        (35, 1.5, 6, 40, [7, 13, 20, 27, 33, 40]),
+        (2, 1.5, 6, 300, [1, 2, 3]),
+        (1000, 1.0, 4, 2000, [250, 500, 750, 1000]),
+    ],
+)
 def test_plan_steps(needed, factor, steps, cap, expect):
     assert analysis.plan_steps(needed, factor, steps, cap) == expect
 
 
-@pytest.mark.parametrize("shares, knee, failing", [
-    ([1.0, 1.0, 0.96, 0.5], 30, 40),          # 95% or more counts
-    ([1.0, 0.94, 1.0, 1.0], 10, 20),          # a lucky larger step after a failure does not lift it
-    ([0.5, 0.2], None, 10),                   # not even the first step
-    ([1.0, 1.0, 1.0, 1.0], 40, None),         # beyond the ramp
-    ([1.0, 0.95, 0.949], 20, 30),
-])
+@pytest.mark.parametrize(
+    "shares, knee, failing",
+    [
+        ([1.0, 1.0, 0.96, 0.5], 30, 40),  # 95% or more counts
+        ([1.0, 0.94, 1.0, 1.0], 10, 20),  # a lucky larger step after a failure does not lift it
+        ([0.5, 0.2], None, 10),  # not even the first step
+        ([1.0, 1.0, 1.0, 1.0], 40, None),  # beyond the ramp
+        ([1.0, 0.95, 0.949], 20, 30),
+    ],
+)
 def test_knee(shares, knee, failing):
     steps = [step(10 * (i + 1), s) for i, s in enumerate(shares)]
     k = analysis.knee(list(reversed(steps)))  # order of the input does not matter
@@ -60,7 +66,7 @@ def test_knee_ignores_incomplete_and_unjudged_steps():
 
 
 def test_rpm_uses_trimmed_means_of_foreign_and_self():
-    foreign = [10.0] * 19 + [1000.0]          # the slowest 5% (one of 20) is dropped
+    foreign = [10.0] * 19 + [1000.0]  # the slowest 5% (one of 20) is dropped
     self_ms = [30.0] * 20
     value, working = analysis.rpm(foreign, self_ms)
     assert working == pytest.approx(20.0) and value == pytest.approx(3000.0)
@@ -75,26 +81,33 @@ def test_rpm_rating(rpm, word):
 
 def test_bufferbloat_takes_the_worst_hop_of_any_complete_step():
     lat = lambda g, c: [{"target": "gateway", "increase_ms": g}, {"target": "center", "increase_ms": c}]  # noqa: E731
-    steps = [step(10, 1.0, latency=lat(1, 3)), step(20, 1.0, latency=lat(2, 250)), step(25, 1.0, latency=lat(2, 210)),
-             step(30, 0.1, complete=False, latency=lat(500, 500))]
+    steps = [
+        step(10, 1.0, latency=lat(1, 3)),
+        step(20, 1.0, latency=lat(2, 250)),
+        step(25, 1.0, latency=lat(2, 210)),
+        step(30, 0.1, complete=False, latency=lat(500, 500)),
+    ]
     assert analysis.bufferbloat(steps) == {"grade": "D", "increase_ms": 250, "target": "center", "at_devices": 20}
     assert analysis.bufferbloat([step(10, 1.0, latency=lat(-2, 1))])["grade"] == "A+"
     assert analysis.bufferbloat([step(10, 1.0)]) is None
 
 
-@pytest.mark.parametrize("exc, kind", [
-    (ConnectionRefusedError(), "refused"),
-    (ConnectionResetError(), "reset"),
-    (BrokenPipeError(), "reset"),
-    (asyncio.IncompleteReadError(b"", 10), "reset"),
-    (asyncio.TimeoutError(), "timeout"),
-    (OSError(errno.ETIMEDOUT, "timed out"), "timeout"),
-    (OSError(errno.EHOSTUNREACH, "no route"), "unreachable"),
-    (OSError(errno.EMFILE, "too many open files"), "local"),
-    (OSError(errno.EADDRNOTAVAIL, "no port"), "local"),
-    (LoadError("http", "HTTP 404"), "http"),
-    (ValueError("x"), "other"),
-])
+@pytest.mark.parametrize(
+    "exc, kind",
+    [
+        (ConnectionRefusedError(), "refused"),
+        (ConnectionResetError(), "reset"),
+        (BrokenPipeError(), "reset"),
+        (asyncio.IncompleteReadError(b"", 10), "reset"),
+        (asyncio.TimeoutError(), "timeout"),
+        (OSError(errno.ETIMEDOUT, "timed out"), "timeout"),
+        (OSError(errno.EHOSTUNREACH, "no route"), "unreachable"),
+        (OSError(errno.EMFILE, "too many open files"), "local"),
+        (OSError(errno.EADDRNOTAVAIL, "no port"), "local"),
+        (LoadError("http", "HTTP 404"), "http"),
+        (ValueError("x"), "other"),
+    ],
+)
 def test_classify(exc, kind):
     assert classify(exc) == kind
 
@@ -117,7 +130,9 @@ def test_cbt_sizes_follow_the_mexcbt_minimum():
     assert "within 3 s" in d["pass"] and "248 kB image" in d["pass"] and "300 kB upload" in d["pass"]
 
 
-@pytest.mark.parametrize("phase, started, counted", [("item", 0.0, True), ("item", 9.0, False), ("answer", 0.0, True), ("answer", 8.5, False)])
+@pytest.mark.parametrize(
+    "phase, started, counted", [("item", 0.0, True), ("item", 9.0, False), ("answer", 0.0, True), ("answer", 8.5, False)]
+)
 def test_cbt_in_flight_at_the_end_is_late_only_when_overdue(phase, started, counted):
     c = Cbt(item_limit_s=3.0, answer_limit_s=2.0)
     dev = Device(0, [])
@@ -136,8 +151,7 @@ def _target(server) -> RampTarget:
 
 
 def _ramp(target, activity, counts, step_s=1.5, stop=None, budget=None):
-    return run_ramp(counts, activity, target, step_s=step_s, stop=stop or threading.Event(),
-                    budget=budget or Budget(10**9, 60))
+    return run_ramp(counts, activity, target, step_s=step_s, stop=stop or threading.Event(), budget=budget or Budget(10**9, 60))
 
 
 def test_video_ramp_meets_and_counts_connections(server):
@@ -193,7 +207,9 @@ def test_reset_mid_answer_is_a_reset():
 def test_stop_ends_every_device_within_a_second_and_keeps_steps(server):
     stop = threading.Event()
     box = {}
-    th = threading.Thread(target=lambda: box.__setitem__("r", _ramp(_target(server), Video(2.0, segment_s=0.4), [20, 40], step_s=30, stop=stop)))
+    th = threading.Thread(
+        target=lambda: box.__setitem__("r", _ramp(_target(server), Video(2.0, segment_s=0.4), [20, 40], step_s=30, stop=stop))
+    )
     th.start()
     time.sleep(1.5)
     assert server.server._connections >= 20  # every device holds its connection open
@@ -223,7 +239,9 @@ def test_hundreds_of_devices_in_one_loop_stay_bounded(server):
     import resource
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    steps, _ = _ramp(_target(server), WebApps(objects=4, object_bytes=10_000, upload_bytes=2_000, page_limit_s=1.5, think_s=1.0), [300], step_s=2.5)
+    steps, _ = _ramp(
+        _target(server), WebApps(objects=4, object_bytes=10_000, upload_bytes=2_000, page_limit_s=1.5, think_s=1.0), [300], step_s=2.5
+    )
     s = steps[0]
     grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert s["peak_open_connections"] == 600 and sum(s["errors"].values()) == 0

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 from giga_netcheck.config.site import load_site
+from giga_netcheck.core.results import load as load_result
 from giga_netcheck.measure.probes.base import ProbeContext
 from giga_netcheck.measure.probes.load import LoadProbe, make_plan
-from giga_netcheck.render.html import load_ramp
-from giga_netcheck.core.results import load as load_result
 from giga_netcheck.measure.runner import run
+from giga_netcheck.render.html import load_ramp
 from tests.conftest import loopback_site
 
 FAST_LOAD = {"devices": 4, "steps": 2, "step_s": 1, "max_factor": 1.5, "activity": "video", "bitrate_mbps": 1.0, "segment_s": 0.4}
@@ -58,7 +58,13 @@ def test_run_carries_the_load_section(server, write_site, tmp_path):
     assert load["format"] == 1 and load["target"] == "internet" and load["verified_server"] is True
     assert [s["devices"] for s in load["steps"]] == [3, 6]
     assert all(s["met_share"] == 1.0 for s in load["steps"])
-    assert load["knee"]["devices"] == 6 and load["supports"] == {"devices": 6, "needed": 4, "enough": True, "at_least": True, "first_failing_devices": None}
+    assert load["knee"]["devices"] == 6 and load["supports"] == {
+        "devices": 6,
+        "needed": 4,
+        "enough": True,
+        "at_least": True,
+        "first_failing_devices": None,
+    }
     assert load["responsiveness"]["rpm"] > 0 and load["bufferbloat"]["grade"] in ("A+", "A")
     hops = {h["target"] for h in load["steps"][0]["latency"]}
     assert hops == {"gateway", "internet"}
@@ -73,8 +79,12 @@ def test_run_carries_the_load_section(server, write_site, tmp_path):
 def test_probe_load_command(server, write_site, tmp_path):
     site = write_site(loopback_site(server.url, load=FAST_LOAD))
     out = tmp_path / "load.json"
-    proc = subprocess.run([sys.executable, "-m", "giga_netcheck", "probe", "load", "--site", str(site), "--json", str(out),
-                           "--lang", "en", "--no-progress"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "giga_netcheck", "probe", "load", "--site", str(site), "--json", str(out), "--lang", "en", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "at most" in proc.stderr and "Supports at least 6 of 4 devices" in proc.stdout
     assert json.loads(out.read_text())["knee"]["devices"] == 6
@@ -102,8 +112,12 @@ def test_ctrl_c_stops_probe_load_within_a_second_and_keeps_the_steps(server, wri
     load = {**FAST_LOAD, "devices": 8, "steps": 2, "step_s": 30, "max_factor": 1.0}  # 4 then 8 devices, 30 s each
     site = write_site(loopback_site(server.url, load=load))
     out = tmp_path / "load.json"
-    proc = subprocess.Popen([sys.executable, "-m", "giga_netcheck", "probe", "load", "--site", str(site), "--json", str(out),
-                             "--lang", "en"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "giga_netcheck", "probe", "load", "--site", str(site), "--json", str(out), "--lang", "en"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # the first step is cut short: wait until its devices hold their connections
         deadline = time.monotonic() + 20

@@ -9,8 +9,8 @@ import io
 import pytest
 from rich.console import Console
 
-from giga_netcheck.core.i18n import LANGS, Messages
 from giga_netcheck.core import load as analysis
+from giga_netcheck.core.i18n import LANGS, Messages
 from giga_netcheck.measure.loadgen.client import ERROR_KINDS
 from giga_netcheck.render.terminal import KNEE_MARK, _bar, load_lines, show, show_load
 from tests.factories import healthy_measurements, run_result
@@ -19,25 +19,46 @@ from tests.factories import healthy_measurements, run_result
 def _step(devices, met, judged, refused=0, reset=0, complete=True, inc=3.0):
     errors = {k: 0 for k in ERROR_KINDS}
     errors.update(refused=refused, reset=reset)
-    return {"devices": devices, "connections": 2 * devices, "complete": complete, "stopped": None if complete else "interrupted",
-            "met": met, "judged": judged, "met_share": round(met / judged, 4) if judged else None,
-            "goodput_mbps": 1.5 * devices, "errors": errors, "rpm": 1200.0,
-            "latency": [{"target": "center", "increase_ms": inc, "grade": analysis.grade(inc)}]}
+    return {
+        "devices": devices,
+        "connections": 2 * devices,
+        "complete": complete,
+        "stopped": None if complete else "interrupted",
+        "met": met,
+        "judged": judged,
+        "met_share": round(met / judged, 4) if judged else None,
+        "goodput_mbps": 1.5 * devices,
+        "errors": errors,
+        "rpm": 1200.0,
+        "latency": [{"target": "center", "increase_ms": inc, "grade": analysis.grade(inc)}],
+    }
 
 
 def section(steps=None):
-    steps = steps or [_step(10, 10, 10), _step(20, 20, 20), _step(30, 26, 30, refused=7, reset=2, inc=80), _step(40, 12, 40, refused=30, complete=False)]
+    steps = steps or [
+        _step(10, 10, 10),
+        _step(20, 20, 20),
+        _step(30, 26, 30, refused=7, reset=2, inc=80),
+        _step(40, 12, 40, refused=30, complete=False),
+    ]
     k = analysis.knee(steps)
-    return {"activity": {"kind": "web-apps"}, "target": "center", "meet_share": 0.95, "steps": steps, "knee": k,
-            "supports": analysis.supports(k, 35), "responsiveness": {"rpm": 1200.0, "rating": "good", "at_devices": 30},
-            "bufferbloat": analysis.bufferbloat(steps), "stopped": "interrupted"}
+    return {
+        "activity": {"kind": "web-apps"},
+        "target": "center",
+        "meet_share": 0.95,
+        "steps": steps,
+        "knee": k,
+        "supports": analysis.supports(k, 35),
+        "responsiveness": {"rpm": 1200.0, "rating": "good", "at_devices": 30},
+        "bufferbloat": analysis.bufferbloat(steps),
+        "stopped": "interrupted",
+    }
 
 
 def render(fn, *args, width: int = 140) -> str:
     buf = io.StringIO()
     fn(Console(file=buf, width=width, color_system=None, force_terminal=False), *args)
     return buf.getvalue()
-
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -53,8 +74,12 @@ def test_ramp_table_has_devices_share_errors_by_kind_and_the_knee(lang):
         st["rpm"], st["latency"][0]["target"] = 282780.0, "internet"
     narrow = render(show_load, wide, m, width=80)  # compact: on an 80-column terminal every step is one line
     for step in wide["steps"]:
-        assert any(line.split()[:1] == [str(step["devices"])] and f"{step['met']}/{step['judged']}" in line
-                   and f"{step['goodput_mbps']:.1f}" in line for line in narrow.splitlines()), narrow
+        assert any(
+            line.split()[:1] == [str(step["devices"])]
+            and f"{step['met']}/{step['judged']}" in line
+            and f"{step['goodput_mbps']:.1f}" in line
+            for line in narrow.splitlines()
+        ), narrow
     assert f"{m('load.err.refused')} 7" in rows["30"] and f"{m('load.err.reset')} 2" in rows["30"]
     assert "40 *" in out and f"{m('load.err.refused')} 30" in rows["40"]  # the cut step is shown, marked
     assert "center +80 C" in rows["30"]

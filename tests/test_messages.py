@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import re
 import string
 from pathlib import Path
@@ -14,21 +13,19 @@ import yaml
 import giga_netcheck
 from giga_netcheck.core import thresholds
 from giga_netcheck.core.i18n import LANGS, Messages, catalogue, detect_lang
-from giga_netcheck.core.models import Classroom, School
+from giga_netcheck.core.models import Classroom, School, Target
 from giga_netcheck.core.thresholds import evaluate
-from giga_netcheck.core.models import Target
 from giga_netcheck.core.triage import CAUSE_SEGMENTS, RULES, triage
-
 from tests.factories import (
-    family_path,
-    proxy_report,
     ALL_TARGETS,
     bandwidth,
     facts,
+    family_path,
     healthy_measurements,
     latency,
     measurements,
     profile,
+    proxy_report,
 )
 from tests.test_triage import FIRES, SEGMENTS
 
@@ -66,8 +63,11 @@ def test_placeholders_match_between_languages():
 def test_no_duplicate_keys_in_the_files():
     # yaml.safe_load silently keeps the last of two equal keys; count the raw lines instead
     for lang in LANGS:
-        keys = [line.split(":", 1)[0] for line in (MESSAGES / f"{lang}.yaml").read_text(encoding="utf-8").splitlines()
-                if line and not line.startswith(("#", " "))]
+        keys = [
+            line.split(":", 1)[0]
+            for line in (MESSAGES / f"{lang}.yaml").read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith(("#", " "))
+        ]
         assert len(keys) == len(set(keys)), f"{lang}: {sorted(k for k in keys if keys.count(k) > 1)}"
 
 
@@ -113,9 +113,12 @@ def _every_check_id() -> set[str]:
     targets = ALL_TARGETS + (Target("internet-2", "internet", "198.51.100.7"),)
     m = healthy_measurements()
     m = measurements(m.latency + (latency("internet-2", 30.0),), m.bandwidth + (bandwidth("internet-2", 5.0),), m.dns)
-    m = dataclasses.replace(m, load={"classroom": {"name": "a"}, "supports": {"devices": 20, "needed": 30}},
-                            families=(family_path("internet", "ipv4", 30.0), family_path("internet", "ipv6", 290.0)),
-                            proxy=proxy_report("internet", 330.0, 30.0))
+    m = dataclasses.replace(
+        m,
+        load={"classroom": {"name": "a"}, "supports": {"devices": 20, "needed": 30}},
+        families=(family_path("internet", "ipv4", 30.0), family_path("internet", "ipv6", 290.0)),
+        proxy=proxy_report("internet", 330.0, 30.0),
+    )
     checks = evaluate(facts(m, targets), School("s", "S", 300), (Classroom("a", 30, "p"), Classroom("b", 10, "p")), {"p": profile("p")})
     return {c.id for c in checks}
 
@@ -174,8 +177,13 @@ def test_triage_advice_keys_resolve():
 
 @pytest.mark.parametrize(
     "env, lang",
-    [({"LANG": "ja_JP.UTF-8"}, "ja"), ({"LANG": "en_US.UTF-8"}, "en"), ({"LC_ALL": "ja_JP.UTF-8", "LANG": "en_US"}, "ja"),
-     ({"LC_ALL": "C", "LANG": "ja_JP.UTF-8"}, "en"), ({"LC_MESSAGES": "ja_JP"}, "ja")],
+    [
+        ({"LANG": "ja_JP.UTF-8"}, "ja"),
+        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LC_ALL": "ja_JP.UTF-8", "LANG": "en_US"}, "ja"),
+        ({"LC_ALL": "C", "LANG": "ja_JP.UTF-8"}, "en"),
+        ({"LC_MESSAGES": "ja_JP"}, "ja"),
+    ],
 )
 def test_detect_lang(env, lang):
     assert detect_lang(env) == lang

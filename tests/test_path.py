@@ -13,14 +13,23 @@ import pytest
 from giga_netcheck.config.site import load_site
 from giga_netcheck.core.errors import PermissionFailure
 from giga_netcheck.core.models import DiscoveredPath, PathHop, Target, claims
+from giga_netcheck.core.triage import triage
 from giga_netcheck.measure.probes.base import ProbeContext
 from giga_netcheck.measure.probes.latency import LoadedLatencySampler
 from giga_netcheck.measure.probes.path import (
-    KINDS, PathLimits, PathProbe, RawTransport, Reply, Transport, attach_hop_stats, discover, name_hops,
-    raw_sockets_allowed, trace,
+    KINDS,
+    PathLimits,
+    PathProbe,
+    RawTransport,
+    Reply,
+    Transport,
+    attach_hop_stats,
+    discover,
+    name_hops,
+    raw_sockets_allowed,
+    trace,
 )
 from giga_netcheck.measure.runner import run
-from giga_netcheck.core.triage import triage
 from tests.conftest import loopback_site
 from tests.factories import bandwidth, latency, measurements, replace_dc, rtts, triage_input
 
@@ -35,8 +44,18 @@ class FakeNet(Transport):
     ``routers``: addresses at TTL 1..n-1 (None: a router that never answers); the target is at
     TTL n. ``blocked``: probe kinds the path drops from ``blocked_from`` on (a firewall)."""
 
-    def __init__(self, method: str, dst: str, port: Optional[int] = None, *, routers=(GW, ISP),
-                 blocked: frozenset = frozenset(), blocked_from: int = 2, rtt_ms: float = 5.0, drop_every: int = 0) -> None:
+    def __init__(
+        self,
+        method: str,
+        dst: str,
+        port: Optional[int] = None,
+        *,
+        routers=(GW, ISP),
+        blocked: frozenset = frozenset(),
+        blocked_from: int = 2,
+        rtt_ms: float = 5.0,
+        drop_every: int = 0,
+    ) -> None:
         from scapy.layers import inet
 
         self.inet = inet
@@ -69,12 +88,12 @@ class FakeNet(Transport):
             src = self.routers[ttl - 1]
             if src is None:
                 return at
-            reply = inet.IP(src=src, dst=ME) / inet.ICMP(type=11, code=0) / bytes(orig)[:28 + 8]
+            reply = inet.IP(src=src, dst=ME) / inet.ICMP(type=11, code=0) / bytes(orig)[: 28 + 8]
         elif self.method == "icmp":
             echo = inet.ICMP(payload)
             reply = inet.IP(src=self.dst, dst=ME) / inet.ICMP(type=0, id=echo.id, seq=echo.seq)
         elif self.method == "udp":
-            reply = inet.IP(src=self.dst, dst=ME) / inet.ICMP(type=3, code=3) / bytes(orig)[:28 + 8]
+            reply = inet.IP(src=self.dst, dst=ME) / inet.ICMP(type=3, code=3) / bytes(orig)[: 28 + 8]
         else:
             syn = inet.TCP(payload)
             reply = inet.IP(src=self.dst, dst=ME) / inet.TCP(sport=self.port, dport=syn.sport, flags="SA", seq=1, ack=syn.seq + 1)
@@ -126,8 +145,11 @@ def test_each_probe_kind_finds_every_hop_and_the_target(method):
     t = trace(FakeNet(method, DST, 8080), LIMITS, deadline=time.monotonic() + 5)
     assert t.reached and t.method == method
     assert [h.address for h in t.hops] == [GW, ISP, DST]
-    assert [h.reply for h in t.hops] == ["time-exceeded", "time-exceeded",
-                                         {"icmp": "echo-reply", "udp": "port-unreachable", "tcp": "syn-ack"}[method]]
+    assert [h.reply for h in t.hops] == [
+        "time-exceeded",
+        "time-exceeded",
+        {"icmp": "echo-reply", "udp": "port-unreachable", "tcp": "syn-ack"}[method],
+    ]
     assert all(len(h.trace_rtts_ms) == 3 and None not in h.trace_rtts_ms for h in t.hops)
     assert t.hops[1].trace_rtts_ms[0] == pytest.approx(10.0, abs=0.01)
 
@@ -203,10 +225,18 @@ def test_hops_are_named_after_the_targets_they_are():
 
 
 def test_hop_stats_are_copied_into_the_path():
-    path = DiscoveredPath("internet", DST, "icmp", True, (PathHop(1, GW, "time-exceeded", (1.0,), name="hop-1", role="gateway"),
-                                                          PathHop(2, None, None, (None,))))
-    series = [latency("hop-1", 1.0, role="gateway"), latency("hop-1", rtts(3.0), phase="download:internet", role="gateway"),
-              latency("hop-1", rtts(9.0), phase="upload:internet", role="gateway")]
+    path = DiscoveredPath(
+        "internet",
+        DST,
+        "icmp",
+        True,
+        (PathHop(1, GW, "time-exceeded", (1.0,), name="hop-1", role="gateway"), PathHop(2, None, None, (None,))),
+    )
+    series = [
+        latency("hop-1", 1.0, role="gateway"),
+        latency("hop-1", rtts(3.0), phase="download:internet", role="gateway"),
+        latency("hop-1", rtts(9.0), phase="upload:internet", role="gateway"),
+    ]
     (out,) = attach_hop_stats([path], series)
     assert out.hops[0].idle.p50_ms == 1.0 and out.hops[0].loaded.p50_ms == 9.0 and out.hops[0].loaded_phase == "upload:internet"
     assert out.hops[1].idle is None
@@ -230,8 +260,9 @@ def _probe(**kw):
 def test_a_run_without_center_records_the_path_and_measures_each_hop(write_site, server):
     site = load_site(write_site(loopback_site(server.url, targets={"internet": [server.url]})))
     # the fake network puts two routers on 127.0.0.1's path; their echo series go to loopback
-    r = run(site, probes=(lambda: PathProbe(limits=LIMITS, open_transport=opener(routers=("127.0.0.2", "127.0.0.3")),
-                                            permitted=lambda: None),))
+    r = run(
+        site, probes=(lambda: PathProbe(limits=LIMITS, open_transport=opener(routers=("127.0.0.2", "127.0.0.3")), permitted=lambda: None),)
+    )
     (p,) = r.measurements.paths
     assert p.reached and p.method == "icmp" and [h.address for h in p.hops] == ["127.0.0.2", "127.0.0.3", "127.0.0.1"]
     assert [h.name for h in p.hops] == ["hop-1", "hop-2", "internet"]
@@ -241,7 +272,9 @@ def test_a_run_without_center_records_the_path_and_measures_each_hop(write_site,
 
 
 def test_a_site_that_names_gateway_and_center_needs_no_trace(write_site, server):
-    site = load_site(write_site(loopback_site(server.url, targets={"gateway": "127.0.0.1", "center": server.url, "internet": [server.url]})))
+    site = load_site(
+        write_site(loopback_site(server.url, targets={"gateway": "127.0.0.1", "center": server.url, "internet": [server.url]}))
+    )
     op = opener()
     r = run(site, probes=(lambda: PathProbe(limits=LIMITS, open_transport=op, permitted=lambda: None),))
     rec = next(x for x in r.probes if x.probe == "path")
@@ -286,8 +319,9 @@ NO_HOPS = (Target("internet", "internet", DST, f"http://{DST}:8080"),)
 
 def _path(*hops: tuple[str, str, str]) -> DiscoveredPath:
     """(address, name, role) from TTL 1; the last one is the internet target."""
-    return DiscoveredPath("internet", DST, "icmp", True, tuple(
-        PathHop(i, a, "time-exceeded", (1.0,), name=n, role=r) for i, (a, n, r) in enumerate(hops, 1)))
+    return DiscoveredPath(
+        "internet", DST, "icmp", True, tuple(PathHop(i, a, "time-exceeded", (1.0,), name=n, role=r) for i, (a, n, r) in enumerate(hops, 1))
+    )
 
 
 PATH3 = _path((GW, "hop-1", "gateway"), (ISP, "hop-2", "hop"), (DST, "internet", "internet"))
@@ -310,8 +344,10 @@ def test_route_puts_discovered_hops_in_ttl_order():
 
 
 def _loaded(name, role, idle_ms, loaded_ms, lost=0):
-    return [latency(name, rtts(idle_ms, n=30, lost=lost), role=role),
-            latency(name, rtts(loaded_ms, n=30), phase="download:internet", role=role)]
+    return [
+        latency(name, rtts(idle_ms, n=30, lost=lost), role=role),
+        latency(name, rtts(loaded_ms, n=30), phase="download:internet", role=role),
+    ]
 
 
 def test_queue_sits_just_before_the_first_inflated_discovered_hop():
@@ -336,8 +372,11 @@ def test_a_queue_in_the_lan_shows_at_the_discovered_gateway():
 
 
 def test_loss_that_starts_at_a_discovered_hop_and_persists_is_uplink_loss():
-    series = [latency("hop-1", rtts(1.0, n=200), role="gateway"), latency("hop-2", rtts(15.0, n=100, lost=4), role="hop"),
-              latency("internet", rtts(20.0, n=100, lost=4))]
+    series = [
+        latency("hop-1", rtts(1.0, n=200), role="gateway"),
+        latency("hop-2", rtts(15.0, n=100, lost=4), role="hop"),
+        latency("internet", rtts(20.0, n=100, lost=4)),
+    ]
     top = _top(_input(series))
     assert top.id == "uplink-loss" and top.segment == "uplink"
     ev = top.evidence[0]
@@ -345,14 +384,20 @@ def test_loss_that_starts_at_a_discovered_hop_and_persists_is_uplink_loss():
 
 
 def test_loss_at_one_router_only_is_its_rate_limit_not_the_path():
-    series = [latency("hop-1", rtts(1.0, n=200), role="gateway"), latency("hop-2", rtts(15.0, n=100, lost=30), role="hop"),
-              latency("internet", rtts(20.0, n=100))]
+    series = [
+        latency("hop-1", rtts(1.0, n=200), role="gateway"),
+        latency("hop-2", rtts(15.0, n=100, lost=30), role="hop"),
+        latency("internet", rtts(20.0, n=100)),
+    ]
     assert "uplink-loss" not in {c.id for c in triage(_input(series))}
 
 
 def test_loss_at_the_discovered_gateway_is_lan_loss():
-    series = [latency("hop-1", rtts(1.0, n=100, lost=6), role="gateway"), latency("hop-2", rtts(15.0, n=100, lost=6), role="hop"),
-              latency("internet", rtts(20.0, n=100, lost=6))]
+    series = [
+        latency("hop-1", rtts(1.0, n=100, lost=6), role="gateway"),
+        latency("hop-2", rtts(15.0, n=100, lost=6), role="hop"),
+        latency("internet", rtts(20.0, n=100, lost=6)),
+    ]
     top = _top(_input(series))
     assert top.id == "lan-loss" and top.segment == "lan"
 

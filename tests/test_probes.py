@@ -9,12 +9,11 @@ import threading
 import pytest
 
 from giga_netcheck.config.site import ProbeSettings, Site
-from giga_netcheck.measure.engines import ThroughputPlan
-from giga_netcheck.measure.engines.http import HttpEngine
 from giga_netcheck.core.errors import NotMeasurementServer, PermissionFailure, ProbeError
 from giga_netcheck.core.models import Classroom, School, Target
-from giga_netcheck.measure.probes import dns as dnsprobe
-from giga_netcheck.measure.probes import rtt
+from giga_netcheck.measure.engines import ThroughputPlan
+from giga_netcheck.measure.engines.http import HttpEngine
+from giga_netcheck.measure.probes import dns as dnsprobe, rtt
 from giga_netcheck.measure.probes.base import ProbeContext
 from giga_netcheck.measure.probes.latency import measure_series
 from giga_netcheck.measure.runner import identify
@@ -26,8 +25,9 @@ root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root 
 
 def _ctx(targets, servers=None, resolvers=None, **settings) -> ProbeContext:
     site = Site(School(), "default", (Classroom("c", 1, "default"),), None, None, (), (), ("www.lab.example",))
-    return ProbeContext(site=site, settings=ProbeSettings(**settings), targets=targets, servers=servers or {},
-                        host={}, resolvers=resolvers or {})
+    return ProbeContext(
+        site=site, settings=ProbeSettings(**settings), targets=targets, servers=servers or {}, host={}, resolvers=resolvers or {}
+    )
 
 
 def test_engine_download_and_upload_move_bytes(server):
@@ -149,7 +149,10 @@ def test_dns_cold_queries_use_fresh_labels(dns_server):
     assert s.answers == ("198.18.3.2",)  # wildcard under the name answers the random labels
 
 
-@pytest.mark.parametrize("spec,expected", [("1.2.3.4", ("1.2.3.4", 53)), ("127.0.0.1:5353", ("127.0.0.1", 5353)), ("[::1]:54", ("::1", 54)), ("::1", ("::1", 53))])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [("1.2.3.4", ("1.2.3.4", 53)), ("127.0.0.1:5353", ("127.0.0.1", 5353)), ("[::1]:54", ("::1", 54)), ("::1", ("::1", 53))],
+)
 def test_split_server(spec, expected):
     assert dnsprobe.split_server(spec) == expected
 

@@ -31,9 +31,8 @@ from giga_netcheck.config.site import (
 )
 from giga_netcheck.core.errors import ConfigError, UnknownProfileError
 from giga_netcheck.core.models import Classroom, School, to_dict
-from giga_netcheck.measure.runner import conclude, load_profiles
 from giga_netcheck.core.thresholds import MEXT_2024_POINTS, evaluate, interpolate, mext_recommended_mbps, school_needs
-
+from giga_netcheck.measure.runner import conclude, load_profiles
 from tests.factories import bandwidth, check_by, facts, latency, measurements, run_result
 
 SHIPPED = shipped_profiles_dir()
@@ -56,8 +55,23 @@ def write(folder: Path, name: str, data: dict | str) -> Path:
 
 
 def test_the_library_holds_every_profile_the_issue_names():
-    wanted = {"default", "mext-2024", "video-lesson", "video-720p", "nhk-video", "digital-textbook", "cbt", "web-apps",
-              "teams", "setda-2024", "fcc-erate", "uk-dfe-primary", "uk-dfe-secondary", "itu-giga-2030", "home-online-lesson"}
+    wanted = {
+        "default",
+        "mext-2024",
+        "video-lesson",
+        "video-720p",
+        "nhk-video",
+        "digital-textbook",
+        "cbt",
+        "web-apps",
+        "teams",
+        "setda-2024",
+        "fcc-erate",
+        "uk-dfe-primary",
+        "uk-dfe-secondary",
+        "itu-giga-2030",
+        "home-online-lesson",
+    }
     assert wanted <= set(SHIPPED_NAMES)
 
 
@@ -215,10 +229,17 @@ def test_fcc_without_staff_counts_students_and_says_it_is_an_estimate():
     assert n.need_mbps == pytest.approx(940.0) and n.estimate is True and "staff not given" in n.detail
 
 
-@pytest.mark.parametrize("name, per_user, minimum", [("setda-2024", 2.8, 300.0), ("setda-2024-medium", 2.0, 0.0), ("setda-2024-large", 1.4, 0.0)])
+@pytest.mark.parametrize(
+    "name, per_user, minimum", [("setda-2024", 2.8, 300.0), ("setda-2024-medium", 2.0, 0.0), ("setda-2024-large", 1.4, 0.0)]
+)
 def test_setda_per_user_with_minimum(name, per_user, minimum):
     rule = shipped(name).school_bandwidth_rule()
-    assert (rule.rule, rule.down_mbps_per_user, rule.minimum_mbps or 0.0, rule.users) == ("per_user", per_user, minimum, "students_and_staff")
+    assert (rule.rule, rule.down_mbps_per_user, rule.minimum_mbps or 0.0, rule.users) == (
+        "per_user",
+        per_user,
+        minimum,
+        "students_and_staff",
+    )
     big = need(name, StaffedSchool(450, 50))
     assert big.need_mbps == pytest.approx(max(per_user * 500, minimum) * 0.94)
 
@@ -259,8 +280,20 @@ def test_rules_that_need_students_give_no_check_without_them():
 
 @pytest.mark.parametrize("students, expected", [(10, (20.0, True)), (100, (200.0, False)), (150, (250.0, True)), (300, (400.0, True))])
 def test_a_user_table_interpolates_like_mext(tmp_path, students, expected):
-    write(tmp_path, "pref", {"extends": "default", "school": {"recommended_bandwidth": {
-        "rule": "table", "source": "prefecture table", "points": [{"students": 100, "down_mbps": 200}, {"students": 200, "down_mbps": 300}]}}})
+    write(
+        tmp_path,
+        "pref",
+        {
+            "extends": "default",
+            "school": {
+                "recommended_bandwidth": {
+                    "rule": "table",
+                    "source": "prefecture table",
+                    "points": [{"students": 100, "down_mbps": 200}, {"students": 200, "down_mbps": 300}],
+                }
+            },
+        },
+    )
     p = load_profile("pref", dirs=profile_dirs(extra=str(tmp_path), env={}))
     [n] = school_needs(p.school_bandwidth_rule(), School(students=students))
     assert (n.need_mbps, n.estimate) == (pytest.approx(expected[0]), expected[1]) and n.check_id == "school.bandwidth.table"
@@ -272,8 +305,14 @@ def test_interpolate_refuses_non_positive():
 
 
 def test_extends_replaces_a_school_rule_of_another_kind_and_merges_the_same_kind(tmp_path):
-    write(tmp_path, "uk-plus", {"extends": "uk-dfe-primary", "school": {"recommended_bandwidth": {
-        "rule": "per_user", "down_mbps_per_user": {"value": 1, "source": "s"}}}})
+    write(
+        tmp_path,
+        "uk-plus",
+        {
+            "extends": "uk-dfe-primary",
+            "school": {"recommended_bandwidth": {"rule": "per_user", "down_mbps_per_user": {"value": 1, "source": "s"}}},
+        },
+    )
     rule = load_profile("uk-plus", dirs=profile_dirs(extra=str(tmp_path), env={})).school_bandwidth_rule()
     assert (rule.rule, rule.down_mbps, rule.up_mbps, rule.down_mbps_per_user) == ("per_user", None, None, 1.0)
     medium = shipped("setda-2024-medium").school_bandwidth_rule()
@@ -345,18 +384,28 @@ def test_strictest_keeps_a_warn_only_below_the_fail():
 
 
 def test_profile_mix_uses_shares_of_the_classroom(tmp_path):
-    write(tmp_path, "lesson-mix", {
-        "extends": "default",
-        "mix": [{"profile": "web-apps", "share": 0.8, "source": "most of the class"},
-                {"profile": "teams", "share": 0.2, "source": "a group calls another school"}],
-    })
+    write(
+        tmp_path,
+        "lesson-mix",
+        {
+            "extends": "default",
+            "mix": [
+                {"profile": "web-apps", "share": 0.8, "source": "most of the class"},
+                {"profile": "teams", "share": 0.2, "source": "a group calls another school"},
+            ],
+        },
+    )
     p = load_profile("lesson-mix", dirs=profile_dirs(extra=str(tmp_path), env={}))
     assert p.need_down_mbps(35) == pytest.approx(0.8 * 35 * 0.5 + 0.2 * 35 * 1.2)
     assert p.need_up_mbps(35) == pytest.approx(0.8 * 35 * 0.5 + 0.2 * 35 * 1.2)
     assert p.limits["loss_pct"].warn == 0.1 and p.limits["rtt_ms"] == shipped("default").limits["rtt_ms"]
     assert [m.profile.name for m in p.mix] == ["web-apps", "teams"] and "most of the class" in p.sources["mix"]
     # a mix inside a mix: the parts nest
-    write(tmp_path, "outer", {"mix": [{"profile": "lesson-mix", "share": 0.5, "source": "s"}, {"profile": "cbt", "share": 0.5, "source": "s"}]})
+    write(
+        tmp_path,
+        "outer",
+        {"mix": [{"profile": "lesson-mix", "share": 0.5, "source": "s"}, {"profile": "cbt", "share": 0.5, "source": "s"}]},
+    )
     outer = load_profile("outer", dirs=profile_dirs(extra=str(tmp_path), env={}))
     assert outer.need_down_mbps(10) == pytest.approx(0.5 * p.need_down_mbps(10) + 0.5 * 10 * 0.5)
     assert {leaf.name for leaf, _ in outer.leaves(10)} == {"web-apps", "teams", "cbt"}
@@ -399,18 +448,25 @@ targets: {gateway: 192.168.1.1, internet: ["http://203.0.113.5:8080"]}
 def test_site_mix_becomes_a_mix_spec_and_devices_default_to_the_sum(tmp_path):
     site = load_site(write(tmp_path, "site", SITE))
     assert [(r.name, r.devices, r.profile) for r in site.classrooms] == [
-        ("3-2", 35, "default"), ("PC room", 40, "video-lesson"), ("5-1", 35, "web-apps*30+video-lesson*5"),
-        ("meeting", 20, "teams"), ("hybrid", 30, "web-apps*20+teams*10")]
+        ("3-2", 35, "default"),
+        ("PC room", 40, "video-lesson"),
+        ("5-1", 35, "web-apps*30+video-lesson*5"),
+        ("meeting", 20, "teams"),
+        ("hybrid", 30, "web-apps*20+teams*10"),
+    ]
 
 
-@pytest.mark.parametrize("room, fragments", [
-    ("{name: a, profile: teams, mix: [{profile: web-apps, devices: 3}]}", ["classrooms[0].profile", "either profile: or mix:"]),
-    ("{name: a, devices: 4, mix: [{profile: web-apps, devices: 3}]}", ["classrooms[0].devices", "add up to 3"]),
-    ("{name: a, mix: [{profile: web-apps}]}", ["classrooms[0].mix[0].devices", "missing required key"]),
-    ("{name: a, mix: [{profile: 'a*3', devices: 3}]}", ["classrooms[0].mix[0].profile", "without '+' or '*'"]),
-    ("{name: a, mix: []}", ["classrooms[0].mix", "non-empty list"]),
-    ("{name: a, mix: [{profile: web-apps, devices: 3, share: 0.5}]}", ["classrooms[0].mix[0].share", "unknown key"]),
-])
+@pytest.mark.parametrize(
+    "room, fragments",
+    [
+        ("{name: a, profile: teams, mix: [{profile: web-apps, devices: 3}]}", ["classrooms[0].profile", "either profile: or mix:"]),
+        ("{name: a, devices: 4, mix: [{profile: web-apps, devices: 3}]}", ["classrooms[0].devices", "add up to 3"]),
+        ("{name: a, mix: [{profile: web-apps}]}", ["classrooms[0].mix[0].devices", "missing required key"]),
+        ("{name: a, mix: [{profile: 'a*3', devices: 3}]}", ["classrooms[0].mix[0].profile", "without '+' or '*'"]),
+        ("{name: a, mix: []}", ["classrooms[0].mix", "non-empty list"]),
+        ("{name: a, mix: [{profile: web-apps, devices: 3, share: 0.5}]}", ["classrooms[0].mix[0].share", "unknown key"]),
+    ],
+)
 def test_site_mix_errors(tmp_path, room, fragments):
     p = write(tmp_path, "site", f"classrooms:\n  - {room}\n")
     with pytest.raises(ConfigError) as info:
@@ -431,8 +487,13 @@ def test_classrooms_on_different_profiles_and_a_mix_get_their_own_thresholds(tmp
     checks = evaluate(facts(m), site.school, site.classrooms, profiles, main_profile=site.profile)
 
     down = {c.classroom: (c.threshold, c.status) for c in checks if c.id == "classroom.bandwidth.down"}
-    assert down == {"3-2": (24.5, "warn"), "PC room": (80.0, "fail"), "5-1": (25.0, "warn"), "meeting": (24.0, "pass"),
-                    "hybrid": (22.0, "pass")}  # 30 >= 1.25 x need
+    assert down == {
+        "3-2": (24.5, "warn"),
+        "PC room": (80.0, "fail"),
+        "5-1": (25.0, "warn"),
+        "meeting": (24.0, "pass"),
+        "hybrid": (22.0, "pass"),
+    }  # 30 >= 1.25 x need
     up = {c.classroom: c.threshold for c in checks if c.id == "classroom.bandwidth.up"}
     assert up == {"3-2": 21.0, "PC room": 48.0, "5-1": 21.0, "meeting": 24.0, "hybrid": 22.0}
 
@@ -476,14 +537,21 @@ def test_precedence_cli_then_site_then_env_then_shipped(tmp_path):
     dirs = profile_dirs(extra=str(site), env={PROFILES_ENV: f"{env1}{os.pathsep}{env2}"}, cli=str(cli))
     assert dirs == [cli, site, env1, env2, SHIPPED]
     assert profile_dirs(extra=str(SHIPPED), env={}) == [SHIPPED]  # no folder twice
-    for i, d in enumerate((env2, env1, site, cli)):
+    for d in (env2, env1, site, cli):
         write(d, "room", {"extends": "default", "description": f"from {d.name}"})
         assert load_profile("room", dirs=dirs).description == f"from {d.name}"
 
 
 def test_a_user_profile_named_like_a_shipped_one_wins_but_says_so(tmp_path):
-    user = write(tmp_path, "default", {"extends": "default", "description": "our board's default",
-                                       "limits": {"rtt_ms": {"warn": 40, "fail": 80, "source": "board rule"}}})
+    user = write(
+        tmp_path,
+        "default",
+        {
+            "extends": "default",
+            "description": "our board's default",
+            "limits": {"rtt_ms": {"warn": 40, "fail": 80, "source": "board rule"}},
+        },
+    )
     p = load_profile("default", dirs=profile_dirs(extra=str(tmp_path), env={}))
     assert (p.path, p.shadows) == (str(user), str(SHIPPED / "default.yaml"))
     assert p.limits["rtt_ms"] == Limit(80.0, "board rule", 40.0)

@@ -90,15 +90,26 @@ def test_validate_the_shipped_folder_exits_0():
 
 def test_validate_a_good_user_folder_that_extends_shipped_profiles(tmp_path):
     (tmp_path / "pc-room.yaml").write_text(yaml.safe_dump({"extends": "video-lesson", "description": "our PC room"}))
-    (tmp_path / "pc-room-cbt.yaml").write_text(yaml.safe_dump({"extends": "pc-room", "mix": [
-        {"profile": "cbt", "share": 0.5, "source": "half the room"}, {"profile": "pc-room", "share": 0.5, "source": "the rest"}]}))
+    (tmp_path / "pc-room-cbt.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "extends": "pc-room",
+                "mix": [
+                    {"profile": "cbt", "share": 0.5, "source": "half the room"},
+                    {"profile": "pc-room", "share": 0.5, "source": "the rest"},
+                ],
+            }
+        )
+    )
     r = invoke("validate", str(tmp_path), "--lang", "en")
     assert r.exit_code == 0, r.output
     assert r.output.splitlines()[-1] == "2 valid, 0 with errors"
 
 
-@pytest.mark.parametrize("args", [["validate", "/nonexistent/x"], ["validate", "EMPTY"], ["show", "vidoe-lesson"],
-                                  ["list", "--profiles-dir", "/nonexistent/dir"]])
+@pytest.mark.parametrize(
+    "args",
+    [["validate", "/nonexistent/x"], ["validate", "EMPTY"], ["show", "vidoe-lesson"], ["list", "--profiles-dir", "/nonexistent/dir"]],
+)
 def test_usage_errors_exit_2_with_one_line(tmp_path, args):
     args = [str(tmp_path) if a == "EMPTY" else a for a in args]
     r = invoke(*args, "--lang", "en")
@@ -185,8 +196,14 @@ def test_every_profiles_command_and_option_is_documented():
 
 def test_the_installed_entry_point_runs_validate(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
-    proc = subprocess.run([sys.executable, "-m", "giga_netcheck", "profiles", "validate", str(BAD / "unknown-key.yaml"), "--lang", "en"],
-                          capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "giga_netcheck", "profiles", "validate", str(BAD / "unknown-key.yaml"), "--lang", "en"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "did you mean 'limits'" in proc.stdout
     assert profiles_app.info.help

@@ -21,7 +21,6 @@ from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import Classroom, School
 from giga_netcheck.core.thresholds import evaluate, school_needs
-
 from tests.factories import facts, healthy_measurements
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -29,68 +28,215 @@ _WORK = Path(tempfile.mkdtemp(prefix="gnc-fuzz-"))  # not tmp_path: hypothesis r
 atexit.register(shutil.rmtree, _WORK, True)
 DIRS = [_WORK, shipped_profiles_dir()]
 
-PROFILE_KEYS = ["name", "description", "source", "extends", "classroom", "mix", "limits", "school", "title", "published",
-                "down_mbps_per_device", "up_mbps_per_device", "active_share", "warn_margin", "devices", "value", "warn",
-                "fail", "rtt_ms", "jitter_ms", "loss_pct", "recommended_bandwidth", "rule", "points", "students",
-                "down_mbps", "up_mbps", "down_mbps_per_user", "minimum_mbps", "users", "goodput_factor", "profile", "share"]
-SITE_KEYS = ["school", "id", "name", "students", "staff", "profile", "profiles_dir", "classrooms", "devices", "mix", "targets",
-             "gateway", "center", "internet", "dns", "resolvers", "names", "probes", "bandwidth", "latency", "streams",
-             "duration_s", "warmup_s", "enabled", "count", "interval_s", "timeout_s", "method", "queries"]
-WORDS = ["default", "video-lesson", "web-apps", "teams", "self", "nope", "mext-2024", "per_user", "fixed", "table", "none",
-         "students_and_staff", "../x.yaml", "/", "a*3+b*2", "web-apps*3+teams*2", "http://[::1", "http://x:99999",
-         "https://203.0.113.5:8080", "ftp://x", "", " ", "\t", "2024-13-45", "1e400"]
+PROFILE_KEYS = [
+    "name",
+    "description",
+    "source",
+    "extends",
+    "classroom",
+    "mix",
+    "limits",
+    "school",
+    "title",
+    "published",
+    "down_mbps_per_device",
+    "up_mbps_per_device",
+    "active_share",
+    "warn_margin",
+    "devices",
+    "value",
+    "warn",
+    "fail",
+    "rtt_ms",
+    "jitter_ms",
+    "loss_pct",
+    "recommended_bandwidth",
+    "rule",
+    "points",
+    "students",
+    "down_mbps",
+    "up_mbps",
+    "down_mbps_per_user",
+    "minimum_mbps",
+    "users",
+    "goodput_factor",
+    "profile",
+    "share",
+]
+SITE_KEYS = [
+    "school",
+    "id",
+    "name",
+    "students",
+    "staff",
+    "profile",
+    "profiles_dir",
+    "classrooms",
+    "devices",
+    "mix",
+    "targets",
+    "gateway",
+    "center",
+    "internet",
+    "dns",
+    "resolvers",
+    "names",
+    "probes",
+    "bandwidth",
+    "latency",
+    "streams",
+    "duration_s",
+    "warmup_s",
+    "enabled",
+    "count",
+    "interval_s",
+    "timeout_s",
+    "method",
+    "queries",
+]
+WORDS = [
+    "default",
+    "video-lesson",
+    "web-apps",
+    "teams",
+    "self",
+    "nope",
+    "mext-2024",
+    "per_user",
+    "fixed",
+    "table",
+    "none",
+    "students_and_staff",
+    "../x.yaml",
+    "/",
+    "a*3+b*2",
+    "web-apps*3+teams*2",
+    "http://[::1",
+    "http://x:99999",
+    "https://203.0.113.5:8080",
+    "ftp://x",
+    "",
+    " ",
+    "\t",
+    "2024-13-45",
+    "1e400",
+]
 
-numbers = st.one_of(st.integers(-10, 2000), st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True))
+numbers = st.one_of(st.integers(-10, 2000), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True))
 scalars = st.one_of(st.none(), st.booleans(), numbers, st.sampled_from(WORDS), st.text(max_size=12))
 
 
 def trees(keys: list[str]):
     key = st.one_of(st.sampled_from(keys), st.text(max_size=6), st.integers(0, 3))
-    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(key, inner, max_size=6)),
-                        max_leaves=40)
+    return st.recursive(
+        scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(key, inner, max_size=6)), max_leaves=40
+    )
 
 
 def valued(num=numbers):
     return st.fixed_dictionaries({}, optional={"value": num, "source": scalars, "warn": num, "fail": num})
 
 
-profile_like = st.fixed_dictionaries({}, optional={
-    "name": scalars,
-    "extends": st.one_of(st.sampled_from(WORDS), scalars),
-    "source": st.one_of(st.fixed_dictionaries({"title": scalars, "published": scalars}), trees(PROFILE_KEYS)),
-    "classroom": st.one_of(st.dictionaries(st.sampled_from(["down_mbps_per_device", "up_mbps_per_device", "active_share",
-                                                            "warn_margin", "devices", "other"]), valued(), max_size=5),
-                           trees(PROFILE_KEYS)),
-    "mix": st.one_of(st.lists(st.fixed_dictionaries({}, optional={"profile": st.sampled_from(WORDS), "share": numbers,
-                                                                  "source": scalars, "devices": numbers}), max_size=3),
-                     trees(PROFILE_KEYS)),
-    "limits": st.one_of(st.dictionaries(st.sampled_from(["rtt_ms", "jitter_ms", "loss_pct", "gateway_loss_pct",
-                                                         "loaded_rtt_increase_ms", "dns_p50_ms", "dns_timeout_pct", "rtt"]),
-                                        valued(), max_size=7), trees(PROFILE_KEYS)),
-    "school": st.fixed_dictionaries({}, optional={"recommended_bandwidth": st.one_of(
-        st.sampled_from(WORDS),
-        st.fixed_dictionaries({"rule": st.sampled_from(["mext-2024", "table", "per_user", "fixed", "other"])}, optional={
-            "source": scalars, "users": st.sampled_from(WORDS + ["students"]),
-            "points": st.lists(st.fixed_dictionaries({}, optional={"students": numbers, "down_mbps": numbers}), max_size=4),
-            "down_mbps_per_user": valued(), "minimum_mbps": valued(), "down_mbps": valued(), "up_mbps": valued(),
-            "goodput_factor": valued(st.floats(0, 2)),
-        }),
-        trees(PROFILE_KEYS))}),
-})
+profile_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": scalars,
+        "extends": st.one_of(st.sampled_from(WORDS), scalars),
+        "source": st.one_of(st.fixed_dictionaries({"title": scalars, "published": scalars}), trees(PROFILE_KEYS)),
+        "classroom": st.one_of(
+            st.dictionaries(
+                st.sampled_from(["down_mbps_per_device", "up_mbps_per_device", "active_share", "warn_margin", "devices", "other"]),
+                valued(),
+                max_size=5,
+            ),
+            trees(PROFILE_KEYS),
+        ),
+        "mix": st.one_of(
+            st.lists(
+                st.fixed_dictionaries(
+                    {}, optional={"profile": st.sampled_from(WORDS), "share": numbers, "source": scalars, "devices": numbers}
+                ),
+                max_size=3,
+            ),
+            trees(PROFILE_KEYS),
+        ),
+        "limits": st.one_of(
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "rtt_ms",
+                        "jitter_ms",
+                        "loss_pct",
+                        "gateway_loss_pct",
+                        "loaded_rtt_increase_ms",
+                        "dns_p50_ms",
+                        "dns_timeout_pct",
+                        "rtt",
+                    ]
+                ),
+                valued(),
+                max_size=7,
+            ),
+            trees(PROFILE_KEYS),
+        ),
+        "school": st.fixed_dictionaries(
+            {},
+            optional={
+                "recommended_bandwidth": st.one_of(
+                    st.sampled_from(WORDS),
+                    st.fixed_dictionaries(
+                        {"rule": st.sampled_from(["mext-2024", "table", "per_user", "fixed", "other"])},
+                        optional={
+                            "source": scalars,
+                            "users": st.sampled_from(WORDS + ["students"]),
+                            "points": st.lists(st.fixed_dictionaries({}, optional={"students": numbers, "down_mbps": numbers}), max_size=4),
+                            "down_mbps_per_user": valued(),
+                            "minimum_mbps": valued(),
+                            "down_mbps": valued(),
+                            "up_mbps": valued(),
+                            "goodput_factor": valued(st.floats(0, 2)),
+                        },
+                    ),
+                    trees(PROFILE_KEYS),
+                )
+            },
+        ),
+    },
+)
 
-site_like = st.fixed_dictionaries({}, optional={
-    "school": st.fixed_dictionaries({}, optional={"id": scalars, "name": scalars, "students": numbers, "staff": numbers}),
-    "profile": st.sampled_from(WORDS),
-    "profiles_dir": st.one_of(st.sampled_from(WORDS), scalars),
-    "classrooms": st.lists(st.fixed_dictionaries({}, optional={
-        "name": scalars, "devices": numbers, "profile": st.sampled_from(WORDS),
-        "mix": st.one_of(st.lists(st.fixed_dictionaries({}, optional={"profile": st.sampled_from(WORDS), "devices": numbers}),
-                                  max_size=3), scalars)}), max_size=3),
-    "targets": st.fixed_dictionaries({}, optional={"gateway": scalars, "center": st.sampled_from(WORDS),
-                                                   "internet": st.one_of(st.lists(st.sampled_from(WORDS), max_size=3), scalars)}),
-    "probes": trees(SITE_KEYS),
-    "dns": trees(SITE_KEYS),
-})
+site_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "school": st.fixed_dictionaries({}, optional={"id": scalars, "name": scalars, "students": numbers, "staff": numbers}),
+        "profile": st.sampled_from(WORDS),
+        "profiles_dir": st.one_of(st.sampled_from(WORDS), scalars),
+        "classrooms": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "name": scalars,
+                    "devices": numbers,
+                    "profile": st.sampled_from(WORDS),
+                    "mix": st.one_of(
+                        st.lists(st.fixed_dictionaries({}, optional={"profile": st.sampled_from(WORDS), "devices": numbers}), max_size=3),
+                        scalars,
+                    ),
+                },
+            ),
+            max_size=3,
+        ),
+        "targets": st.fixed_dictionaries(
+            {},
+            optional={
+                "gateway": scalars,
+                "center": st.sampled_from(WORDS),
+                "internet": st.one_of(st.lists(st.sampled_from(WORDS), max_size=3), scalars),
+            },
+        ),
+        "probes": trees(SITE_KEYS),
+        "dns": trees(SITE_KEYS),
+    },
+)
 
 
 def _write(name: str, content: bytes) -> Path:
@@ -158,10 +304,24 @@ def test_site_loader_on_random_trees(data):
 
 
 @FUZZ
-@given(st.one_of(st.text(max_size=300), st.sampled_from([
-    "a: &x [*x]\n", "a: !!python/object:os.system ls\n", "x: 2024-13-45\n", "students: " + "9" * 5000 + "\n",
-    "[" * 2000, "? [a, b]\n: c\n", "a: *undefined\n", "%YAML 9.9\n---\n", "\ufeffname: x\n",
-])))
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.sampled_from(
+            [
+                "a: &x [*x]\n",
+                "a: !!python/object:os.system ls\n",
+                "x: 2024-13-45\n",
+                "students: " + "9" * 5000 + "\n",
+                "[" * 2000,
+                "? [a, b]\n: c\n",
+                "a: *undefined\n",
+                "%YAML 9.9\n---\n",
+                "\ufeffname: x\n",
+            ]
+        ),
+    )
+)
 def test_both_loaders_on_random_text(text):
     content = text.encode("utf-8", "surrogatepass") if text else b""
     _profile_survives(content)

@@ -8,9 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from giga_netcheck.monitor import prometheus
 from giga_netcheck.core.models import Check
-
+from giga_netcheck.monitor import prometheus
 from tests.test_history import _result
 
 parser = pytest.importorskip("prometheus_client.parser", reason="pip install prometheus-client (test extra)")
@@ -32,9 +31,18 @@ def test_textfile_parses_and_carries_the_run():
     r = replace(r, checks=(Check("classroom.rtt", "5-1", "rtt_p50_ms", 35.0, 30.0, 20.0, "ms", "lower", "fail", "p"),))
     text = prometheus.render(r)
     fams = families(text)
-    for name in ("giga_netcheck_status", "giga_netcheck_last_run_timestamp_seconds", "giga_netcheck_download_mbps",
-                 "giga_netcheck_upload_mbps", "giga_netcheck_rtt_p50_ms", "giga_netcheck_loss_pct", "giga_netcheck_dns_p50_ms",
-                 "giga_netcheck_checks_failed", "giga_netcheck_cause_confidence", "giga_netcheck_transfer_bytes"):
+    for name in (
+        "giga_netcheck_status",
+        "giga_netcheck_last_run_timestamp_seconds",
+        "giga_netcheck_download_mbps",
+        "giga_netcheck_upload_mbps",
+        "giga_netcheck_rtt_p50_ms",
+        "giga_netcheck_loss_pct",
+        "giga_netcheck_dns_p50_ms",
+        "giga_netcheck_checks_failed",
+        "giga_netcheck_cause_confidence",
+        "giga_netcheck_transfer_bytes",
+    ):
         assert fams[name].type == "gauge" and fams[name].documentation, name
     assert value(fams, "giga_netcheck_status", school="13-1") == 2  # fail
     assert value(fams, "giga_netcheck_last_run_timestamp_seconds") == 1746407700  # 2025-05-05T10:15:00+09:00

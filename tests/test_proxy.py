@@ -13,7 +13,6 @@ from giga_netcheck.core.models import Target
 from giga_netcheck.measure.probes.base import ProbeContext
 from giga_netcheck.measure.probes.proxy import ProxyProbe
 from giga_netcheck.measure.proxy_discovery import PacError, PacScript, ProxyConfig, no_proxy_matches, parse_pac_result
-
 from tests.conftest import loopback_site
 from tests.lab import proxy as lab_proxy
 
@@ -30,16 +29,19 @@ function FindProxyForURL(url, host) {
 """
 
 
-@pytest.mark.parametrize("url, want", [
-    ("http://intranet/x", None),
-    ("http://www.board.local/", None),
-    ("http://10.1.2.3:8080/", None),
-    ("http://a.video.example/", None),
-    ("http://slow.video.example/", "http://proxy.board.local:8080"),
-    ("http://old.example/", "http://legacy:3128"),
-    ("https://classroom.example/", "http://tls-proxy:8443"),
-    ("http://www.mext.go.jp/", "http://proxy.board.local:8080"),
-])
+@pytest.mark.parametrize(
+    "url, want",
+    [
+        ("http://intranet/x", None),
+        ("http://www.board.local/", None),
+        ("http://10.1.2.3:8080/", None),
+        ("http://a.video.example/", None),
+        ("http://slow.video.example/", "http://proxy.board.local:8080"),
+        ("http://old.example/", "http://legacy:3128"),
+        ("https://classroom.example/", "http://tls-proxy:8443"),
+        ("http://www.mext.go.jp/", "http://proxy.board.local:8080"),
+    ],
+)
 def test_pac_common_forms(url, want):
     from urllib.parse import urlsplit
 
@@ -47,38 +49,46 @@ def test_pac_common_forms(url, want):
     assert parse_pac_result(result) == want
 
 
-@pytest.mark.parametrize("text", [
-    "function FindProxyForURL(url, host) { var p = 'PROXY a:1'; return p; }",
-    "function FindProxyForURL(url, host) { if (weekdayRange('MON', 'FRI')) return 'DIRECT'; return 'PROXY a:1'; }",
-    "function FindProxyForURL(url, host) { if (isPlainHostName(host)) return 'DIRECT'; }",
-    "not javascript at all",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "function FindProxyForURL(url, host) { var p = 'PROXY a:1'; return p; }",
+        "function FindProxyForURL(url, host) { if (weekdayRange('MON', 'FRI')) return 'DIRECT'; return 'PROXY a:1'; }",
+        "function FindProxyForURL(url, host) { if (isPlainHostName(host)) return 'DIRECT'; }",
+        "not javascript at all",
+    ],
+)
 def test_pac_beyond_the_reader_is_refused_not_guessed(text):
     with pytest.raises(PacError):
         PacScript(text)
 
 
 def test_pac_dns_resolve_uses_the_given_resolver():
-    pac = PacScript('function FindProxyForURL(url, host) { if (isInNet(dnsResolve(host), "198.18.0.0", "255.254.0.0")) return "DIRECT"; return "PROXY p:1"; }')
+    pac = PacScript(
+        'function FindProxyForURL(url, host) { if (isInNet(dnsResolve(host), "198.18.0.0", "255.254.0.0")) return "DIRECT"; return "PROXY p:1"; }'
+    )
     assert pac.find("http://lab/", "lab", lambda h: "198.18.3.2") == "DIRECT"
     assert pac.find("http://far/", "far", lambda h: "203.0.113.9") == "PROXY p:1"
     assert pac.find("http://nx/", "nx", lambda h: None) == "PROXY p:1"
 
 
-@pytest.mark.parametrize("patterns, host, port, bypass", [
-    (("*",), "anything", 80, True),
-    (("example.com",), "www.example.com", 80, True),
-    ((".example.com",), "example.com", 80, True),
-    (("example.com",), "badexample.com", 80, False),
-    (("*.local",), "printer.local", 80, True),
-    (("<local>",), "intranet", 80, True),
-    (("<local>",), "intranet.board.jp", 80, False),
-    (("10.0.0.0/8",), "10.2.3.4", 80, True),
-    (("10.0.0.0/8",), "11.2.3.4", 80, False),
-    (("example.com:8080",), "example.com", 80, False),
-    (("example.com:8080",), "example.com", 8080, True),
-    (("::1",), "[::1]", 80, True),
-])
+@pytest.mark.parametrize(
+    "patterns, host, port, bypass",
+    [
+        (("*",), "anything", 80, True),
+        (("example.com",), "www.example.com", 80, True),
+        ((".example.com",), "example.com", 80, True),
+        (("example.com",), "badexample.com", 80, False),
+        (("*.local",), "printer.local", 80, True),
+        (("<local>",), "intranet", 80, True),
+        (("<local>",), "intranet.board.jp", 80, False),
+        (("10.0.0.0/8",), "10.2.3.4", 80, True),
+        (("10.0.0.0/8",), "11.2.3.4", 80, False),
+        (("example.com:8080",), "example.com", 80, False),
+        (("example.com:8080",), "example.com", 8080, True),
+        (("::1",), "[::1]", 80, True),
+    ],
+)
 def test_no_proxy_matching(patterns, host, port, bypass):
     assert no_proxy_matches(patterns, host, port) is bypass
 
@@ -88,7 +98,7 @@ def test_site_file_wins_over_host_settings_and_direct_overrides_all():
     assert ProxyConfig.from_settings(None, host).choose("http://www.example/").proxy == "http://env-proxy:3128"
     assert ProxyConfig.from_settings(None, host).choose("http://localhost/").decided_by == "no_proxy"
     site = ProxyConfig.from_settings({"url": "198.18.2.2:3128"}, host)
-    assert site.choose("http://www.example/") .proxy == "http://198.18.2.2:3128" and site.source == "site"
+    assert site.choose("http://www.example/").proxy == "http://198.18.2.2:3128" and site.source == "site"
     direct = ProxyConfig.from_settings({"direct": True}, host)
     assert not direct.detected and direct.choose("http://www.example/").proxy is None
     assert not ProxyConfig.from_settings(None, {}).detected
@@ -105,7 +115,7 @@ def test_unreachable_or_unreadable_pac_means_direct_and_says_so():
     odd = cfg.with_pac(lambda url: "function FindProxyForURL(url, host) { return myIpAddress(); }")
     assert odd.pac_status == "not-understood" and odd.choose("http://x/").proxy is None
     ok = cfg.with_pac(lambda url: PAC)
-    assert ok.pac_status == "evaluated" and ok.choose("http://www.mext.go.jp/") .proxy == "http://proxy.board.local:8080"
+    assert ok.pac_status == "evaluated" and ok.choose("http://www.mext.go.jp/").proxy == "http://proxy.board.local:8080"
 
 
 def test_site_file_proxy_section_is_validated(write_site):
@@ -120,7 +130,7 @@ def test_site_file_proxy_section_is_validated(write_site):
 # ------------------------------------------------------------------ the probe, on loopback
 
 
-def _running(proxy: "lab_proxy.Proxy"):
+def _running(proxy: lab_proxy.Proxy):
     """tests/lab/proxy.py's ``proxy`` serving on 127.0.0.1 in a thread: yields its URL."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -151,8 +161,7 @@ def delaying_proxy():
 def _ctx(write_site, server_url, proxy_cfg):
     site = load_site(write_site(loopback_site(server_url)))
     t = Target("internet", "internet", "127.0.0.1", server_url)
-    return ProbeContext(site=site, settings=site.probes, targets=[t], servers={"internet": {}}, host={},
-                        resolvers={}, proxy=proxy_cfg)
+    return ProbeContext(site=site, settings=site.probes, targets=[t], servers={"internet": {}}, host={}, resolvers={}, proxy=proxy_cfg)
 
 
 def test_probe_measures_connect_and_ttfb_through_the_proxy(server, delaying_proxy, write_site):
@@ -224,13 +233,17 @@ def test_bandwidth_without_an_applicable_proxy_goes_direct(server, counting_prox
         assert ProxyProbe().run(_ctx(write_site, server.url, cfg)).proxy.probe_paths["bandwidth"] == "direct"
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("http://user:s3cret@proxy.example:3128", "http://***@proxy.example:3128"),
-    ("http://proxy.example:3128", "http://proxy.example:3128"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("http://user:s3cret@proxy.example:3128", "http://***@proxy.example:3128"),
+        ("http://proxy.example:3128", "http://proxy.example:3128"),
+        (None, None),
+    ],
+)
 def test_without_credentials(url, shown):
     from giga_netcheck.measure.proxy_discovery import without_credentials
+
     assert without_credentials(url) == shown
 
 

@@ -16,36 +16,68 @@ from giga_netcheck.cli.main import app
 from giga_netcheck.core.i18n import LANGS, Messages
 from giga_netcheck.core.models import Evidence, ProbeRecord, RunResult, from_dict
 from giga_netcheck.core.redact import Redactor, originals, redact
+from giga_netcheck.core.results import dumps, load
 from giga_netcheck.render import registry
 from giga_netcheck.render.terminal import show
-from giga_netcheck.core.results import dumps, load
 
 RESULTS = Path(__file__).parent / "golden" / "results"
 
 SECRETS = [
     # addresses and names the stored results record (targets, host info, DNS) ...
-    "192.168.10.1", "10.20.0.10", "10.20.0.53", "127.0.0.53", "203.0.113.80", "142.250.196.110", "fe80::1",
-    "speed.edu-net.example.jp", "proxy.minato.example.jp", "minato.example.jp", "gnc-laptop-07",
-    "www.mext.go.jp", "classroom.google.com", "GIGA-Minato-5G", "a4:2b:b0:12:34:56", "A4-2B-B0-12-34-56",
+    "192.168.10.1",
+    "10.20.0.10",
+    "10.20.0.53",
+    "127.0.0.53",
+    "203.0.113.80",
+    "142.250.196.110",
+    "fe80::1",
+    "speed.edu-net.example.jp",
+    "proxy.minato.example.jp",
+    "minato.example.jp",
+    "gnc-laptop-07",
+    "www.mext.go.jp",
+    "classroom.google.com",
+    "GIGA-Minato-5G",
+    "a4:2b:b0:12:34:56",
+    "A4-2B-B0-12-34-56",
     # ... and what the rich result below adds in free text
-    "2001:db8:10::53", "198.51.100.23", "00:1a:2b:3c:4d:5e", "tanaka", "ntp.board.example.jp", "fe80::a00:27ff:fe4e:66a1",
+    "2001:db8:10::53",
+    "198.51.100.23",
+    "00:1a:2b:3c:4d:5e",
+    "tanaka",
+    "ntp.board.example.jp",
+    "fe80::a00:27ff:fe4e:66a1",
 ]
 
 
 def rich_result() -> RunResult:
     """The Wi-Fi + proxy fixture with identifiers sprinkled into every free-text field."""
     r = load(RESULTS / "lan-capacity.json")
-    host = dict(r.host, notes=["wifi: roamed from 00:1a:2b:3c:4d:5e to a4:2b:b0:12:34:56", "ntp.board.example.jp unreachable from A4-2B-B0-12-34-56"],
-                resolvers=["192.168.10.1", "2001:db8:10::53"], gateway_ipv6="fe80::a00:27ff:fe4e:66a1%wlp2s0")
+    host = dict(
+        r.host,
+        notes=["wifi: roamed from 00:1a:2b:3c:4d:5e to a4:2b:b0:12:34:56", "ntp.board.example.jp unreachable from A4-2B-B0-12-34-56"],
+        resolvers=["192.168.10.1", "2001:db8:10::53"],
+        gateway_ipv6="fe80::a00:27ff:fe4e:66a1%wlp2s0",
+    )
     probes = r.probes + (
-        ProbeRecord("identify:internet", "failed", "http://speed.edu-net.example.jp:8080/id: timed out via proxy.minato.example.jp:3128", "timeout"),
+        ProbeRecord(
+            "identify:internet", "failed", "http://speed.edu-net.example.jp:8080/id: timed out via proxy.minato.example.jp:3128", "timeout"
+        ),
         ProbeRecord("dns", "partial", "2001:db8:10::53: SERVFAIL for www.mext.go.jp; 198.51.100.23 answered", "servfail"),
     )
     checks = tuple(dataclasses.replace(c, detail=f"{c.detail or ''}; via 192.168.10.1 (GIGA-Minato-5G)") for c in r.checks)
-    causes = tuple(dataclasses.replace(c, evidence=c.evidence + (Evidence("x_ms", 1.0, "ms", "10.20.0.53", None, "seen at [fe80::1]:53 from gnc-laptop-07"),))
-                   for c in r.causes)
+    causes = tuple(
+        dataclasses.replace(
+            c, evidence=c.evidence + (Evidence("x_ms", 1.0, "ms", "10.20.0.53", None, "seen at [fe80::1]:53 from gnc-laptop-07"),)
+        )
+        for c in r.causes
+    )
     return dataclasses.replace(
-        r, host=host, probes=probes, checks=checks, causes=causes,
+        r,
+        host=host,
+        probes=probes,
+        checks=checks,
+        causes=causes,
         site_file="/home/tanaka/sites/minato-01.yaml",
         not_measured=r.not_measured + ("dns: 2001:db8:10::53 did not answer",),
         measurements=dataclasses.replace(r.measurements, load={"server": "http://10.20.0.10:8080", "note": "a4:2b:b0:12:34:56"}),
@@ -115,8 +147,12 @@ def test_ids_numbers_and_structure_are_kept():
     r = rich_result()
     red = redact(r)
     assert [c.id for c in red.checks] == [c.id for c in r.checks]
-    assert [(c.id, c.segment, c.confidence, c.rules, c.advice) for c in red.causes] == [(c.id, c.segment, c.confidence, c.rules, c.advice) for c in r.causes]
-    assert [(e.metric, e.value, e.unit, e.check_id) for c in red.causes for e in c.evidence] == [(e.metric, e.value, e.unit, e.check_id) for c in r.causes for e in c.evidence]
+    assert [(c.id, c.segment, c.confidence, c.rules, c.advice) for c in red.causes] == [
+        (c.id, c.segment, c.confidence, c.rules, c.advice) for c in r.causes
+    ]
+    assert [(e.metric, e.value, e.unit, e.check_id) for c in red.causes for e in c.evidence] == [
+        (e.metric, e.value, e.unit, e.check_id) for c in r.causes for e in c.evidence
+    ]
     assert [b.goodput_mbps for b in red.measurements.bandwidth] == [b.goodput_mbps for b in r.measurements.bandwidth]
     assert [s.rtts_ms for s in red.measurements.latency] == [s.rtts_ms for s in r.measurements.latency]
     assert (red.school, red.run_id, red.started_at, red.status) == (r.school, r.run_id, r.started_at, r.status)
@@ -125,15 +161,18 @@ def test_ids_numbers_and_structure_are_kept():
     assert redact(red) == red  # redacting twice changes nothing
 
 
-@pytest.mark.parametrize("text, expect", [
-    ("gw 192.168.1.1.", "gw ip-1."),
-    ("[2001:db8::1]:8080 and fe80::1%eth0", "[ip6-1]:8080 and ip6-2%eth0"),
-    ("::ffff:10.0.0.1", "ip6-1"),
-    ("A4-2B-B0-12-34-56 = a4:2b:b0:12:34:56 = a42b.b012.3456", "mac-1 = mac-1 = mac-1"),
-    ("at 2026-06-03T11:20:05+09:00 took 12:30:45", "at 2026-06-03T11:20:05+09:00 took 12:30:45"),
-    ("classroom.dns.warm_p50 in site.yaml, v1.2.3.4, 1.2.3.4.5", "classroom.dns.warm_p50 in site.yaml, v1.2.3.4, 1.2.3.4.5"),
-    ("https://cdn.example.org/x and http://10.0.0.9:80/", "https://host-1/x and http://ip-1:80/"),
-])
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ("gw 192.168.1.1.", "gw ip-1."),
+        ("[2001:db8::1]:8080 and fe80::1%eth0", "[ip6-1]:8080 and ip6-2%eth0"),
+        ("::ffff:10.0.0.1", "ip6-1"),
+        ("A4-2B-B0-12-34-56 = a4:2b:b0:12:34:56 = a42b.b012.3456", "mac-1 = mac-1 = mac-1"),
+        ("at 2026-06-03T11:20:05+09:00 took 12:30:45", "at 2026-06-03T11:20:05+09:00 took 12:30:45"),
+        ("classroom.dns.warm_p50 in site.yaml, v1.2.3.4, 1.2.3.4.5", "classroom.dns.warm_p50 in site.yaml, v1.2.3.4, 1.2.3.4.5"),
+        ("https://cdn.example.org/x and http://10.0.0.9:80/", "https://host-1/x and http://ip-1:80/"),
+    ],
+)
 def test_text_patterns(text, expect):
     assert Redactor().text(text) == expect
 
@@ -143,10 +182,11 @@ def test_known_host_names_are_replaced_case_insensitively_and_as_parts():
     red.host("Speed.Example.JP")
     red.host("pc")  # too short to hunt for in free text: only a field that is exactly "pc" is replaced
     # longer names around a known one are host names of their own (found by their shape)
-    assert red.text("SPEED.example.jp timed out; abc.speed.example.jp; speed.example.jp.cdn.net") == \
-        "host-1 timed out; host-3; host-4"
-    assert red.text("ntp.board.example.jp, proxy.local, site.yaml, classroom.dns.timeouts, 3.11.2") == \
-        "host-5, host-6, site.yaml, classroom.dns.timeouts, 3.11.2"
+    assert red.text("SPEED.example.jp timed out; abc.speed.example.jp; speed.example.jp.cdn.net") == "host-1 timed out; host-3; host-4"
+    assert (
+        red.text("ntp.board.example.jp, proxy.local, site.yaml, classroom.dns.timeouts, 3.11.2")
+        == "host-5, host-6, site.yaml, classroom.dns.timeouts, 3.11.2"
+    )
     assert red.text("PC room") == "PC room" and red.text("pc") == "host-2"
 
 
@@ -182,8 +222,18 @@ def test_run_redact_default_formats(tmp_path):
 # ------------------------------------------------- IPv4 vs IPv6, proxy, discovered path, engine servers
 
 SECTION_SECRETS = [
-    "198.18.3.2", "2001:2::10", "2001:2:0:3::2", "198.18.2.2", "user:pw", "proxy.example", "wpad.school.example",
-    "198.51.100.9", "10.0.0.1", "10.9.9.9", "ookla.example.net", "ls.example.org",
+    "198.18.3.2",
+    "2001:2::10",
+    "2001:2:0:3::2",
+    "198.18.2.2",
+    "user:pw",
+    "proxy.example",
+    "wpad.school.example",
+    "198.51.100.9",
+    "10.0.0.1",
+    "10.9.9.9",
+    "ookla.example.net",
+    "ls.example.org",
 ]
 
 
@@ -192,19 +242,44 @@ def sections_result() -> RunResult:
     from tests.factories import bandwidth, discovered_path, family_path, proxy_report, replace_dc
 
     r = rich_result()
-    fams = (family_path("internet", "ipv4", 90.0), replace_dc(family_path("internet", "ipv6", 60.0), address="2001:2::10"),
-            family_path("internet", "ipv6", None, None, status="not-measured", reason="2001:2:0:3::2: no route to host"))
-    proxy = replace_dc(proxy_report(proxy="http://user:pw@proxy.example:3128"), pac_url="http://wpad.school.example/proxy.pac",
-                       pac_status="evaluated", no_proxy=("10.0.0.0/8", "*.school.example"), notes=("pac: DIRECT for 198.18.3.2",))
-    path = discovered_path(hops=(("192.168.10.1", "gateway", "gateway"), ("10.0.0.1", "hop-2", "hop"), (None, None, None),
-                                 ("198.51.100.9", "extra", "internet")))
-    st = replace_dc(bandwidth("internet", 380.0), engine="speedtest", notes=("engine.speedtest.archived",),
-                    server={"kind": "ookla", "id": "48463", "sponsor": "Example ISP", "host": "ookla.example.net:8080",
-                            "url": "http://ookla.example.net:8080/speedtest/upload.php"})
-    ls = replace_dc(bandwidth("internet", 210.0), engine="librespeed",
-                    server={"kind": "librespeed", "name": "Tokyo", "url": "https://ls.example.org/backend/"})
-    m = dataclasses.replace(r.measurements, families=fams, proxy=proxy, paths=(path,),
-                            bandwidth=r.measurements.bandwidth + (st, ls))
+    fams = (
+        family_path("internet", "ipv4", 90.0),
+        replace_dc(family_path("internet", "ipv6", 60.0), address="2001:2::10"),
+        family_path("internet", "ipv6", None, None, status="not-measured", reason="2001:2:0:3::2: no route to host"),
+    )
+    proxy = replace_dc(
+        proxy_report(proxy="http://user:pw@proxy.example:3128"),
+        pac_url="http://wpad.school.example/proxy.pac",
+        pac_status="evaluated",
+        no_proxy=("10.0.0.0/8", "*.school.example"),
+        notes=("pac: DIRECT for 198.18.3.2",),
+    )
+    path = discovered_path(
+        hops=(
+            ("192.168.10.1", "gateway", "gateway"),
+            ("10.0.0.1", "hop-2", "hop"),
+            (None, None, None),
+            ("198.51.100.9", "extra", "internet"),
+        )
+    )
+    st = replace_dc(
+        bandwidth("internet", 380.0),
+        engine="speedtest",
+        notes=("engine.speedtest.archived",),
+        server={
+            "kind": "ookla",
+            "id": "48463",
+            "sponsor": "Example ISP",
+            "host": "ookla.example.net:8080",
+            "url": "http://ookla.example.net:8080/speedtest/upload.php",
+        },
+    )
+    ls = replace_dc(
+        bandwidth("internet", 210.0),
+        engine="librespeed",
+        server={"kind": "librespeed", "name": "Tokyo", "url": "https://ls.example.org/backend/"},
+    )
+    m = dataclasses.replace(r.measurements, families=fams, proxy=proxy, paths=(path,), bandwidth=r.measurements.bandwidth + (st, ls))
     return dataclasses.replace(r, measurements=m)
 
 

@@ -28,11 +28,10 @@ import pytest
 from rich.console import Console
 
 from giga_netcheck.core.i18n import LANGS, Messages, catalogue
-from giga_netcheck.core.models import Evidence, Cause, ProbeRecord, RunResult, School, claims, to_dict
-from giga_netcheck.render import EXTENSIONS, registry
-from giga_netcheck.render import csvdoc, html as html_render, svg
-from giga_netcheck.render.terminal import show
+from giga_netcheck.core.models import Cause, Evidence, ProbeRecord, RunResult, School, claims, to_dict
 from giga_netcheck.core.results import load
+from giga_netcheck.render import EXTENSIONS, csvdoc, html as html_render, registry, svg
+from giga_netcheck.render.terminal import show
 
 GOLDEN = Path(__file__).parent / "golden"
 RESULTS = GOLDEN / "results"
@@ -90,8 +89,10 @@ def test_golden(name, lang, fmt):
     if data != expected:
         diff = difflib.unified_diff(expected.decode("utf-8").splitlines(), text.splitlines(), "golden", "rendered", lineterm="", n=1)
         shown = "\n".join(list(diff)[:40])
-        pytest.fail(f"{fmt} ({lang}) of {name} differs from {path.name}; if the change is intended, "
-                    f"regenerate with GNC_UPDATE_GOLDEN=1 and review the diff:\n{shown}")
+        pytest.fail(
+            f"{fmt} ({lang}) of {name} differs from {path.name}; if the change is intended, "
+            f"regenerate with GNC_UPDATE_GOLDEN=1 and review the diff:\n{shown}"
+        )
 
 
 def test_no_stray_golden_files():
@@ -208,7 +209,9 @@ def test_html_latency_chart_shows_idle_and_loaded_p50_per_hop():
     chart = text.split('id="chart-latency"', 1)[1].split("</svg>", 1)[0]
     for t in r.targets:
         idle = next(s for s in r.measurements.latency if s.target == t.name and s.phase == "idle")
-        loaded = max((s for s in r.measurements.latency if s.target == t.name and s.phase.startswith("download:")), key=lambda s: s.stats.p50_ms)
+        loaded = max(
+            (s for s in r.measurements.latency if s.target == t.name and s.phase.startswith("download:")), key=lambda s: s.stats.p50_ms
+        )
         assert f'class="bar-idle" data-value="{idle.stats.p50_ms}"' in chart
         assert f'class="bar-down" data-value="{loaded.stats.p50_ms}"' in chart
     assert "(grade C)" in chart  # the bufferbloat grade of a +142 ms rise
@@ -230,8 +233,10 @@ def test_html_load_ramp_not_measured_and_charted_when_present():
     m = Messages("en")
     text = html_render.render(r, m)
     assert 'data-not-measured="load"' in text and m("chart.load.not_measured") in text
-    ramp = {"steps": [{"connections": n, "goodput_mbps": min(n * 60.0, 420.0)} for n in (1, 2, 4, 8, 16, 32)],
-            "knee": {"connections": 8, "goodput_mbps": 420.0}}
+    ramp = {
+        "steps": [{"connections": n, "goodput_mbps": min(n * 60.0, 420.0)} for n in (1, 2, 4, 8, 16, 32)],
+        "knee": {"connections": 8, "goodput_mbps": 420.0},
+    }
     r2 = dataclasses.replace(r, measurements=dataclasses.replace(r.measurements, load=ramp))
     text2 = html_render.render(r2, m)
     assert 'id="chart-load"' in text2 and 'data-knee="1"' in text2
@@ -257,9 +262,11 @@ def test_html_is_self_contained(name, lang):
 
 def test_html_escapes_every_value():
     r = result("failed-probes")
-    evil = '<script>alert("x")</script> & \'q\''
+    evil = "<script>alert(\"x\")</script> & 'q'"
     r = dataclasses.replace(
-        r, school=School("x<y", evil, 10), not_measured=(f"center: {evil}",),
+        r,
+        school=School("x<y", evil, 10),
+        not_measured=(f"center: {evil}",),
         probes=r.probes + (ProbeRecord("latency", "failed", f"<img src=x onerror=alert(1)> {evil}"),),
         causes=(Cause("dns-slow", "dns", 0.9, (Evidence("m<x>", 1.0, "ms", "<t>", "<c>", evil),), "advice.dns-slow", ("r<1>",)),),
     )
@@ -274,14 +281,84 @@ def test_html_escapes_every_value():
 # English words the HTML or CSV renderers would show if they wrote UI text themselves instead of
 # asking the catalogue. Recorded data (probe errors, threshold sources) is excluded: it is
 # marked class="raw", ids are in <code>.
-ENGLISH_UI = ("verdict", "likely", "cause", "causes", "evidence", "measured", "needed", "threshold", "classroom",
-              "bandwidth", "latency", "download", "upload", "idle", "loaded", "resolver", "segment", "confidence",
-              "advice", "next step", "not measured", "status", "pass", "warn", "fail", "failed", "error", "checks",
-              "probe", "probes", "reason", "metric", "value", "unit", "target", "note", "rules", "source", "estimate",
-              "suspect", "gateway", "uplink", "center", "centre", "internet", "device", "devices", "host", "interface",
-              "proxy", "yes", "none", "grade", "timeouts", "timed out", "cold", "warm", "cached", "knee", "connections",
-              "school", "recommended", "started", "finished", "duration", "version", "site file", "no answer",
-              "run details", "chart", "time", "mode", "full", "quick", "stub", "local")
+ENGLISH_UI = (
+    "verdict",
+    "likely",
+    "cause",
+    "causes",
+    "evidence",
+    "measured",
+    "needed",
+    "threshold",
+    "classroom",
+    "bandwidth",
+    "latency",
+    "download",
+    "upload",
+    "idle",
+    "loaded",
+    "resolver",
+    "segment",
+    "confidence",
+    "advice",
+    "next step",
+    "not measured",
+    "status",
+    "pass",
+    "warn",
+    "fail",
+    "failed",
+    "error",
+    "checks",
+    "probe",
+    "probes",
+    "reason",
+    "metric",
+    "value",
+    "unit",
+    "target",
+    "note",
+    "rules",
+    "source",
+    "estimate",
+    "suspect",
+    "gateway",
+    "uplink",
+    "center",
+    "centre",
+    "internet",
+    "device",
+    "devices",
+    "host",
+    "interface",
+    "proxy",
+    "yes",
+    "none",
+    "grade",
+    "timeouts",
+    "timed out",
+    "cold",
+    "warm",
+    "cached",
+    "knee",
+    "connections",
+    "school",
+    "recommended",
+    "started",
+    "finished",
+    "duration",
+    "version",
+    "site file",
+    "no answer",
+    "run details",
+    "chart",
+    "time",
+    "mode",
+    "full",
+    "quick",
+    "stub",
+    "local",
+)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -337,7 +414,9 @@ def test_csv_is_excel_friendly_one_row_per_check(name, lang):
     col = {c: i for i, c in enumerate(csvdoc.COLUMNS)}
     for row, c in zip(rows[1:], r.checks):
         assert row[col["check_id"]] == c.id and row[col["school_id"]] == r.school.id and row[col["run_id"]] == r.run_id
-        assert row[col["measured"]] == ("" if c.measured is None else f"{c.measured:g}" if c.measured != int(c.measured) else str(int(c.measured)))
+        assert row[col["measured"]] == (
+            "" if c.measured is None else f"{c.measured:g}" if c.measured != int(c.measured) else str(int(c.measured))
+        )
         assert row[col["unit"]] == c.unit and row[col["classroom"]] == (c.classroom or "")
 
 

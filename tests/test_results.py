@@ -14,9 +14,8 @@ from giga_netcheck.config.site import load_profile
 from giga_netcheck.core.errors import ResultFileError
 from giga_netcheck.core.models import SCHEMA_VERSION, RunResult, School, from_dict, to_dict
 from giga_netcheck.core.results import dumps, load, report_basename, upgrade, write_atomic
-from giga_netcheck.measure.runner import conclude
 from giga_netcheck.core.stats import summarize_rtts
-
+from giga_netcheck.measure.runner import conclude
 from tests.factories import measurements, run_result
 
 
@@ -68,8 +67,16 @@ def test_to_dict_shape():
     assert data["school"] == {"id": "tokyo-minato-01", "name": "港区立第一小学校", "students": 420, "staff": None}
     assert data["measurements"]["latency"][0]["rtts_ms"][:2] == [0.8, 1.2]
     assert data["measurements"]["dns_agreement"][0]["answers"]["system@192.168.1.1"] == ["203.0.113.80"]
-    assert isinstance(data["targets"], list) and data["targets"][0] == {"name": "gateway", "role": "gateway", "host": "192.168.1.1", "url": None,
-                                                                          "engine": "http", "server_id": None, "secure": False, "server_list": None}
+    assert isinstance(data["targets"], list) and data["targets"][0] == {
+        "name": "gateway",
+        "role": "gateway",
+        "host": "192.168.1.1",
+        "url": None,
+        "engine": "http",
+        "server_id": None,
+        "secure": False,
+        "server_list": None,
+    }
 
 
 def test_from_dict_ignores_unknown_keys_and_defaults_missing_ones():
@@ -209,7 +216,7 @@ SAFE = re.compile(r"^[\w\-]+$")
     "school_id, started_at, expected",
     [
         ("tokyo-minato-01", "2026-06-03T11:20:05+09:00", "tokyo-minato-01-20260603-112005"),
-        ("a/b\\c:d*e?f\"g<h>i|j", "2026-06-03T11:20:05", "a_b_c_d_e_f_g_h_i_j-20260603-112005"),
+        ('a/b\\c:d*e?f"g<h>i|j', "2026-06-03T11:20:05", "a_b_c_d_e_f_g_h_i_j-20260603-112005"),
         ("../../etc", "2026-06-03T11:20:05.123456+00:00", "______etc-20260603-112005"),
         ("", "2026-01-02T03:04:05Z", "site-20260102-030405"),
         ("港区 第一小", "2026-06-03T11:20:05+09:00", "港区_第一小-20260603-112005"),

@@ -13,12 +13,11 @@ from dataclasses import replace
 
 import pytest
 
-from giga_netcheck.monitor import scheduled as sch
 from giga_netcheck.config.site import ProbeSettings, ScheduleSettings, load_site
-from giga_netcheck.measure.engines import ThroughputPlan
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.models import Cause, Target
-
+from giga_netcheck.measure.engines import ThroughputPlan
+from giga_netcheck.monitor import scheduled as sch
 from tests.conftest import loopback_site
 from tests.test_history import JST, _result, rec
 
@@ -35,16 +34,19 @@ def test_light_by_default():
     assert (plan.kind, plan.mode, plan.budget_bytes) == ("light", "scheduled", 5_000_000)
 
 
-@pytest.mark.parametrize("plans, expect", [
-    ([], "full"),  # the first run gives a baseline
-    (["full"], "light"),
-    (["full", "light"], "light"),
-    (["full", "light", "light"], "light"),  # every 4th: full, light, light, light, full ...
-    (["full", "light", "light", "light"], "full"),
-    (["light", "light", "light"], "full"),
-    (["full", "light", "light", "quick"], "light"),  # interactive runs do not count
-    (["full", "light", "quick", "light", "light"], "full"),
-])
+@pytest.mark.parametrize(
+    "plans, expect",
+    [
+        ([], "full"),  # the first run gives a baseline
+        (["full"], "light"),
+        (["full", "light"], "light"),
+        (["full", "light", "light"], "light"),  # every 4th: full, light, light, light, full ...
+        (["full", "light", "light", "light"], "full"),
+        (["light", "light", "light"], "full"),
+        (["full", "light", "light", "quick"], "light"),  # interactive runs do not count
+        (["full", "light", "quick", "light", "light"], "full"),
+    ],
+)
 def test_full_every_nth_run(plans, expect):
     previous = [rec(_at(0, 8, i), plan=p) for i, p in enumerate(plans)]
     assert sch.choose_plan(ScheduleSettings(full_every=4), previous, _at(0, 10)).kind == expect
@@ -194,8 +196,14 @@ def test_lock_is_dropped_when_the_holder_dies(tmp_path):
 
 def test_sweep_removes_only_old_temp_files_with_our_prefixes(tmp_path):
     old = time.time() - 7200
-    names = [".s1-20250505-101500.json.a1b2c3d4", ".history.jsonl.x1y2.tmp", ".s1-new.json.zzzz", ".other", "s1-20250505.json",
-             ".history.jsonl.lock"]
+    names = [
+        ".s1-20250505-101500.json.a1b2c3d4",
+        ".history.jsonl.x1y2.tmp",
+        ".s1-new.json.zzzz",
+        ".other",
+        "s1-20250505.json",
+        ".history.jsonl.lock",
+    ]
     for n in names:
         (tmp_path / n).write_text("x")
         if n != ".s1-new.json.zzzz":
@@ -220,13 +228,16 @@ def test_every_window_and_days_parse():
         sch.parse_days("fri-mon")
 
 
-@pytest.mark.parametrize("every, window, days, cron, calendar", [
-    (15, "07:30-16:30", ("mon", "tue", "wed", "thu", "fri"), "*/15 7-16 * * 1-5", "Mon..Fri *-*-* 07..16:00/15:00"),
-    (10, "08:00-16:00", ("mon", "wed", "fri"), "*/10 8-15 * * 1,3,5", "Mon,Wed,Fri *-*-* 08..15:00/10:00"),
-    (120, "07:00-17:00", ("sat", "sun"), "0 7-16/2 * * 0,6", "Sat..Sun *-*-* 07,09,11,13,15:00:00"),
-    (30, "07:00-17:00", ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "*/30 7-16 * * 0-6", "Mon..Sun *-*-* 07..16:00/30:00"),
-    (60, "09:00-10:00", ("mon",), "0 9 * * 1", "Mon *-*-* 09:00:00"),
-])
+@pytest.mark.parametrize(
+    "every, window, days, cron, calendar",
+    [
+        (15, "07:30-16:30", ("mon", "tue", "wed", "thu", "fri"), "*/15 7-16 * * 1-5", "Mon..Fri *-*-* 07..16:00/15:00"),
+        (10, "08:00-16:00", ("mon", "wed", "fri"), "*/10 8-15 * * 1,3,5", "Mon,Wed,Fri *-*-* 08..15:00/10:00"),
+        (120, "07:00-17:00", ("sat", "sun"), "0 7-16/2 * * 0,6", "Sat..Sun *-*-* 07,09,11,13,15:00:00"),
+        (30, "07:00-17:00", ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "*/30 7-16 * * 0-6", "Mon..Sun *-*-* 07..16:00/30:00"),
+        (60, "09:00-10:00", ("mon",), "0 9 * * 1", "Mon *-*-* 09:00:00"),
+    ],
+)
 def test_cron_and_systemd_calendars(every, window, days, cron, calendar):
     assert sch.cron_schedule(every, window, days) == cron
     assert sch.systemd_calendar(every, window, days) == calendar
@@ -243,8 +254,14 @@ def test_uneven_intervals_are_refused():
 
 
 def test_cron_line_quotes_and_tags():
-    line = sch.cron_line(["/opt/gnc/bin/giga-netcheck", "run", "--site", "/srv/sites/a b%.yaml"], 15, "08:00-16:00",
-                         ("mon", "tue", "wed", "thu", "fri"), "13-101", log="/srv/log.txt")
+    line = sch.cron_line(
+        ["/opt/gnc/bin/giga-netcheck", "run", "--site", "/srv/sites/a b%.yaml"],
+        15,
+        "08:00-16:00",
+        ("mon", "tue", "wed", "thu", "fri"),
+        "13-101",
+        log="/srv/log.txt",
+    )
     assert line.startswith("*/15 8-15 * * 1-5 /opt/gnc/bin/giga-netcheck run --site '/srv/sites/a b\\%.yaml'")
     assert line.endswith(">>/srv/log.txt 2>&1 # giga-netcheck:13-101")
     merged = sch.merge_crontab("MAILTO=it@example.org\n0 1 * * * backup\n*/5 * * * * old # giga-netcheck:13-101\n\n", line, "13-101")
@@ -253,9 +270,17 @@ def test_cron_line_quotes_and_tags():
 
 
 def test_systemd_units():
-    units = sch.systemd_units(["/usr/bin/giga-netcheck", "run", "--site", "/srv/my site.yaml"], 15, "07:30-16:30",
-                              ("mon", "tue", "wed", "thu", "fri"), school_id="13-101", school_name="Minato", splay_s=120,
-                              time_limit_s=240, workdir="/srv")
+    units = sch.systemd_units(
+        ["/usr/bin/giga-netcheck", "run", "--site", "/srv/my site.yaml"],
+        15,
+        "07:30-16:30",
+        ("mon", "tue", "wed", "thu", "fri"),
+        school_id="13-101",
+        school_name="Minato",
+        splay_s=120,
+        time_limit_s=240,
+        workdir="/srv",
+    )
     service, timer = units["giga-netcheck-13-101.service"], units["giga-netcheck-13-101.timer"]
     assert 'ExecStart=/usr/bin/giga-netcheck run --site "/srv/my site.yaml"' in service
     assert "Type=oneshot" in service and "SuccessExitStatus=1 4" in service and "TimeoutStartSec=405" in service
@@ -267,24 +292,43 @@ def test_systemd_units():
 
 def test_schedule_section_of_the_site_file(write_site, tmp_path):
     site = loopback_site("http://127.0.0.1:9")
-    site["schedule"] = {"every": "10m", "lesson_hours": "08:45-15:15", "lesson_days": ["mon", "tue"], "full_every": 12,
-                        "full_window": "12:00-12:30", "history": "hist/h.jsonl", "retention_days": 90, "retention_mb": 5,
-                        "budget_mb": 3, "splay_s": 60, "time_limit_s": 120}
+    site["schedule"] = {
+        "every": "10m",
+        "lesson_hours": "08:45-15:15",
+        "lesson_days": ["mon", "tue"],
+        "full_every": 12,
+        "full_window": "12:00-12:30",
+        "history": "hist/h.jsonl",
+        "retention_days": 90,
+        "retention_mb": 5,
+        "budget_mb": 3,
+        "splay_s": 60,
+        "time_limit_s": 120,
+    }
     s = load_site(write_site(site)).schedule
-    assert (s.every, s.lesson_hours, s.lesson_days, s.full_every, s.full_window) == ("10m", "08:45-15:15", ("mon", "tue"), 12, "12:00-12:30")
+    assert (s.every, s.lesson_hours, s.lesson_days, s.full_every, s.full_window) == (
+        "10m",
+        "08:45-15:15",
+        ("mon", "tue"),
+        12,
+        "12:00-12:30",
+    )
     assert s.history == str(tmp_path / "hist" / "h.jsonl")  # relative to the site file
     assert (s.retention_days, s.retention_mb, s.budget_mb, s.splay_s, s.time_limit_s) == (90, 5.0, 3.0, 60.0, 120.0)
     assert load_site(write_site(loopback_site("http://127.0.0.1:9"))).schedule == ScheduleSettings()
 
 
-@pytest.mark.parametrize("schedule, key", [
-    ({"lesson_hours": "8:30-15:30"}, "schedule.lesson_hours"),
-    ({"window": "16:00-08:00"}, "schedule.window"),
-    ({"every": "15 minutes"}, "schedule.every"),
-    ({"lesson_days": ["monday"]}, "schedule.lesson_days[0]"),
-    ({"full_everry": 3}, "schedule.full_everry"),
-    ({"budget_mb": 0}, "schedule.budget_mb"),
-])
+@pytest.mark.parametrize(
+    "schedule, key",
+    [
+        ({"lesson_hours": "8:30-15:30"}, "schedule.lesson_hours"),
+        ({"window": "16:00-08:00"}, "schedule.window"),
+        ({"every": "15 minutes"}, "schedule.every"),
+        ({"lesson_days": ["monday"]}, "schedule.lesson_days[0]"),
+        ({"full_everry": 3}, "schedule.full_everry"),
+        ({"budget_mb": 0}, "schedule.budget_mb"),
+    ],
+)
 def test_bad_schedule_keys_name_the_key(write_site, schedule, key):
     site = loopback_site("http://127.0.0.1:9")
     site["schedule"] = schedule

@@ -22,11 +22,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from giga_netcheck.monitor import history as hist
 from giga_netcheck.cli.main import app
 from giga_netcheck.core.results import load as load_result
+from giga_netcheck.monitor import history as hist
 from giga_netcheck.monitor.scheduled import RunLock
-
 from tests.conftest import loopback_site
 from tests.test_cli import _env
 from tests.test_history import month
@@ -37,19 +36,37 @@ runner = CliRunner()
 
 
 def _popen(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "giga_netcheck", *args], cwd=cwd, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "giga_netcheck", *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "giga_netcheck", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "giga_netcheck", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _scheduled(site: Path, tmp: Path, *extra: str) -> list[str]:
-    return ["run", "--mode", "scheduled", "--site", str(site), "--out", str(tmp / "reports"), "--history",
-            str(tmp / "history.jsonl"), "--prom", str(tmp / "prom" / "giga_netcheck.prom"), "--no-progress", "--lang", "en",
-            "--splay", "0", *extra]
+    return [
+        "run",
+        "--mode",
+        "scheduled",
+        "--site",
+        str(site),
+        "--out",
+        str(tmp / "reports"),
+        "--history",
+        str(tmp / "history.jsonl"),
+        "--prom",
+        str(tmp / "prom" / "giga_netcheck.prom"),
+        "--no-progress",
+        "--lang",
+        "en",
+        "--splay",
+        "0",
+        *extra,
+    ]
 
 
 def _count_server_bytes(server) -> list[int]:
@@ -130,12 +147,20 @@ _NETNS_CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"),
-                    reason="needs root, unshare and ip to count bytes on a private loopback interface")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"),
+    reason="needs root, unshare and ip to count bytes on a private loopback interface",
+)
 def test_scheduled_run_bytes_from_the_interface_counters(tmp_path):
     """Every byte on a private ``lo``: transfers, latency and DNS probes, HTTP, TCP/IP headers, ACKs."""
-    proc = subprocess.run(["unshare", "--net", sys.executable, "-c", _NETNS_CHILD, str(tmp_path)], cwd=REPO, env=_env(),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", _NETNS_CHILD, str(tmp_path)],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0 and "unshare" in proc.stderr:
         pytest.skip(f"unshare --net not permitted here: {proc.stderr.strip()[:200]}")
     doc = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -181,8 +206,14 @@ _HANGING_CHILD = textwrap.dedent("""
 def test_hard_limit_ends_a_run_whose_probes_ignore_stop(write_site, tmp_path):
     site = write_site(loopback_site("http://127.0.0.1:9"))
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", _HANGING_CHILD, *_scheduled(site, tmp_path, "--time-limit", "1")],
-                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", _HANGING_CHILD, *_scheduled(site, tmp_path, "--time-limit", "1")],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 5, proc.stderr
     assert time.monotonic() - t0 < 15
     assert "did not stop" in proc.stderr
@@ -288,8 +319,23 @@ def test_a_scheduled_run_adds_peak_congestion_from_its_history(server, dns_serve
 
 def test_an_interactive_run_can_append_to_a_history_too(server, dns_server, write_site, tmp_path):
     site = write_site(loopback_site(server.url, dns_server.port))
-    proc = _run(["run", "--site", str(site), "--mode", "quick", "--out", str(tmp_path / "r"), "--history",
-                 str(tmp_path / "h.jsonl"), "--no-progress", "--lang", "en"], tmp_path)
+    proc = _run(
+        [
+            "run",
+            "--site",
+            str(site),
+            "--mode",
+            "quick",
+            "--out",
+            str(tmp_path / "r"),
+            "--history",
+            str(tmp_path / "h.jsonl"),
+            "--no-progress",
+            "--lang",
+            "en",
+        ],
+        tmp_path,
+    )
     assert proc.returncode in (0, 1), proc.stderr
     (rec,) = hist.read(tmp_path / "h.jsonl").records
     assert rec.plan == "quick" and rec.mode == "quick"

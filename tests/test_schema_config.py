@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from giga_netcheck.config.site import (
-    PROFILES_ENV,
     LIMIT_KEYS,
+    PROFILES_ENV,
     Limit,
     ProbeSettings,
     load_profile,
@@ -84,8 +84,14 @@ def test_example_site_loads(tmp_path):
     assert site.resolvers == ("system", "10.0.0.53")
     assert site.names == ("www.mext.go.jp", "classroom.google.com")
     assert site.probes == ProbeSettings(
-        streams=8, duration_s=10.0, warmup_s=2.0, latency_count=30, latency_interval_s=0.2,
-        latency_method="tcp-connect", dns_queries=3, dns_timeout_s=1.0,
+        streams=8,
+        duration_s=10.0,
+        warmup_s=2.0,
+        latency_count=30,
+        latency_interval_s=0.2,
+        latency_method="tcp-connect",
+        dns_queries=3,
+        dns_timeout_s=1.0,
     )
     assert site.path == str(p)
     assert site.targets("10.9.9.9") == [
@@ -117,12 +123,17 @@ def test_empty_site_file_is_the_default_site(tmp_path):
 
 
 def test_classroom_profile_defaults_to_site_profile(tmp_path):
-    site = load_site(write(tmp_path, """\
+    site = load_site(
+        write(
+            tmp_path,
+            """\
         profile: video-lesson
         classrooms:
           - {name: a, devices: 10}
           - {name: b, devices: 20, profile: default}
-        """))
+        """,
+        )
+    )
     assert [(r.name, r.profile) for r in site.classrooms] == [("a", "video-lesson"), ("b", "default")]
 
 
@@ -142,7 +153,9 @@ SITE_ERRORS = [
     pytest.param("school:\n  id: a\n name: b\nprofile: default\n", ["line 3", "YAML syntax error"], id="yaml-syntax"),
     pytest.param(
         "classrooms:\n  - {name: a, devices: 30}\n  - {name: b, devices: thirty}\n",
-        ["classrooms[1].devices", "'thirty'", "integer"], id="wrong-type"),
+        ["classrooms[1].devices", "'thirty'", "integer"],
+        id="wrong-type",
+    ),
     pytest.param("clasrooms:\n  - {name: a, devices: 30}\n", ["clasrooms", "did you mean 'classrooms'"], id="unknown-key"),
     pytest.param("school: {id: a, nmae: b}\n", ["school.nmae", "did you mean 'name'"], id="unknown-nested-key"),
     pytest.param("classrooms:\n  - {name: a}\n", ["classrooms[0].devices", "missing required key 'devices'"], id="missing-required"),
@@ -155,7 +168,9 @@ SITE_ERRORS = [
     pytest.param("school: {students: 30.5}\n", ["school.students", "integer"], id="fractional-students"),
     pytest.param("classrooms:\n  - {name: a, devices: true}\n", ["classrooms[0].devices"], id="bool-is-not-a-number"),
     pytest.param("classrooms: {name: a, devices: 3}\n", ["classrooms", "a list"], id="classrooms-not-list"),
-    pytest.param("probes:\n  bandwidth: {duration_s: 2, warmup_s: 2}\n", ["probes.bandwidth.warmup_s", "shorter"], id="warmup-equals-duration"),
+    pytest.param(
+        "probes:\n  bandwidth: {duration_s: 2, warmup_s: 2}\n", ["probes.bandwidth.warmup_s", "shorter"], id="warmup-equals-duration"
+    ),
     pytest.param("probes:\n  bandwidth: {duration_s: 2, warmup_s: 5}\n", ["probes.bandwidth.warmup_s"], id="warmup-longer"),
     pytest.param("probes:\n  latency: {method: icmpp}\n", ["probes.latency.method", "did you mean 'icmp'"], id="bad-choice"),
     pytest.param("probes:\n  bandwidth: {streams: 0}\n", ["probes.bandwidth.streams"], id="streams-below-min"),
@@ -251,11 +266,16 @@ def test_shipped_video_lesson_extends_default():
 
 def test_extends_merges_nested_keys(tmp_path):
     write_profile(tmp_path, "base", full_profile())
-    write_profile(tmp_path, "child", {
-        "name": "child", "extends": "base",
-        "classroom": {"down_mbps_per_device": {"value": 3.0, "source": "child d"}},
-        "limits": {"rtt_ms": {"warn": 20, "fail": 40, "source": "child rtt"}},
-    })
+    write_profile(
+        tmp_path,
+        "child",
+        {
+            "name": "child",
+            "extends": "base",
+            "classroom": {"down_mbps_per_device": {"value": 3.0, "source": "child d"}},
+            "limits": {"rtt_ms": {"warn": 20, "fail": 40, "source": "child rtt"}},
+        },
+    )
     p = load_profile("child", dirs=[tmp_path])
     assert p.name == "child"
     assert p.down_mbps_per_device == 3.0 and p.sources["down_mbps_per_device"] == "child d"
@@ -295,8 +315,14 @@ def test_profile_by_path(tmp_path):
     assert load_profile(str(p), dirs=[]).name == "by-path"
 
 
-@pytest.mark.parametrize("name, hint", [("vidoe-lesson", "did you mean 'video-lesson'"), ("defualt", "did you mean 'default'"),
-                                        ("zzzzzz", "known: cbt, default, digital-textbook")])
+@pytest.mark.parametrize(
+    "name, hint",
+    [
+        ("vidoe-lesson", "did you mean 'video-lesson'"),
+        ("defualt", "did you mean 'default'"),
+        ("zzzzzz", "known: cbt, default, digital-textbook"),
+    ],
+)
 def test_unknown_profile_has_a_hint(name, hint):
     with pytest.raises(UnknownProfileError) as info:
         load_profile(name, dirs=profile_dirs(env={}))
@@ -328,10 +354,16 @@ PROFILE_ERRORS = [
     pytest.param(lambda d: d["limits"].pop("dns_p50_ms"), ["limits.dns_p50_ms", "missing"], id="missing-limit"),
     pytest.param(lambda d: d["classroom"].pop("active_share"), ["classroom.active_share", "missing"], id="missing-classroom-key"),
     pytest.param(lambda d: d["limits"]["rtt_ms"].update(warn=150), ["limits.rtt_ms", "must not exceed"], id="warn-above-fail"),
-    pytest.param(lambda d: d["limits"]["rtt_ms"].pop("source"), ["limits.rtt_ms.source", "missing required key"], id="limit-without-source"),
-    pytest.param(lambda d: d["classroom"]["active_share"].update(value=1.5), ["classroom.active_share.value", "from 0 to 1"], id="share-above-one"),
+    pytest.param(
+        lambda d: d["limits"]["rtt_ms"].pop("source"), ["limits.rtt_ms.source", "missing required key"], id="limit-without-source"
+    ),
+    pytest.param(
+        lambda d: d["classroom"]["active_share"].update(value=1.5), ["classroom.active_share.value", "from 0 to 1"], id="share-above-one"
+    ),
     pytest.param(lambda d: d["limits"].update(rtt=d["limits"]["rtt_ms"]), ["limits.rtt", "did you mean 'rtt_ms'"], id="unknown-limit"),
-    pytest.param(lambda d: d.update(school={"recommended_bandwidth": "mext"}), ["school.recommended_bandwidth", "mext-2024"], id="bad-choice"),
+    pytest.param(
+        lambda d: d.update(school={"recommended_bandwidth": "mext"}), ["school.recommended_bandwidth", "mext-2024"], id="bad-choice"
+    ),
 ]
 
 

@@ -35,7 +35,7 @@ def test_download_is_capped():
 @pytest.mark.parametrize("chunked", [False, True])
 def test_upload_counts_and_discards(server, chunked):
     body = b"x" * 700_001
-    content = (body[i:i + 65536] for i in range(0, len(body), 65536)) if chunked else body
+    content = (body[i : i + 65536] for i in range(0, len(body), 65536)) if chunked else body
     r = httpx.post(f"{server.url}/upload", content=content)
     assert r.status_code == 200
     assert r.json()["bytes"] == 700_001

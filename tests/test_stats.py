@@ -106,7 +106,7 @@ def test_summarize_rtts_accepts_a_generator():
     assert summarize_rtts(x for x in (1.0, None, 3.0)).received == 2
 
 
-@pytest.mark.parametrize("k,n,p,expected", [(0, 30, 0.04, 0.96 ** 30), (30, 30, 0.5, 1.0), (0, 10, 0.0, 1.0), (1, 2, 0.5, 0.75)])
+@pytest.mark.parametrize("k,n,p,expected", [(0, 30, 0.04, 0.96**30), (30, 30, 0.5, 1.0), (0, 10, 0.0, 1.0), (1, 2, 0.5, 0.75)])
 def test_binomial_cdf(k, n, p, expected):
     from giga_netcheck.core.stats import binomial_cdf
 

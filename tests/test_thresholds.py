@@ -7,15 +7,14 @@ import pytest
 from giga_netcheck.config.site import Limit, load_profile
 from giga_netcheck.core.models import Check, Classroom, ProbeRecord, School
 from giga_netcheck.core.thresholds import MEXT_2024_POINTS, evaluate, mext_recommended_mbps, overall_status
-from giga_netcheck.core.triage import dns_failure, TriageInput
-
+from giga_netcheck.core.triage import TriageInput, dns_failure
 from tests.factories import (
-    healthy_measurements,
     ALL_TARGETS,
     bandwidth,
     check_by,
     dns,
     facts,
+    healthy_measurements,
     latency,
     measurements,
     profile,
@@ -210,8 +209,10 @@ def test_target_that_moved_bytes_is_reachable_even_without_echo():
 
 
 def test_url_that_is_not_a_measurement_server_fails_path_server():
-    probes = [ProbeRecord("identify:center", "failed", "http://10.0.0.10:8080 does not identify", "not-measurement-server"),
-              ProbeRecord("latency", "ok")]
+    probes = [
+        ProbeRecord("identify:center", "failed", "http://10.0.0.10:8080 does not identify", "not-measurement-server"),
+        ProbeRecord("latency", "ok"),
+    ]
     checks = run(measurements(), probes=probes)
     center = check_by(checks, "path.server.center")
     assert (center.status, center.measured) == ("fail", 0.0) and "does not identify" in (center.detail or "")
@@ -305,15 +306,33 @@ def test_loaded_increase_needs_three_answers():
 
 def test_checks_come_school_first_then_paths_then_each_classroom():
     rooms = (Classroom("a", 10, "p"), Classroom("b", 20, "p"))
-    checks = run(measurements([latency("gateway", 1.0), latency("internet", 10.0)], line(100.0, 50.0)),
-                 school=School("s", "S", 120), rooms=rooms)
+    checks = run(
+        measurements([latency("gateway", 1.0), latency("internet", 10.0)], line(100.0, 50.0)), school=School("s", "S", 120), rooms=rooms
+    )
     ids = [(c.id, c.classroom) for c in checks]
-    per_room = ["classroom.bandwidth.down", "classroom.bandwidth.up", "classroom.rtt", "classroom.jitter", "classroom.loss",
-                "classroom.gateway_loss", "classroom.loaded_rtt_increase", "classroom.dns.warm_p50",
-                "classroom.dns.cold_p50", "classroom.dns.timeouts"]
-    assert ids == ([("school.bandwidth.mext", None), ("path.reachable.gateway", None), ("path.reachable.internet", None),
-                    ("path.server.center", None), ("path.server.internet", None)]
-                   + [(i, "a") for i in per_room] + [(i, "b") for i in per_room])
+    per_room = [
+        "classroom.bandwidth.down",
+        "classroom.bandwidth.up",
+        "classroom.rtt",
+        "classroom.jitter",
+        "classroom.loss",
+        "classroom.gateway_loss",
+        "classroom.loaded_rtt_increase",
+        "classroom.dns.warm_p50",
+        "classroom.dns.cold_p50",
+        "classroom.dns.timeouts",
+    ]
+    assert ids == (
+        [
+            ("school.bandwidth.mext", None),
+            ("path.reachable.gateway", None),
+            ("path.reachable.internet", None),
+            ("path.server.center", None),
+            ("path.server.internet", None),
+        ]
+        + [(i, "a") for i in per_room]
+        + [(i, "b") for i in per_room]
+    )
 
 
 # --------------------------------------------------------------- thresholds vs triage
@@ -358,11 +377,20 @@ def test_load_ramp_gives_a_devices_check(carried, needed, status):
 
     from giga_netcheck.core.thresholds import _load_checks
 
-    load = {"classroom": {"name": "5-1"}, "activity": {"kind": "web-apps"},
-            "supports": {"devices": carried, "needed": needed, "at_least": False, "first_failing_devices": carried + 10}}
+    load = {
+        "classroom": {"name": "5-1"},
+        "activity": {"kind": "web-apps"},
+        "supports": {"devices": carried, "needed": needed, "at_least": False, "first_failing_devices": carried + 10},
+    }
     base = facts(healthy_measurements())
     (check,) = _load_checks(dataclasses.replace(base, load=load))
-    assert (check.id, check.classroom, check.measured, check.threshold, check.status) == ("classroom.load.devices", "5-1", carried, needed, status)
+    assert (check.id, check.classroom, check.measured, check.threshold, check.status) == (
+        "classroom.load.devices",
+        "5-1",
+        carried,
+        needed,
+        status,
+    )
     assert _load_checks(base) == []
 
 

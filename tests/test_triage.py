@@ -9,7 +9,6 @@ import pytest
 
 from giga_netcheck.core.models import Cause, Classroom, Evidence, School, Target, claims
 from giga_netcheck.core.triage import CAUSE_SEGMENTS, RULES, Finding, Rule, TriageInput, bufferbloat_grade, triage
-
 from tests.factories import (
     ALL_TARGETS,
     NO_CENTER,
@@ -30,10 +29,22 @@ from tests.factories import (
 
 # domain.md section 5: the whole vocabulary and the segment each cause is fixed to (None: it depends)
 DOMAIN_CAUSES = {
-    "lan-capacity": "lan", "lan-loss": "lan", "uplink-capacity": "uplink", "uplink-loss": "uplink",
-    "bufferbloat": None, "center-capacity": "center", "proxy-overhead": "center", "session-limit": None,
-    "per-flow-limit": None, "high-latency": None, "dns-slow": "dns", "dns-failure": "dns",
-    "ipv4-congestion": "uplink", "peak-congestion": "uplink", "no-connectivity": None, "measuring-device": "device",
+    "lan-capacity": "lan",
+    "lan-loss": "lan",
+    "uplink-capacity": "uplink",
+    "uplink-loss": "uplink",
+    "bufferbloat": None,
+    "center-capacity": "center",
+    "proxy-overhead": "center",
+    "session-limit": None,
+    "per-flow-limit": None,
+    "high-latency": None,
+    "dns-slow": "dns",
+    "dns-failure": "dns",
+    "ipv4-congestion": "uplink",
+    "peak-congestion": "uplink",
+    "no-connectivity": None,
+    "measuring-device": "device",
 }
 SEGMENTS = {"device", "lan", "gateway", "uplink", "center", "internet", "dns"}
 RULE_BY_ID = {r.id: r for r in RULES}
@@ -100,113 +111,357 @@ class Case:
     """A known bug makes this case fail today (xfail, strict)."""
 
 
-
 FIRES = [
     # dns-slow: a resolver's p50 above the DNS limit (100 ms)
     Case("dns-slow.p50", with_(dns=healthy_dns() + [dns(250.0, server="10.0.0.53")]), "dns", 0.77, 0.78, "warm-250ms"),
     Case("dns-slow.p50", with_(dns=[dns(3.0), dns(100.1, kind="cold")]), "dns", 0.55, 0.56, "cold-just-above"),
     Case("dns-slow.p50", with_(dns=[dns(900.0)]), "dns", 0.85, 0.85, "capped-ratio"),
     # dns-failure: timeouts + SERVFAIL/REFUSED >= 5% of queries
-    Case("dns-failure.timeouts-servfail", with_(dns=healthy_dns() + [dns(None, n=5, timeouts=5, server="10.0.0.53")]), "dns", 0.8, 0.95, "timeouts"),
+    Case(
+        "dns-failure.timeouts-servfail",
+        with_(dns=healthy_dns() + [dns(None, n=5, timeouts=5, server="10.0.0.53")]),
+        "dns",
+        0.8,
+        0.95,
+        "timeouts",
+    ),
     Case("dns-failure.timeouts-servfail", with_(dns=[dns(20.0, n=10, rcodes=["SERVFAIL"] * 10)]), "dns", 0.95, 0.95, "servfail"),
     Case("dns-failure.timeouts-servfail", with_(dns=[dns(3.0, n=20, timeouts=1)]), "dns", 0.65, 0.65, "exactly-5pct"),
     # lan-loss: loss (> 1%) or jitter (> 30 ms) to the gateway
-    Case("lan-loss.gateway", with_(latency=lat(latency("gateway", rtts(1.0, lost=2)))), "lan", 0.68, 0.68, "idle-10pct-pooled-with-clean-loaded-probes"),
+    Case(
+        "lan-loss.gateway",
+        with_(latency=lat(latency("gateway", rtts(1.0, lost=2)))),
+        "lan",
+        0.68,
+        0.68,
+        "idle-10pct-pooled-with-clean-loaded-probes",
+    ),
     Case("lan-loss.gateway", with_(latency=lat(latency("gateway", rtts(40.0, spread=20.0)))), "lan", 0.6, 0.6, "jitter-40ms"),
     # uplink-loss: loss beyond a clean gateway
-    Case("uplink-loss.beyond-gateway", with_(latency=lat(latency("internet", rtts(15.0, lost=2))), targets=NO_CENTER), "uplink", 0.9, 0.9, "internet-no-center"),
+    Case(
+        "uplink-loss.beyond-gateway",
+        with_(latency=lat(latency("internet", rtts(15.0, lost=2))), targets=NO_CENTER),
+        "uplink",
+        0.9,
+        0.9,
+        "internet-no-center",
+    ),
     Case("uplink-loss.beyond-gateway", with_(latency=lat(latency("center", rtts(5.0, lost=4)))), "uplink", 0.95, 0.95, "center"),
-    Case("uplink-loss.beyond-gateway", with_(latency=lat(latency("internet", rtts(15.0, lost=2)))), "uplink", 0.9, 0.9, "beyond-a-clean-center",
-         ),
-    Case("uplink-loss.beyond-gateway",
-         with_(latency=[s for s in lat(latency("internet", rtts(15.0, lost=2))) if s.target != "gateway"], targets=NO_CENTER),
-         "uplink", 0.65, 0.65, "gateway-unmeasured"),
+    Case(
+        "uplink-loss.beyond-gateway",
+        with_(latency=lat(latency("internet", rtts(15.0, lost=2)))),
+        "uplink",
+        0.9,
+        0.9,
+        "beyond-a-clean-center",
+    ),
+    Case(
+        "uplink-loss.beyond-gateway",
+        with_(latency=[s for s in lat(latency("internet", rtts(15.0, lost=2))) if s.target != "gateway"], targets=NO_CENTER),
+        "uplink",
+        0.65,
+        0.65,
+        "gateway-unmeasured",
+    ),
     # lan-capacity: a 85-97 Mbit/s plateau, or the gateway queue
-    Case("lan-capacity.plateau-or-gateway-queue",
-         with_(bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.5), bandwidth("internet", 60.0, streams=1))), "lan", 0.65, 0.65, "plateau"),
-    Case("lan-capacity.plateau-or-gateway-queue",
-         with_(latency=healthy_latency() + [latency("gateway", rtts(80.0), phase="download")]), "lan", 0.65, 0.65, "gateway-queue"),
-    Case("lan-capacity.plateau-or-gateway-queue",
-         with_(bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.5), bandwidth("internet", 60.0, streams=1)),
-               latency=healthy_latency() + [latency("gateway", rtts(80.0), phase="download")], school=School("s", "S", 420)),
-         "lan", 0.95, 0.95, "both-and-short"),
-    Case("lan-capacity.plateau-or-gateway-queue",  # lab: a 50 Mbit/s LAN with a 20 ms queue
-         with_(latency=healthy_latency() + [latency("gateway", rtts(19.0), phase="download"), latency("center", rtts(24.0), phase="download")]),
-         "lan", 0.65, 0.65, "gateway-rises-like-the-hops-beyond"),
+    Case(
+        "lan-capacity.plateau-or-gateway-queue",
+        with_(bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.5), bandwidth("internet", 60.0, streams=1))),
+        "lan",
+        0.65,
+        0.65,
+        "plateau",
+    ),
+    Case(
+        "lan-capacity.plateau-or-gateway-queue",
+        with_(latency=healthy_latency() + [latency("gateway", rtts(80.0), phase="download")]),
+        "lan",
+        0.65,
+        0.65,
+        "gateway-queue",
+    ),
+    Case(
+        "lan-capacity.plateau-or-gateway-queue",
+        with_(
+            bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.5), bandwidth("internet", 60.0, streams=1)),
+            latency=healthy_latency() + [latency("gateway", rtts(80.0), phase="download")],
+            school=School("s", "S", 420),
+        ),
+        "lan",
+        0.95,
+        0.95,
+        "both-and-short",
+    ),
+    Case(
+        "lan-capacity.plateau-or-gateway-queue",  # lab: a 50 Mbit/s LAN with a 20 ms queue
+        with_(
+            latency=healthy_latency() + [latency("gateway", rtts(19.0), phase="download"), latency("center", rtts(24.0), phase="download")]
+        ),
+        "lan",
+        0.65,
+        0.65,
+        "gateway-rises-like-the-hops-beyond",
+    ),
     # uplink-capacity: the first off-site server is below the need, the gateway is flat
-    Case("uplink-capacity.first-offsite-short",
-         with_(bandwidth=bw(bandwidth("internet", 300.0)), targets=NO_CENTER, school=School("s", "S", 420)), "uplink", 0.75, 0.75, "mext-short"),
-    Case("uplink-capacity.first-offsite-short",
-         with_(bandwidth=bw(bandwidth("center", 20.0), bandwidth("internet", 20.0), bandwidth("internet", 15.0, streams=1))), "uplink", 0.75, 0.75, "classroom-short"),
+    Case(
+        "uplink-capacity.first-offsite-short",
+        with_(bandwidth=bw(bandwidth("internet", 300.0)), targets=NO_CENTER, school=School("s", "S", 420)),
+        "uplink",
+        0.75,
+        0.75,
+        "mext-short",
+    ),
+    Case(
+        "uplink-capacity.first-offsite-short",
+        with_(bandwidth=bw(bandwidth("center", 20.0), bandwidth("internet", 20.0), bandwidth("internet", 15.0, streams=1))),
+        "uplink",
+        0.75,
+        0.75,
+        "classroom-short",
+    ),
     # center-capacity: the center is more than twice as fast as the internet
-    Case("center-capacity.fast-center-slow-internet",
-         with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 100.0), bandwidth("internet", 80.0, streams=1))), "center", 0.6, 0.6, "center-fast"),
-    Case("center-capacity.fast-center-slow-internet",
-         with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 100.0), bandwidth("internet", 80.0, streams=1)),
-               school=School("s", "S", 420)), "center", 0.75, 0.75, "center-fast-and-short"),
-    Case("center-capacity.fast-center-slow-internet",
-         with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 400.0))), "center", 0.6, 0.6, "exactly-half"),
+    Case(
+        "center-capacity.fast-center-slow-internet",
+        with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 100.0), bandwidth("internet", 80.0, streams=1))),
+        "center",
+        0.6,
+        0.6,
+        "center-fast",
+    ),
+    Case(
+        "center-capacity.fast-center-slow-internet",
+        with_(
+            bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 100.0), bandwidth("internet", 80.0, streams=1)),
+            school=School("s", "S", 420),
+        ),
+        "center",
+        0.75,
+        0.75,
+        "center-fast-and-short",
+    ),
+    Case(
+        "center-capacity.fast-center-slow-internet",
+        with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 400.0))),
+        "center",
+        0.6,
+        0.6,
+        "exactly-half",
+    ),
     # bufferbloat: loaded RTT rises >= 60 ms at some hop; nearest inflated hop names the segment
-    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")]), "center", 0.79, 0.79, "beyond-center"),
-    Case("bufferbloat.loaded-increase",
-         with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")], targets=NO_CENTER), "uplink", 0.79, 0.79, "uplink"),
-    Case("bufferbloat.loaded-increase",
-         with_(latency=healthy_latency() + [latency("gateway", rtts(101.0), phase="upload"), latency("internet", rtts(300.0), phase="upload")]),
-         "lan", 0.72, 0.72, "at-gateway"),
-    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(75.0), phase="download")]), "center", 0.67, 0.67, "exactly-60ms"),
-    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(2015.0), phase="download")]), "center", 0.95, 0.95, "capped"),
+    Case(
+        "bufferbloat.loaded-increase",
+        with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")]),
+        "center",
+        0.79,
+        0.79,
+        "beyond-center",
+    ),
+    Case(
+        "bufferbloat.loaded-increase",
+        with_(latency=healthy_latency() + [latency("internet", rtts(165.0), phase="download")], targets=NO_CENTER),
+        "uplink",
+        0.79,
+        0.79,
+        "uplink",
+    ),
+    Case(
+        "bufferbloat.loaded-increase",
+        with_(
+            latency=healthy_latency() + [latency("gateway", rtts(101.0), phase="upload"), latency("internet", rtts(300.0), phase="upload")]
+        ),
+        "lan",
+        0.72,
+        0.72,
+        "at-gateway",
+    ),
+    Case(
+        "bufferbloat.loaded-increase",
+        with_(latency=healthy_latency() + [latency("internet", rtts(75.0), phase="download")]),
+        "center",
+        0.67,
+        0.67,
+        "exactly-60ms",
+    ),
+    Case(
+        "bufferbloat.loaded-increase",
+        with_(latency=healthy_latency() + [latency("internet", rtts(2015.0), phase="download")]),
+        "center",
+        0.95,
+        0.95,
+        "capped",
+    ),
     # high-latency: idle RTT to the farthest target > 100 ms
     Case("high-latency.idle-rtt", with_(latency=lat(latency("internet", 180.0))), "internet", 0.81, 0.81, "internet"),
-    Case("high-latency.idle-rtt", with_(latency=lat(latency("center", 170.0), latency("internet", 180.0))), "center", 0.81, 0.81, "via-center"),
-    Case("high-latency.idle-rtt",
-         with_(latency=[s for s in lat(latency("internet", 300.0)) if s.target != "gateway"]), "internet", 0.7, 0.7, "gateway-unmeasured"),
+    Case(
+        "high-latency.idle-rtt",
+        with_(latency=lat(latency("center", 170.0), latency("internet", 180.0))),
+        "center",
+        0.81,
+        0.81,
+        "via-center",
+    ),
+    Case(
+        "high-latency.idle-rtt",
+        with_(latency=[s for s in lat(latency("internet", 300.0)) if s.target != "gateway"]),
+        "internet",
+        0.7,
+        0.7,
+        "gateway-unmeasured",
+    ),
     # per-flow-limit: one stream gets at most half of many
     Case("per-flow-limit.single-vs-multi", with_(bandwidth=bw(bandwidth("internet", 50.0, streams=1))), "center", 0.9, 0.92, "internet"),
-    Case("per-flow-limit.single-vs-multi",
-         with_(bandwidth=bw(bandwidth("center", 100.0, streams=1)) ), "uplink", 0.85, 0.85, "center"),
+    Case("per-flow-limit.single-vs-multi", with_(bandwidth=bw(bandwidth("center", 100.0, streams=1))), "uplink", 0.85, 0.85, "center"),
     # no-connectivity: a target answers nothing
-    Case("no-connectivity.silent-hop", with_(latency=lat(silent("internet", error="timeout")), bandwidth=bw(drop=[("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)])),
-         "center", 0.9, 0.9, "internet-silent"),
-    Case("no-connectivity.silent-hop",
-         with_(latency=lat(silent("center"), silent("internet")), bandwidth=bw(drop=[("center", "download", 4), ("center", "upload", 4), ("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)])), "uplink", 0.9, 0.9, "center-and-beyond-silent"),
+    Case(
+        "no-connectivity.silent-hop",
+        with_(
+            latency=lat(silent("internet", error="timeout")),
+            bandwidth=bw(drop=[("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)]),
+        ),
+        "center",
+        0.9,
+        0.9,
+        "internet-silent",
+    ),
+    Case(
+        "no-connectivity.silent-hop",
+        with_(
+            latency=lat(silent("center"), silent("internet")),
+            bandwidth=bw(
+                drop=[
+                    ("center", "download", 4),
+                    ("center", "upload", 4),
+                    ("internet", "download", 4),
+                    ("internet", "upload", 4),
+                    ("internet", "download", 1),
+                ]
+            ),
+        ),
+        "uplink",
+        0.9,
+        0.9,
+        "center-and-beyond-silent",
+    ),
     # session-limit: streams refused or reset while others moved data
-    Case("session-limit.connection-errors",
-         with_(bandwidth=bw(bandwidth("internet", 300.0, error="3 of 8 streams reset", error_kind="reset"))), "gateway", 0.5, 0.5, "reset"),
-    Case("session-limit.connection-errors",
-         with_(bandwidth=bw(bandwidth("center", 300.0, error="refused", error_kind="refused"))), "gateway", 0.5, 0.5, "refused"),
+    Case(
+        "session-limit.connection-errors",
+        with_(bandwidth=bw(bandwidth("internet", 300.0, error="3 of 8 streams reset", error_kind="reset"))),
+        "gateway",
+        0.5,
+        0.5,
+        "reset",
+    ),
+    Case(
+        "session-limit.connection-errors",
+        with_(bandwidth=bw(bandwidth("center", 300.0, error="refused", error_kind="refused"))),
+        "gateway",
+        0.5,
+        0.5,
+        "refused",
+    ),
     # measuring-device: the line reaches the device's own link speed, or weak Wi-Fi
-    Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 100}, bandwidth=bw(bandwidth("internet", 94.0))), "device", 0.7, 0.7, "nic-100"),
-    Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000, "wifi": {"signal_dbm": -78}}), "device", 0.55, 0.55, "weak-wifi"),
+    Case(
+        "measuring-device.nic-or-wifi",
+        with_(host={"link_speed_mbps": 100}, bandwidth=bw(bandwidth("internet", 94.0))),
+        "device",
+        0.7,
+        0.7,
+        "nic-100",
+    ),
+    Case(
+        "measuring-device.nic-or-wifi",
+        with_(host={"link_speed_mbps": 1000, "wifi": {"signal_dbm": -78}}),
+        "device",
+        0.55,
+        0.55,
+        "weak-wifi",
+    ),
     # ipv4-congestion: IPv6 downloads >= 2x IPv4 from the same server (or IPv4 connect RTT 2x and +20 ms)
-    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 30.0), family_path("internet", "ipv6", 290.0)]),
-         "uplink", 0.9, 0.9, "lab-like-30-vs-290"),
-    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("center", "ipv4", 100.0), family_path("center", "ipv6", 200.0)]),
-         "uplink", 0.6, 0.6, "exactly-2x"),
-    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 50.0, 80.0), family_path("internet", "ipv6", 200.0, 20.0)]),
-         "uplink", 0.8, 0.8, "4x-and-rtt"),
-    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", None, 90.0), family_path("internet", "ipv6", None, 20.0)]),
-         "uplink", 0.5, 0.5, "rtt-only"),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(families=[family_path("internet", "ipv4", 30.0), family_path("internet", "ipv6", 290.0)]),
+        "uplink",
+        0.9,
+        0.9,
+        "lab-like-30-vs-290",
+    ),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(families=[family_path("center", "ipv4", 100.0), family_path("center", "ipv6", 200.0)]),
+        "uplink",
+        0.6,
+        0.6,
+        "exactly-2x",
+    ),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(families=[family_path("internet", "ipv4", 50.0, 80.0), family_path("internet", "ipv6", 200.0, 20.0)]),
+        "uplink",
+        0.8,
+        0.8,
+        "4x-and-rtt",
+    ),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(families=[family_path("internet", "ipv4", None, 90.0), family_path("internet", "ipv6", None, 20.0)]),
+        "uplink",
+        0.5,
+        0.5,
+        "rtt-only",
+    ),
     # proxy-overhead: TTFB through the proxy >= 3x connect RTT and >= 100 ms above two path RTTs
     Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 330.0, 30.0)), "center", 0.75, 0.76, "lab-like-300ms"),
     Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 2000.0, 30.0)), "center", 0.9, 0.9, "capped"),
-    Case("proxy-overhead.ttfb-vs-connect",
-         with_(proxy=proxy_report("internet", 330.0, 30.0), latency=[s for s in healthy_latency() if s.target != "internet"]),
-         "center", 0.6, 0.62, "no-direct-rtt"),
+    Case(
+        "proxy-overhead.ttfb-vs-connect",
+        with_(proxy=proxy_report("internet", 330.0, 30.0), latency=[s for s in healthy_latency() if s.target != "internet"]),
+        "center",
+        0.6,
+        0.62,
+        "no-direct-rtt",
+    ),
 ]
 
 QUIET = [
     Case("ipv4-congestion.ipv6-faster", healthy, id="healthy"),
-    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 101.0), family_path("internet", "ipv6", 200.0)]), id="below-2x"),
-    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 30.0),
-                                                        family_path("internet", "ipv6", None, None, status="not-measured", reason="no route")]),
-         id="no-ipv6-route-is-not-a-fault"),
-    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", 30.0), family_path("center", "ipv6", 290.0)]),
-         id="different-services"),
-    Case("ipv4-congestion.ipv6-faster", with_(families=[replace_dc(family_path("internet", "ipv4", 30.0, n_rtt=3), download=replace_dc(
-        family_path("internet", "ipv4", 30.0).download, samples_mbps=(30.0,) * 6)), family_path("internet", "ipv6", 290.0, n_rtt=3)]),
-         id="too-few-samples"),
-    Case("ipv4-congestion.ipv6-faster", with_(families=[family_path("internet", "ipv4", None, 45.0), family_path("internet", "ipv6", None, 30.0)]),
-         id="rtt-only-below-2x"),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(families=[family_path("internet", "ipv4", 101.0), family_path("internet", "ipv6", 200.0)]),
+        id="below-2x",
+    ),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(
+            families=[
+                family_path("internet", "ipv4", 30.0),
+                family_path("internet", "ipv6", None, None, status="not-measured", reason="no route"),
+            ]
+        ),
+        id="no-ipv6-route-is-not-a-fault",
+    ),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(families=[family_path("internet", "ipv4", 30.0), family_path("center", "ipv6", 290.0)]),
+        id="different-services",
+    ),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(
+            families=[
+                replace_dc(
+                    family_path("internet", "ipv4", 30.0, n_rtt=3),
+                    download=replace_dc(family_path("internet", "ipv4", 30.0).download, samples_mbps=(30.0,) * 6),
+                ),
+                family_path("internet", "ipv6", 290.0, n_rtt=3),
+            ]
+        ),
+        id="too-few-samples",
+    ),
+    Case(
+        "ipv4-congestion.ipv6-faster",
+        with_(families=[family_path("internet", "ipv4", None, 45.0), family_path("internet", "ipv6", None, 30.0)]),
+        id="rtt-only-below-2x",
+    ),
     Case("proxy-overhead.ttfb-vs-connect", healthy, id="healthy"),
     Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 330.0, 30.0, proxy=None)), id="direct-no-proxy"),
     Case("proxy-overhead.ttfb-vs-connect", with_(proxy=proxy_report("internet", 65.0, 30.0)), id="proxy-adds-little"),
@@ -225,49 +480,95 @@ QUIET = [
     Case("lan-loss.gateway", with_(latency=lat(silent("gateway"))), id="silent-gateway"),
     Case("lan-loss.gateway", with_(latency=[s for s in healthy_latency() if s.target != "gateway"]), id="not-measured"),
     Case("uplink-loss.beyond-gateway", healthy, id="healthy"),
-    Case("uplink-loss.beyond-gateway", with_(latency=lat(latency("gateway", rtts(1.0, lost=4)), latency("internet", rtts(15.0, lost=4)))), id="lan-explains-it"),
+    Case(
+        "uplink-loss.beyond-gateway",
+        with_(latency=lat(latency("gateway", rtts(1.0, lost=4)), latency("internet", rtts(15.0, lost=4)))),
+        id="lan-explains-it",
+    ),
     Case("uplink-loss.beyond-gateway", with_(latency=lat(silent("internet"))), id="silent-is-not-lossy"),
     Case("lan-capacity.plateau-or-gateway-queue", healthy, id="healthy"),
-    Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 94.0)), host={"link_speed_mbps": 100}), id="device-nic"),
-    Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 84.0), bandwidth("center", 98.0))), id="outside-plateau"),
+    Case(
+        "lan-capacity.plateau-or-gateway-queue",
+        with_(bandwidth=bw(bandwidth("internet", 94.0)), host={"link_speed_mbps": 100}),
+        id="device-nic",
+    ),
+    Case(
+        "lan-capacity.plateau-or-gateway-queue",
+        with_(bandwidth=bw(bandwidth("internet", 84.0), bandwidth("center", 98.0))),
+        id="outside-plateau",
+    ),
     Case("lan-capacity.plateau-or-gateway-queue", with_(bandwidth=bw(bandwidth("internet", 94.0, streams=1))), id="single-stream-plateau"),
-    Case("lan-capacity.plateau-or-gateway-queue", with_(latency=healthy_latency() + [latency("gateway", rtts(29.0), phase="download"), latency("center", rtts(80.0), phase="download")]), id="gateway-below-warn-and-queue-mostly-beyond"),
-    Case("lan-capacity.plateau-or-gateway-queue", with_(latency=healthy_latency() + [latency("gateway", rtts(4.0), phase="download"), latency("center", rtts(9.0), phase="download")]), id="gateway-rise-below-noise"),
+    Case(
+        "lan-capacity.plateau-or-gateway-queue",
+        with_(
+            latency=healthy_latency() + [latency("gateway", rtts(29.0), phase="download"), latency("center", rtts(80.0), phase="download")]
+        ),
+        id="gateway-below-warn-and-queue-mostly-beyond",
+    ),
+    Case(
+        "lan-capacity.plateau-or-gateway-queue",
+        with_(
+            latency=healthy_latency() + [latency("gateway", rtts(4.0), phase="download"), latency("center", rtts(9.0), phase="download")]
+        ),
+        id="gateway-rise-below-noise",
+    ),
     Case("uplink-capacity.first-offsite-short", healthy, id="healthy"),
-    Case("uplink-capacity.first-offsite-short", with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 300.0)), school=School("s", "S", 420)),
-         id="center-fast-enough"),
+    Case(
+        "uplink-capacity.first-offsite-short",
+        with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 300.0)), school=School("s", "S", 420)),
+        id="center-fast-enough",
+    ),
     Case("uplink-capacity.first-offsite-short", with_(bandwidth=[], school=School("s", "S", 420)), id="not-measured"),
     Case("center-capacity.fast-center-slow-internet", healthy, id="healthy"),
-    Case("center-capacity.fast-center-slow-internet", with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 401.0))), id="more-than-half"),
+    Case(
+        "center-capacity.fast-center-slow-internet",
+        with_(bandwidth=bw(bandwidth("center", 800.0), bandwidth("internet", 401.0))),
+        id="more-than-half",
+    ),
     Case("center-capacity.fast-center-slow-internet", with_(bandwidth=bw(bandwidth("internet", 100.0)), targets=NO_CENTER), id="no-center"),
     Case("bufferbloat.loaded-increase", healthy, id="healthy"),
-    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(74.9), phase="download")]), id="59.9ms"),
-    Case("bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", (400.0, 400.0, None, None), phase="download")]),
-         id="too-few-loaded-answers"),
+    Case(
+        "bufferbloat.loaded-increase", with_(latency=healthy_latency() + [latency("internet", rtts(74.9), phase="download")]), id="59.9ms"
+    ),
+    Case(
+        "bufferbloat.loaded-increase",
+        with_(latency=healthy_latency() + [latency("internet", (400.0, 400.0, None, None), phase="download")]),
+        id="too-few-loaded-answers",
+    ),
     Case("high-latency.idle-rtt", healthy, id="healthy"),
     Case("high-latency.idle-rtt", with_(latency=lat(latency("internet", 99.9))), id="just-below-limit"),
     Case("high-latency.idle-rtt", with_(latency=[latency("gateway", 200.0)]), id="gateway-only"),
     Case("per-flow-limit.single-vs-multi", healthy, id="healthy"),
     Case("per-flow-limit.single-vs-multi", with_(bandwidth=bw(bandwidth("internet", 301.0, streams=1))), id="just-over-half"),
-    Case("per-flow-limit.single-vs-multi", with_(bandwidth=bw(bandwidth("internet", 50.0, streams=1, direction="upload"))), id="upload-only"),
+    Case(
+        "per-flow-limit.single-vs-multi", with_(bandwidth=bw(bandwidth("internet", 50.0, streams=1, direction="upload"))), id="upload-only"
+    ),
     Case("per-flow-limit.single-vs-multi", with_(bandwidth=[bandwidth("internet", 50.0, streams=1)]), id="no-multi"),
     Case("no-connectivity.silent-hop", healthy, id="healthy"),
     Case("no-connectivity.silent-hop", with_(latency=lat(silent("internet"))), id="echo-silent-but-bytes-moved"),
     Case("no-connectivity.silent-hop", with_(latency=[]), id="no-latency-measured"),
     Case("session-limit.connection-errors", healthy, id="healthy"),
-    Case("session-limit.connection-errors", with_(bandwidth=bw(bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0))),
-         id="nothing-moved"),
-    Case("session-limit.connection-errors", with_(bandwidth=bw(bandwidth("internet", 300.0, error="slow", error_kind="timeout"))), id="timeout-kind"),
+    Case(
+        "session-limit.connection-errors",
+        with_(bandwidth=bw(bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0))),
+        id="nothing-moved",
+    ),
+    Case(
+        "session-limit.connection-errors",
+        with_(bandwidth=bw(bandwidth("internet", 300.0, error="slow", error_kind="timeout"))),
+        id="timeout-kind",
+    ),
     Case("measuring-device.nic-or-wifi", healthy, id="healthy"),
     Case("measuring-device.nic-or-wifi", with_(host={}), id="no-host-info"),
     Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000, "wifi": {"signal_dbm": -70}}), id="signal-at-limit"),
-    Case("measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000}, bandwidth=bw(bandwidth("internet", 849.0))), id="below-85pct"),
+    Case(
+        "measuring-device.nic-or-wifi", with_(host={"link_speed_mbps": 1000}, bandwidth=bw(bandwidth("internet", 849.0))), id="below-85pct"
+    ),
 ]
 
 
 def _params(cases):
-    return [pytest.param(c, id=f"{c.rule}:{c.id}", marks=[pytest.mark.xfail(strict=True, reason=c.bug)] if c.bug else [])
-            for c in cases]
+    return [pytest.param(c, id=f"{c.rule}:{c.id}", marks=[pytest.mark.xfail(strict=True, reason=c.bug)] if c.bug else []) for c in cases]
 
 
 def test_every_rule_has_a_firing_and_a_quiet_case():
@@ -329,7 +630,9 @@ def test_rules_name_known_causes_with_unique_ids():
 def test_healthy_result_claims_nothing():
     inp = healthy().input()
     assert claims(tuple(triage(inp))) == ()
-    assert all(c.status in ("pass", "not-measured") for c in inp.checks), [(c.id, c.status) for c in inp.checks if c.status not in ("pass", "not-measured")]
+    assert all(c.status in ("pass", "not-measured") for c in inp.checks), [
+        (c.id, c.status) for c in inp.checks if c.status not in ("pass", "not-measured")
+    ]
 
 
 def test_healthy_school_with_mext_check_claims_nothing():
@@ -354,8 +657,21 @@ def test_unanswered_resolver_without_queries_is_not_a_dns_cause():
 
 @pytest.mark.parametrize(
     "ms, grade",
-    [(-3.0, "A+"), (0.0, "A+"), (4.99, "A+"), (5.0, "A"), (29.9, "A"), (30.0, "B"), (59.9, "B"), (60.0, "C"),
-     (199.9, "C"), (200.0, "D"), (399.9, "D"), (400.0, "F"), (5000.0, "F")],
+    [
+        (-3.0, "A+"),
+        (0.0, "A+"),
+        (4.99, "A+"),
+        (5.0, "A"),
+        (29.9, "A"),
+        (30.0, "B"),
+        (59.9, "B"),
+        (60.0, "C"),
+        (199.9, "C"),
+        (200.0, "D"),
+        (399.9, "D"),
+        (400.0, "F"),
+        (5000.0, "F"),
+    ],
 )
 def test_bufferbloat_grade(ms, grade):
     assert bufferbloat_grade(ms) == grade
@@ -384,8 +700,14 @@ EMPTY = TriageInput(None, (), None, {})  # type: ignore[arg-type]  # the stub ru
 def test_two_rules_for_one_cause_merge():
     rules = (_rule("dns-slow.a", "dns-slow", 0.6, "dns"), _rule("dns-slow.b", "dns-slow", 0.8, "dns"))
     (cause,) = triage(EMPTY, rules)
-    assert cause == Cause("dns-slow", "dns", 0.8, (Evidence("dns-slow.a", 0.6, "x"), Evidence("dns-slow.b", 0.8, "x")),
-                          "advice.dns-slow", ("dns-slow.a", "dns-slow.b"))
+    assert cause == Cause(
+        "dns-slow",
+        "dns",
+        0.8,
+        (Evidence("dns-slow.a", 0.6, "x"), Evidence("dns-slow.b", 0.8, "x")),
+        "advice.dns-slow",
+        ("dns-slow.a", "dns-slow.b"),
+    )
 
 
 def test_merge_keeps_the_stronger_finding_segment():
@@ -421,17 +743,26 @@ def test_no_connectivity_weakens_what_lies_beyond():
 
 def test_ranking_by_confidence_then_id():
     rules = (
-        _rule("lan-loss.t", "lan-loss", 0.3), _rule("dns-slow.t", "dns-slow", 0.9, "dns"),
-        _rule("per-flow-limit.t", "per-flow-limit", 0.6, "internet"), _rule("bufferbloat.t", "bufferbloat", 0.6),
+        _rule("lan-loss.t", "lan-loss", 0.3),
+        _rule("dns-slow.t", "dns-slow", 0.9, "dns"),
+        _rule("per-flow-limit.t", "per-flow-limit", 0.6, "internet"),
+        _rule("bufferbloat.t", "bufferbloat", 0.6),
     )
     assert [(c.id, c.confidence) for c in triage(EMPTY, rules)] == [
-        ("dns-slow", 0.9), ("bufferbloat", 0.6), ("per-flow-limit", 0.6), ("lan-loss", 0.3)]
+        ("dns-slow", 0.9),
+        ("bufferbloat", 0.6),
+        ("per-flow-limit", 0.6),
+        ("lan-loss", 0.3),
+    ]
 
 
 def test_real_lan_plateau_outranks_the_uplink_shortfall():
     """94 Mbit/s everywhere, 420 students: the LAN explains the shortfall; the uplink claim drops below 0.5."""
-    sc = Scenario(bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.0), bandwidth("internet", 60.0, streams=1)),
-                  targets=ALL_TARGETS, school=School("s", "S", 420))
+    sc = Scenario(
+        bandwidth=bw(bandwidth("center", 94.0), bandwidth("internet", 93.0), bandwidth("internet", 60.0, streams=1)),
+        targets=ALL_TARGETS,
+        school=School("s", "S", 420),
+    )
     causes = triage(sc.input())
     assert causes[0].id == "lan-capacity" and causes[0].confidence == 0.75
     up = next(c for c in causes if c.id == "uplink-capacity")
@@ -439,8 +770,10 @@ def test_real_lan_plateau_outranks_the_uplink_shortfall():
 
 
 def test_silent_internet_weakens_high_latency_claim():
-    sc = Scenario(latency=lat(latency("center", 150.0), silent("internet")),
-                  bandwidth=bw(drop=[("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)]))
+    sc = Scenario(
+        latency=lat(latency("center", 150.0), silent("internet")),
+        bandwidth=bw(drop=[("internet", "download", 4), ("internet", "upload", 4), ("internet", "download", 1)]),
+    )
     causes = {c.id: c for c in triage(sc.input())}
     assert causes["no-connectivity"].confidence == 0.9
     assert causes["high-latency"].confidence < 0.5  # 0.75 before the silent hop weakened it
@@ -505,8 +838,15 @@ def test_uplink_loss_is_not_claimed_when_the_gateway_sample_cannot_rule_out_the_
 def _load(errors_per_step, goodput=20.0, target="center"):
     steps = []
     for i, errs in enumerate(errors_per_step, 1):
-        steps.append({"devices": 10 * i, "connections_opened": 20 * i, "peak_open_connections": min(20 * i, 40),
-                      "goodput_mbps": goodput, "errors": {"refused": errs, "reset": 0, "timeout": 0}})
+        steps.append(
+            {
+                "devices": 10 * i,
+                "connections_opened": 20 * i,
+                "peak_open_connections": min(20 * i, 40),
+                "goodput_mbps": goodput,
+                "errors": {"refused": errs, "reset": 0, "timeout": 0},
+            }
+        )
     return {"target": target, "steps": steps}
 
 

@@ -13,10 +13,10 @@ import yaml
 from typer.testing import CliRunner
 
 from bench.board_data import JST, make_doc, make_schools, templates
-from giga_netcheck.cli.main import app
-from giga_netcheck.server.collect import Collector, Tokens
-from giga_netcheck.server.app import ServerConfig, ServerThread
 from giga_netcheck.board.upload import deliver, pending, results_url, spool, upload
+from giga_netcheck.cli.main import app
+from giga_netcheck.server.app import ServerConfig, ServerThread
+from giga_netcheck.server.collect import Collector, Tokens
 
 runner = CliRunner()
 TOKEN = "school-token-0123456789"
@@ -123,11 +123,32 @@ def test_run_upload_end_to_end(tmp_path, write_site, tokens, school):
 
     store = tmp_path / "store"
     with _center(0, store, tokens) as center:
-        site = loopback_site(center.url, school={"id": school.id, "name": "Upload Elementary", "students": 300},
-                             context={"board": school.board, "contract": "best-effort", "ipv4_method": "ipoe"})
+        site = loopback_site(
+            center.url,
+            school={"id": school.id, "name": "Upload Elementary", "students": 300},
+            context={"board": school.board, "contract": "best-effort", "ipv4_method": "ipoe"},
+        )
         path = write_site(site)
-        res = runner.invoke(app, ["run", "--site", str(path), "--quick", "--no-progress", "--out", str(tmp_path / "reports"),
-                                  "--upload", center.url, "--upload-token", TOKEN, "--lang", "en", "-f", "json"])
+        res = runner.invoke(
+            app,
+            [
+                "run",
+                "--site",
+                str(path),
+                "--quick",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "reports"),
+                "--upload",
+                center.url,
+                "--upload-token",
+                TOKEN,
+                "--lang",
+                "en",
+                "-f",
+                "json",
+            ],
+        )
         assert res.exit_code in (0, 1), res.output
         files = _stored(store)
         assert len(files) == 1, res.output

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from giga_netcheck.core.errors import ResultFileError
-from giga_netcheck.monitor.history import Lessons, Record, record_of
 from giga_netcheck.core.models import RunResult, claims, from_dict
 from giga_netcheck.core.results import _safe, upgrade
+from giga_netcheck.monitor.history import Lessons, Record, record_of
 
 NATIONAL_SHARE_2024 = 0.216
 """Share of Japanese schools that met the MEXT recommended bandwidth in 2024 (domain notes, §1)."""
@@ -40,8 +40,15 @@ CONTEXT_FIELDS = ("region", "isp", "line_type", "contract", "ipv4_method", "conn
 
 SQL_DIR = Path(__file__).parent / "sql"
 QUERIES = (
-    "school_causes", "school_summary", "school_checks", "board_summary", "board_ranking",
-    "board_causes", "board_weekly", "board_weekly_causes", "context_breakdown",
+    "school_causes",
+    "school_summary",
+    "school_checks",
+    "board_summary",
+    "board_ranking",
+    "board_causes",
+    "board_weekly",
+    "board_weekly_causes",
+    "context_breakdown",
 )
 """Run in this order; each result is a table the later files may read (``school_causes``,
 ``school_summary``), so the big tables are scanned as few times as possible."""
@@ -59,10 +66,35 @@ ORDER = {
 }
 
 RUN_COLUMNS = (
-    "run_id", "source", "file", "board", "school_id", "school_name", *CONTEXT_FIELDS, "students",
-    "started_at", "day", "week", "hour", "lesson", "status", "mode",
-    "down_mbps", "up_mbps", "down_center_mbps", "rtt_gateway_ms", "rtt_center_ms", "rtt_internet_ms",
-    "loss_pct", "dns_p50_ms", "knee_connections", "knee_mbps", "mext_mbps", "mext_estimate", "mext_ok", "causes",
+    "run_id",
+    "source",
+    "file",
+    "board",
+    "school_id",
+    "school_name",
+    *CONTEXT_FIELDS,
+    "students",
+    "started_at",
+    "day",
+    "week",
+    "hour",
+    "lesson",
+    "status",
+    "mode",
+    "down_mbps",
+    "up_mbps",
+    "down_center_mbps",
+    "rtt_gateway_ms",
+    "rtt_center_ms",
+    "rtt_internet_ms",
+    "loss_pct",
+    "dns_p50_ms",
+    "knee_connections",
+    "knee_mbps",
+    "mext_mbps",
+    "mext_estimate",
+    "mext_ok",
+    "causes",
 )
 CHECK_COLUMNS = ("run_id", "board", "day", "school_id", "check_id", "classroom", "status")
 CAUSE_COLUMNS = ("run_id", "board", "day", "week", "school_id", "cause_id")
@@ -92,7 +124,9 @@ def load_sites(paths: Iterable[str | Path]) -> dict[str, SchoolInfo]:
     for p in paths:
         site = load_site(p)
         out[site.school.id] = SchoolInfo(
-            site.school.name, site.school.students, dict(getattr(site, "context", {}) or {}),
+            site.school.name,
+            site.school.students,
+            dict(getattr(site, "context", {}) or {}),
             Lessons(site.schedule.lesson_hours, tuple(site.schedule.lesson_days)),
         )
     return out
@@ -155,8 +189,7 @@ def expand(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
 
 
 def _folder(d: Path) -> list[Path]:
-    return sorted(p for p in d.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl")
-                  and not p.name.startswith("."))
+    return sorted(p for p in d.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl") and not p.name.startswith("."))
 
 
 def read_inputs(paths: Sequence[str | Path], sites: Optional[dict[str, SchoolInfo]] = None) -> Inputs:
@@ -208,7 +241,7 @@ def read_inputs(paths: Sequence[str | Path], sites: Optional[dict[str, SchoolInf
 def _reason(exc: Exception, p: Path) -> str:
     text = str(exc)
     prefix = f"{p}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _looks_like_history(p: Path, data: bytes) -> bool:
@@ -264,24 +297,52 @@ def _doc_context(doc: dict[str, Any]) -> dict[str, str]:
     return ctx
 
 
-def flatten_result(doc: dict[str, Any], path: str, sites: Optional[dict[str, SchoolInfo]] = None
-                   ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+def flatten_result(
+    doc: dict[str, Any], path: str, sites: Optional[dict[str, SchoolInfo]] = None
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """One result document -> its run row, check rows and cause rows (raises ResultFileError)."""
     result = validate_document(doc, path)
     info = (sites or {}).get(result.school.id, SchoolInfo())
     context = {**info.context, **_doc_context(doc)}
     rec = record_of(result)
     knee = _knee(result.measurements.load)
-    row = _row(rec, "result", path, name=result.school.name or info.name, students=result.school.students or info.students,
-               context=context, lessons=info.lessons, knee=knee)
-    checks = [{"run_id": row["run_id"], "board": row["board"], "day": row["day"], "school_id": row["school_id"],
-               "check_id": c.id, "classroom": c.classroom, "status": c.status} for c in result.checks]
+    row = _row(
+        rec,
+        "result",
+        path,
+        name=result.school.name or info.name,
+        students=result.school.students or info.students,
+        context=context,
+        lessons=info.lessons,
+        knee=knee,
+    )
+    checks = [
+        {
+            "run_id": row["run_id"],
+            "board": row["board"],
+            "day": row["day"],
+            "school_id": row["school_id"],
+            "check_id": c.id,
+            "classroom": c.classroom,
+            "status": c.status,
+        }
+        for c in result.checks
+    ]
     return row, checks, _cause_rows(row, [c.id for c in claims(result.causes)])
 
 
 def _cause_rows(row: dict[str, Any], ids: Iterable[str]) -> list[dict[str, Any]]:
-    return [{"run_id": row["run_id"], "board": row["board"], "day": row["day"], "week": row["week"],
-             "school_id": row["school_id"], "cause_id": cid} for cid in dict.fromkeys(ids)]
+    return [
+        {
+            "run_id": row["run_id"],
+            "board": row["board"],
+            "day": row["day"],
+            "week": row["week"],
+            "school_id": row["school_id"],
+            "cause_id": cid,
+        }
+        for cid in dict.fromkeys(ids)
+    ]
 
 
 def _knee(load: Any) -> tuple[Optional[float], Optional[float]]:
@@ -308,8 +369,16 @@ def _read_history(p: Path, data: bytes, sites: dict[str, SchoolInfo], acc: Input
             acc.duplicates += 1
             continue
         info = sites.get(rec.school, SchoolInfo())
-        row = _row(rec, "history", str(p), name=info.name, students=info.students, context=dict(info.context),
-                   lessons=info.lessons, knee=(None, None))
+        row = _row(
+            rec,
+            "history",
+            str(p),
+            name=info.name,
+            students=info.students,
+            context=dict(info.context),
+            lessons=info.lessons,
+            knee=(None, None),
+        )
         if rec.run_id:
             seen[rec.run_id] = "history"
         acc.runs.append(row)
@@ -322,17 +391,28 @@ def board_id(text: Optional[str]) -> str:
     return _safe(str(text or "").strip()) or "unknown"
 
 
-def _row(rec: Record, source: str, path: str, *, name: Optional[str], students: Optional[int],
-         context: dict[str, str], lessons: Lessons, knee: tuple[Optional[float], Optional[float]]) -> dict[str, Any]:
+def _row(
+    rec: Record,
+    source: str,
+    path: str,
+    *,
+    name: Optional[str],
+    students: Optional[int],
+    context: dict[str, str],
+    lessons: Lessons,
+    knee: tuple[Optional[float], Optional[float]],
+) -> dict[str, Any]:
     when = rec.when if rec.when.tzinfo else rec.when.astimezone()
     local_day = when.date()
     down = _headline(rec.down_mbps)
     mext, estimate = _mext(students)
     return {
         "run_id": rec.run_id or f"{source}:{path}:{when.isoformat()}",
-        "source": source, "file": path,
+        "source": source,
+        "file": path,
         "board": board_id(context.get("board")),
-        "school_id": rec.school, "school_name": name or rec.school,
+        "school_id": rec.school,
+        "school_name": name or rec.school,
         **{k: (str(context[k]) if context.get(k) not in (None, "") else None) for k in CONTEXT_FIELDS},
         "students": students,
         "started_at": when.astimezone(dt.timezone.utc),
@@ -340,14 +420,20 @@ def _row(rec: Record, source: str, path: str, *, name: Optional[str], students: 
         "week": (local_day - dt.timedelta(days=local_day.weekday())).isoformat(),
         "hour": when.hour,
         "lesson": when in lessons,
-        "status": rec.status, "mode": rec.mode or rec.plan,
-        "down_mbps": down, "up_mbps": _headline(rec.up_mbps), "down_center_mbps": rec.down_mbps.get("center"),
-        "rtt_gateway_ms": rec.rtt_p50_ms.get("gateway"), "rtt_center_ms": rec.rtt_p50_ms.get("center"),
+        "status": rec.status,
+        "mode": rec.mode or rec.plan,
+        "down_mbps": down,
+        "up_mbps": _headline(rec.up_mbps),
+        "down_center_mbps": rec.down_mbps.get("center"),
+        "rtt_gateway_ms": rec.rtt_p50_ms.get("gateway"),
+        "rtt_center_ms": rec.rtt_p50_ms.get("center"),
         "rtt_internet_ms": rec.rtt_p50_ms.get("internet"),
         "loss_pct": max(rec.loss_pct.values()) if rec.loss_pct else None,
         "dns_p50_ms": rec.dns_p50_ms,
-        "knee_connections": knee[0], "knee_mbps": knee[1],
-        "mext_mbps": mext, "mext_estimate": estimate,
+        "knee_connections": knee[0],
+        "knee_mbps": knee[1],
+        "mext_mbps": mext,
+        "mext_estimate": estimate,
         "mext_ok": None if mext is None or down is None else down >= mext,
         "causes": ";".join(dict.fromkeys(rec.causes)),
     }
@@ -383,14 +469,39 @@ def _schemas():
 
     s, f, i, b = pa.string(), pa.float64(), pa.int32(), pa.bool_()
     ts = pa.timestamp("us", tz="UTC")
-    runs = pa.schema([
-        ("run_id", s), ("source", s), ("file", s), ("board", s), ("school_id", s), ("school_name", s),
-        *[(k, s) for k in CONTEXT_FIELDS], ("students", i), ("started_at", ts), ("day", s), ("week", s),
-        ("hour", i), ("lesson", b), ("status", s), ("mode", s), ("down_mbps", f), ("up_mbps", f),
-        ("down_center_mbps", f), ("rtt_gateway_ms", f), ("rtt_center_ms", f), ("rtt_internet_ms", f),
-        ("loss_pct", f), ("dns_p50_ms", f), ("knee_connections", f), ("knee_mbps", f), ("mext_mbps", f),
-        ("mext_estimate", b), ("mext_ok", b), ("causes", s),
-    ])
+    runs = pa.schema(
+        [
+            ("run_id", s),
+            ("source", s),
+            ("file", s),
+            ("board", s),
+            ("school_id", s),
+            ("school_name", s),
+            *[(k, s) for k in CONTEXT_FIELDS],
+            ("students", i),
+            ("started_at", ts),
+            ("day", s),
+            ("week", s),
+            ("hour", i),
+            ("lesson", b),
+            ("status", s),
+            ("mode", s),
+            ("down_mbps", f),
+            ("up_mbps", f),
+            ("down_center_mbps", f),
+            ("rtt_gateway_ms", f),
+            ("rtt_center_ms", f),
+            ("rtt_internet_ms", f),
+            ("loss_pct", f),
+            ("dns_p50_ms", f),
+            ("knee_connections", f),
+            ("knee_mbps", f),
+            ("mext_mbps", f),
+            ("mext_estimate", b),
+            ("mext_ok", b),
+            ("causes", s),
+        ]
+    )
     checks = pa.schema([(k, s) for k in CHECK_COLUMNS])
     causes = pa.schema([(k, s) for k in CAUSE_COLUMNS])
     return {"runs": runs, "checks": checks, "causes": causes}
@@ -441,8 +552,14 @@ def write_dataset(tables: dict[str, Any], out_dir: str | Path, *, partition: str
         # files once more partitions are open than max_open_files, leaving many small ones)
         table = table.sort_by([("board", "ascending"), (partition, "ascending")])
         ds.write_dataset(
-            table, str(target), format="parquet", partitioning=["board", partition], partitioning_flavor="hive",
-            existing_data_behavior="overwrite_or_ignore", max_partitions=1_000_000, max_open_files=512,
+            table,
+            str(target),
+            format="parquet",
+            partitioning=["board", partition],
+            partitioning_flavor="hive",
+            existing_data_behavior="overwrite_or_ignore",
+            max_partitions=1_000_000,
+            max_open_files=512,
             basename_template="part-{i}.parquet",
         )
         if table.num_rows == 0:
@@ -469,13 +586,13 @@ def to_dialect(sql: str, dialect: str) -> str:
         raise ValueError(f"unknown SQL dialect {dialect!r} (duckdb, spark, trino, postgres)")
     out, pos = [], 0
     for m in _PERCENTILE.finditer(sql):
-        out.append(sql[pos:m.start()])
+        out.append(sql[pos : m.start()])
         # the ORDER BY expression runs to the parenthesis that closes WITHIN GROUP (
         depth, i = 1, m.end()
         while depth:
             depth += {"(": 1, ")": -1}.get(sql[i], 0)
             i += 1
-        expr = sql[m.end():i - 1].strip()
+        expr = sql[m.end() : i - 1].strip()
         out.append(f"approx_percentile({expr}, {m.group(1)})")
         pos = i
     out.append(sql[pos:])
@@ -502,8 +619,9 @@ def connect_parquet(root: str | Path, *, materialize: bool = False):
             continue
         # DuckDB-only spelling, isolated here: the SQL files see plain tables (docs/boards.md).
         kind = "TABLE" if materialize else "VIEW"
-        con.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
-                    f"hive_types_autocast = false)")
+        con.execute(
+            f"CREATE {kind} {name} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false)"
+        )
     return con
 
 
@@ -581,8 +699,14 @@ class Summary:
     generated_at: str = field(default_factory=lambda: dt.datetime.now().astimezone().isoformat(timespec="seconds"))
 
 
-def run_batch(paths: Sequence[str | Path], out_dir: str | Path, *, sites: Optional[dict[str, SchoolInfo]] = None,
-              parquet: bool = True, partition: str = "month") -> Summary:
+def run_batch(
+    paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    sites: Optional[dict[str, SchoolInfo]] = None,
+    parquet: bool = True,
+    partition: str = "month",
+) -> Summary:
     """Read, write the Parquet layout, aggregate with DuckDB. The library half of ``batch``."""
     inputs = read_inputs(paths, sites)
     tables = to_tables(inputs)

@@ -72,8 +72,17 @@ def pending(spool_dir: str | Path) -> list[Path]:
     return sorted((p for p in d.glob("*.json") if not p.name.startswith(".")), key=lambda p: (p.stat().st_mtime, p.name))
 
 
-def deliver(spool_dir: str | Path, url: str, token: Optional[str], *, retries: int = 3, backoff_s: float = 1.0,
-            timeout_s: float = 20.0, transport: Any = None, sleep: Callable[[float], None] = time.sleep) -> Delivery:
+def deliver(
+    spool_dir: str | Path,
+    url: str,
+    token: Optional[str],
+    *,
+    retries: int = 3,
+    backoff_s: float = 1.0,
+    timeout_s: float = 20.0,
+    transport: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivery:
     """Send every spooled result, oldest first; see the module docstring for what happens to each."""
     import httpx
 
@@ -119,8 +128,9 @@ def deliver(spool_dir: str | Path, url: str, token: Optional[str], *, retries: i
         os.close(fd)
 
 
-def _send(client, url: str, body: bytes, headers: dict, retries: int, backoff_s: float,
-          sleep: Callable[[float], None]) -> tuple[Optional[int], dict, Optional[str]]:
+def _send(
+    client, url: str, body: bytes, headers: dict, retries: int, backoff_s: float, sleep: Callable[[float], None]
+) -> tuple[Optional[int], dict, Optional[str]]:
     """POST with bounded retries; (status or None, JSON answer, last error text)."""
     import httpx
 

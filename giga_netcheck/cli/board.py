@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -13,17 +13,31 @@ from giga_netcheck.cli.common import err, out
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages, detect_lang
 
-
 TOKEN_ENV = "GIGA_NETCHECK_UPLOAD_TOKEN"
 
 
 def batch_cmd(
-    paths: List[str] = typer.Argument(..., help="Result JSON files, history JSON Lines files, folders (searched recursively) and globs (quote them: 'results/**/*.json')."),
-    out_dir: Path = typer.Option(Path("reports/board"), "--out", "-o", help="Folder for the CSV files, the dashboard and the Parquet dataset."),
-    sites: List[Path] = typer.Option([], "--site", "-s", help="Site files giving names, student counts, lesson hours and context: to schools whose runs do not carry them (history lines). Repeat the option."),
-    formats: List[str] = typer.Option(["csv", "html", "parquet"], "--format", "-f", help="Outputs: csv, html, parquet (repeat; default all three)."),
+    paths: list[str] = typer.Argument(
+        ..., help="Result JSON files, history JSON Lines files, folders (searched recursively) and globs (quote them: 'results/**/*.json')."
+    ),
+    out_dir: Path = typer.Option(
+        Path("reports/board"), "--out", "-o", help="Folder for the CSV files, the dashboard and the Parquet dataset."
+    ),
+    sites: list[Path] = typer.Option(
+        [],
+        "--site",
+        "-s",
+        help="Site files giving names, student counts, lesson hours and context: to schools whose runs do not carry them (history lines). Repeat the option.",
+    ),
+    formats: list[str] = typer.Option(
+        ["csv", "html", "parquet"], "--format", "-f", help="Outputs: csv, html, parquet (repeat; default all three)."
+    ),
     lang: Optional[str] = typer.Option(None, "--lang", help="Dashboard language: en or ja (default: from the locale)."),
-    partition: str = typer.Option("month", "--partition", help="Date granularity of the Parquet folders under board=<id>/: month (month=YYYY-MM, the default: few large files) or day (day=YYYY-MM-DD, for datasets with large days)."),
+    partition: str = typer.Option(
+        "month",
+        "--partition",
+        help="Date granularity of the Parquet folders under board=<id>/: month (month=YYYY-MM, the default: few large files) or day (day=YYYY-MM-DD, for datasets with large days).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not list each skipped file."),
 ) -> None:
     """Summarise many schools' results for a board: per school and per board, as CSV, an HTML dashboard and Parquet.
@@ -32,8 +46,8 @@ def batch_cmd(
     0 done, 2 usage or site-file error, 3 no run could be read.
     """
     from giga_netcheck.board import batch
-    from giga_netcheck.render import dashboard as board_html
     from giga_netcheck.core.results import write_atomic
+    from giga_netcheck.render import dashboard as board_html
 
     m = Messages(lang or detect_lang())
     if partition not in batch.PARTITIONS:
@@ -41,20 +55,34 @@ def batch_cmd(
         raise typer.Exit(2)
     unknown = [f for f in formats if f not in ("csv", "html", "parquet")]
     if unknown:
-        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--format: unknown format {unknown[0]!r} (known: csv, html, parquet)')}")
+        err.print(
+            f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--format: unknown format {unknown[0]!r} (known: csv, html, parquet)')}"
+        )
         raise typer.Exit(2)
     try:
         info = batch.load_sites(sites)
     except ConfigError as exc:
         err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     summary = batch.run_batch(paths, out_dir, sites=info, parquet="parquet" in formats, partition=partition)
     inp = summary.inputs
     if not quiet:
         for s in inp.skipped:
             err.print(f"[yellow]· {m('batch.skipped', path=s.path, reason=s.reason)}[/]", highlight=False, soft_wrap=True)
-    err.print(m("batch.read", runs=len(inp.runs), files=inp.files, results=inp.result_files, histories=inp.history_files,
-                skipped=len(inp.skipped), bad_lines=inp.bad_lines, duplicates=inp.duplicates), highlight=False, soft_wrap=True)
+    err.print(
+        m(
+            "batch.read",
+            runs=len(inp.runs),
+            files=inp.files,
+            results=inp.result_files,
+            histories=inp.history_files,
+            skipped=len(inp.skipped),
+            bad_lines=inp.bad_lines,
+            duplicates=inp.duplicates,
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
     if not inp.runs:
         err.print(f"[bold red]giga-netcheck:[/] {m('batch.nothing')}")
         raise typer.Exit(3)
@@ -87,7 +115,7 @@ def upload_cmd(
         results_url(url)
     except ValueError as exc:
         err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--url: {exc}')}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     d = deliver(spool_dir, url, token, retries=retries)
     report_delivery(m, d, spool_dir)
     raise typer.Exit(0 if not d.pending and not d.rejected else 1)
@@ -98,17 +126,23 @@ def report_delivery(m: Messages, d: Any, spool_dir: Path) -> None:
     if d.stored or d.duplicates:
         err.print(m("upload.stored", stored=len(d.stored), duplicates=len(d.duplicates)), highlight=False, soft_wrap=True)
     for run_id, reason in d.rejected:
-        err.print(f"[red]{m('upload.rejected', run_id=run_id, reason=reason, folder=str(Path(spool_dir) / 'rejected'))}[/]", highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]{m('upload.rejected', run_id=run_id, reason=reason, folder=str(Path(spool_dir) / 'rejected'))}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     if d.busy:
         err.print(m("upload.busy", spool=str(spool_dir), n=d.pending), highlight=False, soft_wrap=True)
     elif d.pending:
-        err.print(f"[yellow]{m('upload.pending', n=d.pending, spool=str(spool_dir), error=d.error or '')}[/]", highlight=False, soft_wrap=True)
+        err.print(
+            f"[yellow]{m('upload.pending', n=d.pending, spool=str(spool_dir), error=d.error or '')}[/]", highlight=False, soft_wrap=True
+        )
 
 
 def upload_after_run(m: Messages, result: Any, site: Any, url: str, token: Optional[str], spool_dir: Path) -> None:
     """``run --upload``: the result (with the site's context:) to the spool, then the spool to the center."""
-    from giga_netcheck.core.models import to_dict
     from giga_netcheck.board.upload import upload
+    from giga_netcheck.core.models import to_dict
 
     doc = to_dict(result)
     context = getattr(site, "context", None)
@@ -120,7 +154,11 @@ def upload_after_run(m: Messages, result: Any, site: Any, url: str, token: Optio
         err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--upload: {exc}')}", highlight=False, soft_wrap=True)
         return
     except OSError as exc:  # the spool cannot be written (disk full, permissions)
-        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--spool {spool_dir}: {exc.strerror or exc}')}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--spool {spool_dir}: {exc.strerror or exc}')}",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     report_delivery(m, d, spool_dir)
 

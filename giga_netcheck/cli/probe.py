@@ -18,10 +18,10 @@ from typing import Any, Optional
 import typer
 
 from giga_netcheck.cli.common import err, out
+from giga_netcheck.config.load import ACTIVITIES
 from giga_netcheck.config.site import default_site, load_site
 from giga_netcheck.core.errors import ConfigError, ProbeError
 from giga_netcheck.core.i18n import Messages, detect_lang, translate
-from giga_netcheck.config.load import ACTIVITIES
 from giga_netcheck.measure.probes.base import ProbeContext, Progress
 from giga_netcheck.render.terminal import show_load
 
@@ -47,12 +47,20 @@ class _Lines(Progress):
 
 @probe_app.command("load")
 def load_cmd(
-    site: Optional[Path] = typer.Option(None, "--site", "-s", help="Site file (YAML); its load: section and largest classroom set the ramp."),
+    site: Optional[Path] = typer.Option(
+        None, "--site", "-s", help="Site file (YAML); its load: section and largest classroom set the ramp."
+    ),
     quick: bool = typer.Option(False, "--quick", help="Fewer, shorter steps."),
     devices: Optional[int] = typer.Option(None, "--devices", help="Devices the classroom needs (default: the site's largest classroom)."),
-    activity: Optional[str] = typer.Option(None, "--activity", help=f"One of {', '.join(ACTIVITIES)} (default: from the classroom's profile)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Ramp steps (default: the site file's load.steps, else 3; at most 3 with --quick)."),
-    step_s: Optional[float] = typer.Option(None, "--step-s", help="Seconds per step (default: load.step_s, else 4; at most 3 with --quick; raised to what the activity needs)."),
+    activity: Optional[str] = typer.Option(
+        None, "--activity", help=f"One of {', '.join(ACTIVITIES)} (default: from the classroom's profile)."
+    ),
+    steps: Optional[int] = typer.Option(
+        None, "--steps", help="Ramp steps (default: the site file's load.steps, else 3; at most 3 with --quick)."
+    ),
+    step_s: Optional[float] = typer.Option(
+        None, "--step-s", help="Seconds per step (default: load.step_s, else 4; at most 3 with --quick; raised to what the activity needs)."
+    ),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the load section (JSON) here."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress lines."),
@@ -71,7 +79,7 @@ def load_cmd(
             the_site = dataclasses.replace(the_site, load=dataclasses.replace(the_site.load, enabled=True, **over))
     except ConfigError as exc:
         err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=str(exc))}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     host: dict[str, Any] = {}
     if the_site.gateway in (None, "auto"):
         from giga_netcheck.measure.hostinfo import detect
@@ -87,8 +95,16 @@ def load_cmd(
                 err.print(f"[yellow]· {t.name}: {exc}[/]", highlight=False)
     stop = threading.Event()
     settings = the_site.probes.quick() if quick else the_site.probes
-    ctx = ProbeContext(site=the_site, settings=settings, targets=targets, servers=servers, host=host,
-                       resolvers={}, stop=stop, progress=_Lines(not no_progress))
+    ctx = ProbeContext(
+        site=the_site,
+        settings=settings,
+        targets=targets,
+        servers=servers,
+        host=host,
+        resolvers={},
+        stop=stop,
+        progress=_Lines(not no_progress),
+    )
     probe = LoadProbe(quick=quick)
     why = probe.check(ctx)
     plan = None if why else make_plan(ctx, the_site.load, quick)[0]
@@ -96,9 +112,21 @@ def load_cmd(
         err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=_said(m, why))}", highlight=False)
         raise typer.Exit(3)
     caps = plan.caps()
-    err.print(m("load.caps", activity=plan.activity.kind, devices=max(plan.counts), cap=caps["max_devices"], target=plan.target.name,
-                url=plan.target.url, steps=caps["steps"], step_s=f"{plan.step_s:g}", seconds=f"{caps['max_duration_s']:.0f}",
-                mb=f"{caps['max_bytes'] / 1e6:.0f}"), highlight=False)
+    err.print(
+        m(
+            "load.caps",
+            activity=plan.activity.kind,
+            devices=max(plan.counts),
+            cap=caps["max_devices"],
+            target=plan.target.name,
+            url=plan.target.url,
+            steps=caps["steps"],
+            step_s=f"{plan.step_s:g}",
+            seconds=f"{caps['max_duration_s']:.0f}",
+            mb=f"{caps['max_bytes'] / 1e6:.0f}",
+        ),
+        highlight=False,
+    )
     box: dict[str, Any] = {}
     done = threading.Event()
 

@@ -39,7 +39,7 @@ profiles_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_DIR_HELP = (f"A folder of your own profiles, searched first (then ${PROFILES_ENV}, then the shipped profiles).")
+_DIR_HELP = f"A folder of your own profiles, searched first (then ${PROFILES_ENV}, then the shipped profiles)."
 _LANG_HELP = "Message language: en or ja (default: from the locale)."
 _SITE_HELP = "A site file whose profiles_dir is searched too (after --profiles-dir), as a run with it would."
 
@@ -64,7 +64,7 @@ def _dirs(m: Messages, profiles_dir: Optional[Path], site: Optional[Path] = None
             extra = load_site(site).profiles_dir
         except ConfigError as exc:
             _say(m("error.config", message=str(exc)), err=True)
-            raise typer.Exit(USAGE)
+            raise typer.Exit(USAGE) from None
     return profile_dirs(extra, cli=str(profiles_dir) if profiles_dir else None)
 
 
@@ -111,7 +111,13 @@ def list_cmd(
     if not rows:
         _say(m("profiles.none"))
     else:
-        head = (m("profiles.col.name"), m("profiles.col.need"), m("profiles.col.school"), m("profiles.col.from"), m("profiles.col.description"))
+        head = (
+            m("profiles.col.name"),
+            m("profiles.col.need"),
+            m("profiles.col.school"),
+            m("profiles.col.from"),
+            m("profiles.col.description"),
+        )
         widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
         for r in [head] + rows:
             _say("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
@@ -123,7 +129,9 @@ def list_cmd(
 def show_cmd(
     name: str = typer.Argument(..., help="A profile name, a path to a profile file, or a mix spec such as web-apps*30+video-lesson*5."),
     devices: int = typer.Option(35, "--devices", min=1, max=10000, help="Classroom size for the worked example of the need."),
-    students: Optional[int] = typer.Option(None, "--students", min=1, max=100000, help="Student count for the worked example of the school-level rule."),
+    students: Optional[int] = typer.Option(
+        None, "--students", min=1, max=100000, help="Student count for the worked example of the school-level rule."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the resolved profile as JSON instead of text."),
     profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help=_DIR_HELP),
     site: Optional[Path] = typer.Option(None, "--site", "-s", help=_SITE_HELP),
@@ -136,7 +144,7 @@ def show_cmd(
         p = load_profile(name, dirs)
     except ConfigError as exc:
         _say(m("error.config", message=str(exc)), err=True)
-        raise typer.Exit(USAGE)
+        raise typer.Exit(USAGE) from None
     if as_json:
         _say(json.dumps(to_dict(p), ensure_ascii=False, indent=2))
         return
@@ -165,19 +173,29 @@ def describe(p: Profile, m: Messages, *, devices: int = 35, students: Optional[i
     out.append(m("profiles.show.classroom"))
     if p.mix:
         for part in p.mix:
-            amount = m("profiles.show.part_share", share=_mbps(part.share or 0.0)) if part.share is not None \
+            amount = (
+                m("profiles.show.part_share", share=_mbps(part.share or 0.0))
+                if part.share is not None
                 else m("profiles.show.part_devices", devices=part.devices)
-            out.append(f"  {amount}: {part.profile.name} ({m('profiles.need', down=_mbps(part.profile.down_mbps_per_device), up=_mbps(part.profile.up_mbps_per_device), share=_mbps(part.profile.active_share))})"
-                       + (f" — {part.source}" if part.share is not None else ""))
+            )
+            out.append(
+                f"  {amount}: {part.profile.name} ({m('profiles.need', down=_mbps(part.profile.down_mbps_per_device), up=_mbps(part.profile.up_mbps_per_device), share=_mbps(part.profile.active_share))})"
+                + (f" — {part.source}" if part.share is not None else "")
+            )
     else:
-        for key, label in (("down_mbps_per_device", "profiles.show.down"), ("up_mbps_per_device", "profiles.show.up"),
-                           ("active_share", "profiles.show.share")):
+        for key, label in (
+            ("down_mbps_per_device", "profiles.show.down"),
+            ("up_mbps_per_device", "profiles.show.up"),
+            ("active_share", "profiles.show.share"),
+        ):
             item(label, f"{_mbps(getattr(p, key))} — {p.sources.get(key, '')}")
     item("profiles.show.margin", f"{_mbps(p.warn_margin)}" + (f" — {p.sources['warn_margin']}" if "warn_margin" in p.sources else ""))
     if p.default_devices:
         item("profiles.show.devices", f"{p.default_devices} — {p.sources.get('devices', '')}")
     n = devices if not any(part.devices for part in p.mix) else sum(part.devices or 0 for part in p.mix)
-    out.append("  " + m("profiles.show.example", devices=n, down=_mbps(round(p.need_down_mbps(n), 3)), up=_mbps(round(p.need_up_mbps(n), 3))))
+    out.append(
+        "  " + m("profiles.show.example", devices=n, down=_mbps(round(p.need_down_mbps(n), 3)), up=_mbps(round(p.need_up_mbps(n), 3)))
+    )
 
     out.append(m("profiles.show.limits"))
     for key in LIMIT_KEYS:
@@ -197,8 +215,16 @@ def describe(p: Profile, m: Messages, *, devices: int = 35, students: Optional[i
             from giga_netcheck.core.thresholds import school_needs
 
             for need in school_needs(rule, School(students=students)):
-                out.append("  " + m("profiles.show.school_example", students=students, need=_mbps(round(need.need_mbps, 3)),
-                                    check=need.check_id, detail=need.detail))
+                out.append(
+                    "  "
+                    + m(
+                        "profiles.show.school_example",
+                        students=students,
+                        need=_mbps(round(need.need_mbps, 3)),
+                        check=need.check_id,
+                        detail=need.detail,
+                    )
+                )
     return out
 
 
@@ -206,8 +232,7 @@ def rule_text(rule: SchoolRule, m: Messages) -> str:
     """One line saying what a school-level rule asks, with its citation."""
     goodput = (" " + m("profiles.show.goodput", factor=_mbps(rule.goodput_factor))) if rule.goodput_factor != 1.0 else ""
     if rule.rule in ("mext-2024", "table"):
-        text = m(f"profiles.rule.{rule.rule}", n=len(rule.points),
-                 points=", ".join(f"{s}: {_mbps(v)}" for s, v in rule.points))
+        text = m(f"profiles.rule.{rule.rule}", n=len(rule.points), points=", ".join(f"{s}: {_mbps(v)}" for s, v in rule.points))
     elif rule.rule == "per_user":
         text = m("profiles.rule.per_user", per_user=_mbps(rule.down_mbps_per_user or 0.0), users=m(f"profiles.users.{rule.users}"))
         if rule.minimum_mbps:
@@ -236,7 +261,7 @@ def validate_cmd(
         results = validate_profiles(target, dirs)
     except ConfigError as exc:
         _say(m("error.config", message=str(exc)), err=True)
-        raise typer.Exit(USAGE)
+        raise typer.Exit(USAGE) from None
     for r in results:
         if r.error is not None:
             _say(m("profiles.broken", message=_in_file(r.path, r.error)))

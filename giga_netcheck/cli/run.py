@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import typer
 from rich.progress import BarColumn, Progress as RichBar, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -20,10 +20,10 @@ from giga_netcheck.config.site import Site, default_site, load_site
 from giga_netcheck.core.errors import ConfigError, ResultFileError
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult
+from giga_netcheck.core.results import load as load_result, report_basename, write_atomic
+from giga_netcheck.measure.probes.base import Progress
 from giga_netcheck.render import EXTENSIONS, registry as renderers
 from giga_netcheck.render.terminal import show
-from giga_netcheck.core.results import load as load_result, report_basename, write_atomic
-
 
 app = typer.Typer(
     help="Find out why a school's network is slow: measure bandwidth, latency and DNS from where you "
@@ -57,9 +57,16 @@ def _demo_site(url: str) -> Site:
     from giga_netcheck.core.models import Classroom, School
 
     return Site(
-        school=School("demo", "Demo (loopback)", None), profile="default",
-        classrooms=(Classroom("demo", 35, "default"),), gateway="127.0.0.1", center=None,
-        internet=(url,), resolvers=(), names=("www.mext.go.jp",), probes=ProbeSettings(), path=None,
+        school=School("demo", "Demo (loopback)", None),
+        profile="default",
+        classrooms=(Classroom("demo", 35, "default"),),
+        gateway="127.0.0.1",
+        center=None,
+        internet=(url,),
+        resolvers=(),
+        names=("www.mext.go.jp",),
+        probes=ProbeSettings(),
+        path=None,
     )
 
 
@@ -84,25 +91,76 @@ class RunMode(str, enum.Enum):
 
 @app.command("run")
 def run_cmd(
-    site: Optional[Path] = typer.Option(None, "--site", "-s", help="Site file (YAML). Without it: the OS gateway and resolvers, the default profile, and servers from $GIGA_NETCHECK_SERVERS."),
+    site: Optional[Path] = typer.Option(
+        None,
+        "--site",
+        "-s",
+        help="Site file (YAML). Without it: the OS gateway and resolvers, the default profile, and servers from $GIGA_NETCHECK_SERVERS.",
+    ),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the JSON result to this path."),
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the reports."),
-    quick: bool = typer.Option(False, "--quick", help="Shorten every probe (about 20 s instead of about a minute); the same as --mode quick."),
-    mode: Optional[RunMode] = typer.Option(None, "--mode", help="full (default), quick, or scheduled: the light unattended plan (at most 5 MB, random start delay, lock, time limit, history line); see docs/scheduled.md."),
-    splay: Optional[float] = typer.Option(None, "--splay", help="Wait a random 0..SECONDS before measuring, so a board's schools do not all start at once (default: 120 in scheduled mode, else 0)."),
-    history_file: Optional[Path] = typer.Option(None, "--history", help="Append one line per run to this JSON Lines history (scheduled mode default: the site's schedule.history, else OUT/history-<school id>.jsonl)."),
-    prom_file: Optional[Path] = typer.Option(None, "--prom", help="Write a Prometheus textfile here (for node_exporter's textfile collector), atomically."),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Stop measuring after SECONDS and keep the partial result; exit code 5 (default: 240 in scheduled mode, else none)."),
-    formats: List[str] = typer.Option(["json", "html"], "--format", "-f", help="Report formats to write: json, html, md, csv (repeat the option; default: json and html)."),
-    redact_ids: bool = typer.Option(False, "--redact", help="Replace IP and MAC addresses, host names and SSIDs with placeholders (ip-1, host-1 ...) in every report written and shown, for reports sent outside the board."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Shorten every probe (about 20 s instead of about a minute); the same as --mode quick."
+    ),
+    mode: Optional[RunMode] = typer.Option(
+        None,
+        "--mode",
+        help="full (default), quick, or scheduled: the light unattended plan (at most 5 MB, random start delay, lock, time limit, history line); see docs/scheduled.md.",
+    ),
+    splay: Optional[float] = typer.Option(
+        None,
+        "--splay",
+        help="Wait a random 0..SECONDS before measuring, so a board's schools do not all start at once (default: 120 in scheduled mode, else 0).",
+    ),
+    history_file: Optional[Path] = typer.Option(
+        None,
+        "--history",
+        help="Append one line per run to this JSON Lines history (scheduled mode default: the site's schedule.history, else OUT/history-<school id>.jsonl).",
+    ),
+    prom_file: Optional[Path] = typer.Option(
+        None, "--prom", help="Write a Prometheus textfile here (for node_exporter's textfile collector), atomically."
+    ),
+    time_limit: Optional[float] = typer.Option(
+        None,
+        "--time-limit",
+        help="Stop measuring after SECONDS and keep the partial result; exit code 5 (default: 240 in scheduled mode, else none).",
+    ),
+    formats: list[str] = typer.Option(
+        ["json", "html"], "--format", "-f", help="Report formats to write: json, html, md, csv (repeat the option; default: json and html)."
+    ),
+    redact_ids: bool = typer.Option(
+        False,
+        "--redact",
+        help="Replace IP and MAC addresses, host names and SSIDs with placeholders (ip-1, host-1 ...) in every report written and shown, for reports sent outside the board.",
+    ),
     lang: Optional[str] = typer.Option(None, "--lang", help="Report language: en or ja (default: from the locale)."),
-    profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="A folder of your own profiles, searched before the site file's profiles_dir, $GIGA_NETCHECK_PROFILES and the shipped ones."),
-    demo: bool = typer.Option(False, "--demo", help="Run against a measurement server this command starts on loopback (tries the whole loop on one machine; measures nothing of the network)."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="Throughput engine for every center and internet target: http (own, default), speedtest (speedtest-cli: a target URL is a mini server, none the nearest Ookla server), librespeed (LibreSpeed backends); see docs/engines.md."),
+    profiles_dir: Optional[Path] = typer.Option(
+        None,
+        "--profiles-dir",
+        help="A folder of your own profiles, searched before the site file's profiles_dir, $GIGA_NETCHECK_PROFILES and the shipped ones.",
+    ),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="Run against a measurement server this command starts on loopback (tries the whole loop on one machine; measures nothing of the network).",
+    ),
+    engine: Optional[str] = typer.Option(
+        None,
+        "--engine",
+        help="Throughput engine for every center and internet target: http (own, default), speedtest (speedtest-cli: a target URL is a mini server, none the nearest Ookla server), librespeed (LibreSpeed backends); see docs/engines.md.",
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress display (for scripts and cron)."),
-    upload_url: Optional[str] = typer.Option(None, "--upload", help="Also send the result to the board's center (serve --collect) at this URL, with retries; kept in the spool until it is stored (docs/boards.md)."),
-    upload_token: Optional[str] = typer.Option(None, "--upload-token", envvar="GIGA_NETCHECK_UPLOAD_TOKEN", help="Token for --upload (or $GIGA_NETCHECK_UPLOAD_TOKEN)."),
-    spool_dir: Optional[Path] = typer.Option(None, "--spool", help="Where results wait while the center is unreachable (default: OUT/spool)."),
+    upload_url: Optional[str] = typer.Option(
+        None,
+        "--upload",
+        help="Also send the result to the board's center (serve --collect) at this URL, with retries; kept in the spool until it is stored (docs/boards.md).",
+    ),
+    upload_token: Optional[str] = typer.Option(
+        None, "--upload-token", envvar="GIGA_NETCHECK_UPLOAD_TOKEN", help="Token for --upload (or $GIGA_NETCHECK_UPLOAD_TOKEN)."
+    ),
+    spool_dir: Optional[Path] = typer.Option(
+        None, "--spool", help="Where results wait while the center is unreachable (default: OUT/spool)."
+    ),
 ) -> None:
     """Measure the network from here, compare with the classrooms' needs, write a report.
 
@@ -135,8 +193,9 @@ def run_cmd(
 
         mode_name = resolve_mode(mode, quick, m)
         quick = mode_name == "quick"
-        job = Unattended.prepare(m, err, the_site, mode=mode_name, out_dir=out_dir, splay=splay, history=history_file,
-                                 prom=prom_file, time_limit=time_limit)  # None for a plain run
+        job = Unattended.prepare(
+            m, err, the_site, mode=mode_name, out_dir=out_dir, splay=splay, history=history_file, prom=prom_file, time_limit=time_limit
+        )  # None for a plain run
     except ConfigError as exc:
         _fail(m, "error.config", Exit.USAGE, message=str(exc))
     host = {"gateway_ipv4": "127.0.0.1", "resolvers": [], "hostname": "demo"} if demo else _host_info()
@@ -163,8 +222,15 @@ def run_cmd(
         stop.set()
         err.print(f"[yellow]{m('error.interrupted')}…[/]")
 
-    bar = RichBar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=no_progress)
+    bar = RichBar(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=no_progress,
+    )
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         with bar:
@@ -211,8 +277,12 @@ def serve_cmd(
     max_download_bytes: int = typer.Option(1 << 30, "--max-download-bytes", help="Largest download one request may ask for."),
     max_upload_bytes: int = typer.Option(1 << 30, "--max-upload-bytes", help="Largest upload body one request may send."),
     max_connections: int = typer.Option(4096, "--max-connections", help="Connections served at once; more are closed."),
-    collect_dir: Optional[Path] = typer.Option(None, "--collect", help="Also accept results uploaded by schools (POST /results) and store them in this folder (docs/boards.md)."),
-    tokens_file: Optional[Path] = typer.Option(None, "--tokens", help="With --collect: the YAML file of upload tokens (per school or per board)."),
+    collect_dir: Optional[Path] = typer.Option(
+        None, "--collect", help="Also accept results uploaded by schools (POST /results) and store them in this folder (docs/boards.md)."
+    ),
+    tokens_file: Optional[Path] = typer.Option(
+        None, "--tokens", help="With --collect: the YAML file of upload tokens (per school or per board)."
+    ),
     max_result_bytes: int = typer.Option(4 << 20, "--max-result-bytes", help="With --collect: largest result one upload may send."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
 ) -> None:
@@ -232,8 +302,15 @@ def serve_cmd(
         except (ConfigError, OSError) as exc:
             _fail(m, "error.config", Exit.USAGE, message=str(exc))
         err.print(m("serve.collecting", path=str(collect_dir), tokens=len(collector.tokens)), highlight=False)
-    cfg = ServerConfig(host=host, port=port, udp_port=udp_port, max_download_bytes=max_download_bytes,
-                       max_upload_bytes=max_upload_bytes, max_connections=max_connections, collector=collector)
+    cfg = ServerConfig(
+        host=host,
+        port=port,
+        udp_port=udp_port,
+        max_download_bytes=max_download_bytes,
+        max_upload_bytes=max_upload_bytes,
+        max_connections=max_connections,
+        collector=collector,
+    )
     try:
         run_server(cfg)
     except KeyboardInterrupt:
@@ -249,7 +326,11 @@ def report_cmd(
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of the terminal."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Report language: en or ja."),
     retriage: bool = typer.Option(True, "--retriage/--as-saved", help="Re-run thresholds and triage with the current rules and profiles."),
-    redact_ids: bool = typer.Option(False, "--redact", help="Replace IP and MAC addresses, host names and SSIDs with placeholders (ip-1, host-1 ...), for reports sent outside the board."),
+    redact_ids: bool = typer.Option(
+        False,
+        "--redact",
+        help="Replace IP and MAC addresses, host names and SSIDs with placeholders (ip-1, host-1 ...), for reports sent outside the board.",
+    ),
 ) -> None:
     """Render a saved result again (re-running thresholds and triage by default)."""
     from giga_netcheck.measure.runner import conclude, load_profiles
@@ -260,8 +341,16 @@ def report_cmd(
         if retriage:
             from giga_netcheck.config.site import Site
 
-            site = Site(school=result.school, profile=result.profile, classrooms=result.classrooms, gateway=None,
-                        center=None, internet=(), resolvers=(), names=())
+            site = Site(
+                school=result.school,
+                profile=result.profile,
+                classrooms=result.classrooms,
+                gateway=None,
+                center=None,
+                internet=(),
+                resolvers=(),
+                names=(),
+            )
             result = conclude(result, load_profiles(site))
     except ResultFileError as exc:
         _fail(m, "error.result", Exit.USAGE, message=str(exc))

@@ -24,16 +24,31 @@ from rich.console import Console
 from rich.table import Table
 
 from giga_netcheck.cli.common import Exit, fail, messages, out
-from giga_netcheck.monitor import history as hist
-from giga_netcheck.monitor import prometheus
 from giga_netcheck.config.site import Site, load_site
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult
 from giga_netcheck.measure.probes.base import Progress
+from giga_netcheck.monitor import history as hist, prometheus
 from giga_netcheck.monitor.scheduled import (
-    HARD_LIMIT_GRACE_S, MB, LockHeld, Plan, RunLock, choose_plan, cron_line, merge_crontab, parse_days, parse_every,
-    run_planned, safe_name, splay_delay, sweep_temp_files, systemd_units, unit_name, widened, with_cause,
+    HARD_LIMIT_GRACE_S,
+    MB,
+    LockHeld,
+    Plan,
+    RunLock,
+    choose_plan,
+    cron_line,
+    merge_crontab,
+    parse_days,
+    parse_every,
+    run_planned,
+    safe_name,
+    splay_delay,
+    sweep_temp_files,
+    systemd_units,
+    unit_name,
+    widened,
+    with_cause,
 )
 
 EXIT_LOCKED = 4
@@ -63,8 +78,19 @@ def default_history(site: Site, out_dir: Path) -> Path:
 class Unattended:
     """The unattended parts of one ``run``; cli.run_cmd calls begin, run, then record."""
 
-    def __init__(self, m: Messages, err: Console, site: Site, *, mode: str, out_dir: Path, splay_s: float,
-                 history: Optional[Path], prom: Optional[Path], time_limit_s: Optional[float]) -> None:
+    def __init__(
+        self,
+        m: Messages,
+        err: Console,
+        site: Site,
+        *,
+        mode: str,
+        out_dir: Path,
+        splay_s: float,
+        history: Optional[Path],
+        prom: Optional[Path],
+        time_limit_s: Optional[float],
+    ) -> None:
         self.m, self.err, self.site, self.mode, self.out_dir = m, err, site, mode, out_dir
         self.scheduled = mode == "scheduled"
         self.splay_s, self.history, self.prom, self.time_limit_s = splay_s, history, prom, time_limit_s
@@ -80,8 +106,19 @@ class Unattended:
 
     # ------------------------------------------------------------------ setting up
     @classmethod
-    def prepare(cls, m: Messages, err: Console, site: Site, *, mode: str, out_dir: Path, splay: Optional[float],
-                history: Optional[Path], prom: Optional[Path], time_limit: Optional[float]) -> Optional["Unattended"]:
+    def prepare(
+        cls,
+        m: Messages,
+        err: Console,
+        site: Site,
+        *,
+        mode: str,
+        out_dir: Path,
+        splay: Optional[float],
+        history: Optional[Path],
+        prom: Optional[Path],
+        time_limit: Optional[float],
+    ) -> Optional[Unattended]:
         """None for a plain interactive run (no unattended option given)."""
         scheduled = mode == "scheduled"
         if not scheduled and history is None and prom is None and time_limit is None and not splay:
@@ -93,9 +130,14 @@ class Unattended:
         if scheduled and history is None:
             history = default_history(site, out_dir)
         return cls(
-            m, err, site, mode=mode, out_dir=out_dir,
+            m,
+            err,
+            site,
+            mode=mode,
+            out_dir=out_dir,
             splay_s=float(splay if splay is not None else (sched.splay_s if scheduled else 0.0)),
-            history=history, prom=prom,
+            history=history,
+            prom=prom,
             time_limit_s=time_limit if time_limit is not None else (sched.time_limit_s if scheduled else None),
         )
 
@@ -111,7 +153,7 @@ class Unattended:
                 self._lock = RunLock(f"{self.history}.lock").acquire()
             except LockHeld as exc:
                 self._log(self.m("scheduled.locked", path=exc.path, holder=exc.holder or "?"))
-                raise typer.Exit(EXIT_LOCKED)
+                raise typer.Exit(EXIT_LOCKED) from None
             except OSError as exc:
                 _usage(self.m, f"cannot create the lock file {self.history}.lock: {exc.strerror or exc}")
             school = safe_name(self.site.school.id) or "site"
@@ -128,7 +170,7 @@ class Unattended:
             try:
                 stop.wait(delay)
             except KeyboardInterrupt:
-                raise typer.Exit(130)
+                raise typer.Exit(130) from None
             if stop.is_set():
                 raise typer.Exit(130)
         self.started = dt.datetime.now().astimezone()
@@ -155,10 +197,16 @@ class Unattended:
                     return
                 self._finished = True
             self._log(self.m("scheduled.hard_limit", grace=HARD_LIMIT_GRACE_S, seconds=limit))
-            rec = hist.Record(when=self.started, school=self.site.school.id, status="error",
-                              plan=self.plan.kind if self.plan else ("quick" if self.mode == "quick" else "full"),
-                              mode=self.plan.mode if self.plan else self.mode, interrupted=True, note="time-limit",
-                              duration_s=(dt.datetime.now().astimezone() - self.started).total_seconds())
+            rec = hist.Record(
+                when=self.started,
+                school=self.site.school.id,
+                status="error",
+                plan=self.plan.kind if self.plan else ("quick" if self.mode == "quick" else "full"),
+                mode=self.plan.mode if self.plan else self.mode,
+                interrupted=True,
+                note="time-limit",
+                duration_s=(dt.datetime.now().astimezone() - self.started).total_seconds(),
+            )
             try:
                 if self.history is not None:
                     hist.append(self.history, rec)
@@ -222,10 +270,20 @@ class Unattended:
         """One line for cron's log instead of the terminal summary."""
         plan = self.plan or Plan("full", "full", why=("plan.why.every_run", {}))
         status = self.m(f"status_word.{result.status}") if self.m.has(f"status_word.{result.status}") else result.status
-        out.print(self.m("scheduled.summary", time=result.started_at, school=result.school.id, status=status,
-                         plan=self.m(f"plan.{plan.kind}"), reason=self.m(plan.why[0], **plan.why[1]) if plan.why[1] else self.m(plan.why[0]),
-                         mbytes=sum(b.bytes_total for b in result.measurements.bandwidth) / MB,
-                         seconds=result.duration_s), highlight=False, soft_wrap=True)
+        out.print(
+            self.m(
+                "scheduled.summary",
+                time=result.started_at,
+                school=result.school.id,
+                status=status,
+                plan=self.m(f"plan.{plan.kind}"),
+                reason=self.m(plan.why[0], **plan.why[1]) if plan.why[1] else self.m(plan.why[0]),
+                mbytes=sum(b.bytes_total for b in result.measurements.bandwidth) / MB,
+                seconds=result.duration_s,
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
         if self.history is not None:
             out.print(self.m("scheduled.history_written", path=str(self.history)), highlight=False, soft_wrap=True)
 
@@ -247,8 +305,7 @@ def _usage(m: Messages, message: str) -> None:
 def _command_for(site_path: Path, out_dir: Path, splay: float, prom: Optional[Path]) -> list[str]:
     exe = shutil.which("giga-netcheck")
     base = [exe] if exe else [sys.executable, "-m", "giga_netcheck"]
-    cmd = base + ["run", "--mode", "scheduled", "--site", str(site_path), "--out", str(out_dir), "--no-progress",
-                  "--splay", f"{splay:g}"]
+    cmd = base + ["run", "--mode", "scheduled", "--site", str(site_path), "--out", str(out_dir), "--no-progress", "--splay", f"{splay:g}"]
     if prom is not None:
         cmd += ["--prom", str(prom.resolve())]
     return cmd
@@ -256,14 +313,30 @@ def _command_for(site_path: Path, out_dir: Path, splay: float, prom: Optional[Pa
 
 def schedule_cmd(
     site: Path = typer.Option(..., "--site", "-s", help="The school's site file (YAML); its schedule: section gives the defaults."),
-    every: Optional[str] = typer.Option(None, "--every", help="How often to run: 5m, 10m, 15m, 20m, 30m or whole hours like 1h (default: schedule.every, 15m)."),
-    window: Optional[str] = typer.Option(None, "--window", help="When runs start, HH:MM-HH:MM (default: schedule.window, else the lesson hours widened by an hour each side, so the history has a baseline)."),
+    every: Optional[str] = typer.Option(
+        None, "--every", help="How often to run: 5m, 10m, 15m, 20m, 30m or whole hours like 1h (default: schedule.every, 15m)."
+    ),
+    window: Optional[str] = typer.Option(
+        None,
+        "--window",
+        help="When runs start, HH:MM-HH:MM (default: schedule.window, else the lesson hours widened by an hour each side, so the history has a baseline).",
+    ),
     days: Optional[str] = typer.Option(None, "--days", help="Days to run: mon-fri, or mon,wed,fri (default: schedule.lesson_days)."),
-    splay: Optional[float] = typer.Option(None, "--splay", help="Random start delay in seconds passed to each run (default: schedule.splay_s, 120)."),
-    prom: Optional[Path] = typer.Option(None, "--prom", help="Have each run write a Prometheus textfile here (node_exporter's textfile folder)."),
+    splay: Optional[float] = typer.Option(
+        None, "--splay", help="Random start delay in seconds passed to each run (default: schedule.splay_s, 120)."
+    ),
+    prom: Optional[Path] = typer.Option(
+        None, "--prom", help="Have each run write a Prometheus textfile here (node_exporter's textfile folder)."
+    ),
     systemd: bool = typer.Option(False, "--systemd", help="Print a systemd service and timer instead of a crontab line."),
-    install: bool = typer.Option(False, "--install", help="Write them: the crontab line into your crontab (via `crontab -`) or, with --to, into that file; the systemd units into --to (default ~/.config/systemd/user)."),
-    to: Optional[Path] = typer.Option(None, "--to", help="With --install: the crontab file to update, or the folder for the systemd units."),
+    install: bool = typer.Option(
+        False,
+        "--install",
+        help="Write them: the crontab line into your crontab (via `crontab -`) or, with --to, into that file; the systemd units into --to (default ~/.config/systemd/user).",
+    ),
+    to: Optional[Path] = typer.Option(
+        None, "--to", help="With --install: the crontab file to update, or the folder for the systemd units."
+    ),
     lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
 ) -> None:
     """Print (or install) a crontab line or systemd timer that runs this site's scheduled check."""
@@ -288,9 +361,17 @@ def schedule_cmd(
         typer.echo(m("schedule.warn_overlap", splay=splay_s, limit=s.time_limit_s, every=every_min), err=True)
     try:
         if systemd:
-            units = systemd_units(command, every_min, win, day_list, school_id=the_site.school.id,
-                                  school_name=the_site.school.name, splay_s=splay_s, time_limit_s=s.time_limit_s,
-                                  workdir=str(site_path.parent))
+            units = systemd_units(
+                command,
+                every_min,
+                win,
+                day_list,
+                school_id=the_site.school.id,
+                school_name=the_site.school.name,
+                splay_s=splay_s,
+                time_limit_s=s.time_limit_s,
+                workdir=str(site_path.parent),
+            )
             if not install:
                 for name, text in units.items():
                     typer.echo(f"# {name}\n{text}")
@@ -320,8 +401,9 @@ def schedule_cmd(
     try:
         listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True, timeout=30)
         existing = listed.stdout if listed.returncode == 0 else ""
-        done = subprocess.run(["crontab", "-"], input=merge_crontab(existing, line, the_site.school.id),
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            ["crontab", "-"], input=merge_crontab(existing, line, the_site.school.id), capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         _usage(m, m("schedule.crontab_failed", message=str(exc)))
     if done.returncode != 0:
@@ -354,8 +436,15 @@ def history_view(path: Path, *, school: Optional[str], lessons: hist.Lessons, si
     if since_days:
         cutoff = dt.datetime.now().astimezone() - dt.timedelta(days=since_days)
         records = [r for r in records if hist._ts(r.when) >= cutoff.timestamp()]
-    return HistoryView(chosen, tuple(records), got.skipped, tuple(c for c in counts if c[0] != chosen),
-                       hist.trends(records), lessons, hist.peak_congestion(records, lessons))
+    return HistoryView(
+        chosen,
+        tuple(records),
+        got.skipped,
+        tuple(c for c in counts if c[0] != chosen),
+        hist.trends(records),
+        lessons,
+        hist.peak_congestion(records, lessons),
+    )
 
 
 def _bucket_rows(view: HistoryView, m: Messages, by: str) -> list[list[str]]:
@@ -368,21 +457,45 @@ def _bucket_rows(view: HistoryView, m: Messages, by: str) -> list[list[str]]:
         else:
             label = m(f"weekday.{hist.WEEKDAYS[b.key]}")
             lesson = hist.WEEKDAYS[b.key] in view.lessons.days
-        rows.append([label, "●" if lesson else "", str(b.runs), str(b.failed), _fmt(b.down_mbps_p50), _fmt(b.up_mbps_p50),
-                     _fmt(b.rtt_p50_ms), _fmt(b.loss_pct_p50, 2), _fmt(b.dns_p50_ms)])
+        rows.append(
+            [
+                label,
+                "●" if lesson else "",
+                str(b.runs),
+                str(b.failed),
+                _fmt(b.down_mbps_p50),
+                _fmt(b.up_mbps_p50),
+                _fmt(b.rtt_p50_ms),
+                _fmt(b.loss_pct_p50, 2),
+                _fmt(b.dns_p50_ms),
+            ]
+        )
     return rows
 
 
-_COLS = ("history.col.runs", "history.col.failed", "history.col.down", "history.col.up", "history.col.rtt",
-         "history.col.loss", "history.col.dns")
+_COLS = (
+    "history.col.runs",
+    "history.col.failed",
+    "history.col.down",
+    "history.col.up",
+    "history.col.rtt",
+    "history.col.loss",
+    "history.col.dns",
+)
 
 
 def history_cmd(
     file: Path = typer.Argument(..., help="A history file (JSON Lines) written by run --history or --mode scheduled."),
-    site: Optional[Path] = typer.Option(None, "--site", "-s", help="Take the lesson hours and days from this site file's schedule: section."),
+    site: Optional[Path] = typer.Option(
+        None, "--site", "-s", help="Take the lesson hours and days from this site file's schedule: section."
+    ),
     school: Optional[str] = typer.Option(None, "--school", help="The school id to show (default: the one with the most records)."),
-    lesson_hours: Optional[str] = typer.Option(None, "--lesson-hours", help="Lesson time, HH:MM-HH:MM (default: the site's, else 08:30-15:30)."),
-    lesson_days: Optional[str] = typer.Option(None, "--lesson-days", help="Lesson days: mon-fri, or mon,wed,fri (default: the site's, else mon-fri)."),
+    lesson_hours: Optional[str] = typer.Option(
+        None, "--lesson-hours", help="Lesson time, HH:MM-HH:MM (default: the site's, else 08:30-15:30)."
+    ),
+    lesson_days: Optional[str] = typer.Option(
+        None, "--lesson-days", help="Lesson days: mon-fri, or mon,wed,fri (default: the site's, else mon-fri)."
+    ),
     since: Optional[int] = typer.Option(None, "--days", help="Only the last N days."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Also write the trends and the analysis as an HTML page here."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Language: en or ja."),
@@ -447,7 +560,9 @@ def _print_cause(out: Console, m: Messages, cause: Any) -> None:
     if cause is None:
         out.print("  " + m("history.no_peak", reason=m("history.no_peak.reason")), highlight=False)
         return
-    out.print(f"  [bold]{m(f'cause.{cause.id}')}[/] [dim]{cause.id}[/] — {m(f'segment.{cause.segment}')}, {cause.confidence:.0%}", highlight=False)
+    out.print(
+        f"  [bold]{m(f'cause.{cause.id}')}[/] [dim]{cause.id}[/] — {m(f'segment.{cause.segment}')}, {cause.confidence:.0%}", highlight=False
+    )
     for e in cause.evidence:
         out.print(f"    · {evidence_text(e)}", highlight=False)
     out.print(f"    → {m(cause.advice)}", highlight=False)
@@ -462,7 +577,8 @@ def history_html(view: HistoryView, m: Messages) -> str:
     t = view.trends
     peak = max((b.down_mbps_p50 or 0.0 for b in t.hours), default=0.0) or 1.0
     parts = [
-        "<!DOCTYPE html>", f'<html lang="{e(m.lang)}"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        f'<html lang="{e(m.lang)}"><head><meta charset="utf-8">',
         f"<title>{e(m('history.title'))} — {e(view.school)}</title>",
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}"
         "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}"
@@ -481,16 +597,21 @@ def history_html(view: HistoryView, m: Messages) -> str:
         for b, row in zip(buckets, _bucket_rows(view, m, by)):
             width = int(100 * (b.down_mbps_p50 or 0.0) / peak)
             cls = ' class="lesson"' if row[1] else ""
-            parts.append(f"<tr{cls}>" + "".join(f"<td>{e(x)}</td>" for x in row)
-                         + f'<td style="text-align:left;min-width:12em"><span class="bar" style="width:{width}%"></span></td></tr>')
+            parts.append(
+                f"<tr{cls}>"
+                + "".join(f"<td>{e(x)}</td>" for x in row)
+                + f'<td style="text-align:left;min-width:12em"><span class="bar" style="width:{width}%"></span></td></tr>'
+            )
         parts.append("</tbody></table>")
     parts.append(f"<h2>{e(m('history.analysis', lessons=view.lessons.label()))}</h2>")
     c = view.cause
     if c is None:
         parts.append(f"<p>{e(m('history.no_peak', reason=m('history.no_peak.reason')))}</p>")
     else:
-        parts.append(f'<div class="cause"><p><strong>{e(m(f"cause.{c.id}"))}</strong> <code>{e(c.id)}</code> — '
-                     f"{e(m(f'segment.{c.segment}'))}, {c.confidence:.0%}</p><ul>")
+        parts.append(
+            f'<div class="cause"><p><strong>{e(m(f"cause.{c.id}"))}</strong> <code>{e(c.id)}</code> — '
+            f"{e(m(f'segment.{c.segment}'))}, {c.confidence:.0%}</p><ul>"
+        )
         parts += [f"<li>{e(evidence_text(x))}</li>" for x in c.evidence]
         parts.append(f"</ul><p>→ {e(m(c.advice))}</p></div>")
     parts.append("</body></html>\n")

@@ -17,21 +17,23 @@ HARD_MAX_DURATION_S = 600.0
 """The whole ramp, every step and pause included."""
 HARD_MAX_BYTES = 20 * 10**9
 
-LOAD_SCHEMA = Obj({
-    "enabled": bool,
-    "activity": Str(choices=ACTIVITIES),
-    "bitrate_mbps": Num(0.05, 100),
-    "segment_s": Num(0.2, 10),
-    "devices": Num(1, HARD_MAX_DEVICES, integer=True),
-    "max_factor": Num(1, 4),
-    "steps": Num(1, HARD_MAX_STEPS, integer=True),
-    "step_s": Num(1, HARD_MAX_STEP_S),
-    "max_devices": Num(1, HARD_MAX_DEVICES, integer=True),
-    "max_mb": Num(1, HARD_MAX_BYTES / 1e6),
-    "target": Str(),
-    "allow_unverified": ListOf(Str()),
-    "i_run_this_server": bool,
-})
+LOAD_SCHEMA = Obj(
+    {
+        "enabled": bool,
+        "activity": Str(choices=ACTIVITIES),
+        "bitrate_mbps": Num(0.05, 100),
+        "segment_s": Num(0.2, 10),
+        "devices": Num(1, HARD_MAX_DEVICES, integer=True),
+        "max_factor": Num(1, 4),
+        "steps": Num(1, HARD_MAX_STEPS, integer=True),
+        "step_s": Num(1, HARD_MAX_STEP_S),
+        "max_devices": Num(1, HARD_MAX_DEVICES, integer=True),
+        "max_mb": Num(1, HARD_MAX_BYTES / 1e6),
+        "target": Str(),
+        "allow_unverified": ListOf(Str()),
+        "i_run_this_server": bool,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class LoadSettings:
     i_run_this_server: bool = False
     """...and only with this confirmation set too."""
 
-    def quick(self) -> "LoadSettings":
+    def quick(self) -> LoadSettings:
         from dataclasses import replace
 
         return replace(self, steps=min(self.steps, 3), step_s=min(self.step_s, 3.0), segment_s=min(self.segment_s, 1.0))

@@ -30,11 +30,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from giga_netcheck.measure.engines import ENGINES
-from giga_netcheck.core.errors import ConfigError, UnknownProfileError
 from giga_netcheck.config.load import LOAD_SCHEMA, LoadSettings, load_settings
-from giga_netcheck.core.models import Classroom, School, Target
 from giga_netcheck.config.schema import Either, ListOf, Num, Obj, Str, printable, validate
+from giga_netcheck.core.errors import ConfigError, UnknownProfileError
+from giga_netcheck.core.models import Classroom, School, Target
+from giga_netcheck.measure.engines import ENGINES
 
 PROFILES_ENV = "GIGA_NETCHECK_PROFILES"
 SERVERS_ENV = "GIGA_NETCHECK_SERVERS"
@@ -48,44 +48,54 @@ _DEVICES = Num(1, 10000, integer=True)
 
 # --------------------------------------------------------------------------------- site
 
-_PROBE_TUNING = Obj({
-    "bandwidth": Obj({
-        "streams": Num(1, 64, integer=True),
-        "duration_s": Num(1, 120),
-        "warmup_s": Num(0, 30),
-        "enabled": bool,
-    }),
-    "latency": Obj({
-        "count": Num(1, 1000, integer=True),
-        "interval_s": Num(0.01, 10),
-        "timeout_s": Num(0.1, 10),
-        "method": Str(choices=("auto", "icmp", "icmp-dgram", "udp-echo", "tcp-connect")),
-    }),
-    "dns": Obj({
-        "queries": Num(1, 100, integer=True),
-        "timeout_s": Num(0.1, 10),
-    }),
-})
+_PROBE_TUNING = Obj(
+    {
+        "bandwidth": Obj(
+            {
+                "streams": Num(1, 64, integer=True),
+                "duration_s": Num(1, 120),
+                "warmup_s": Num(0, 30),
+                "enabled": bool,
+            }
+        ),
+        "latency": Obj(
+            {
+                "count": Num(1, 1000, integer=True),
+                "interval_s": Num(0.01, 10),
+                "timeout_s": Num(0.1, 10),
+                "method": Str(choices=("auto", "icmp", "icmp-dgram", "udp-echo", "tcp-connect")),
+            }
+        ),
+        "dns": Obj(
+            {
+                "queries": Num(1, 100, integer=True),
+                "timeout_s": Num(0.1, 10),
+            }
+        ),
+    }
+)
 
 # Scheduled runs (docs/scheduled.md). A range never crosses midnight; 24:00 may end one.
 _HHMM = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 _TIME_RANGE = Str(pattern=rf"{_HHMM}-(?:{_HHMM}|24:00)", expect="a time range HH:MM-HH:MM within one day, e.g. 08:30-15:30")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_SCHEDULE = Obj({
-    "every": Str(pattern=r"(?:[1-9][0-9]?m|[1-9][0-9]?h)", expect="an interval like 15m or 1h"),
-    "window": _TIME_RANGE,
-    "lesson_hours": _TIME_RANGE,
-    "lesson_days": ListOf(Str(choices=WEEKDAYS), nonempty=True),
-    "full_every": Num(0, 10000, integer=True),
-    "full_window": _TIME_RANGE,
-    "budget_mb": Num(0.5, 50),
-    "splay_s": Num(0, 3600),
-    "time_limit_s": Num(10, 3600),
-    "history": Str(),
-    "retention_days": Num(1, 3660, integer=True),
-    "retention_mb": Num(0.1, 1000),
-})
+_SCHEDULE = Obj(
+    {
+        "every": Str(pattern=r"(?:[1-9][0-9]?m|[1-9][0-9]?h)", expect="an interval like 15m or 1h"),
+        "window": _TIME_RANGE,
+        "lesson_hours": _TIME_RANGE,
+        "lesson_days": ListOf(Str(choices=WEEKDAYS), nonempty=True),
+        "full_every": Num(0, 10000, integer=True),
+        "full_window": _TIME_RANGE,
+        "budget_mb": Num(0.5, 50),
+        "splay_s": Num(0, 3600),
+        "time_limit_s": Num(10, 3600),
+        "history": Str(),
+        "retention_days": Num(1, 3660, integer=True),
+        "retention_mb": Num(0.1, 1000),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -146,42 +156,64 @@ if "staff" in {f.name for f in dataclasses.fields(School)}:
     _SCHOOL_FIELDS["staff"] = Num(0, 100000, integer=True)
 
 # A target measured by another throughput engine (docs/engines.md): a mapping instead of a URL.
-_ENGINE_TARGET = Obj({
-    "url": Str(), "engine": Str(choices=ENGINES), "server_id": Str(), "secure": bool, "server_list": Str(),
-})
+_ENGINE_TARGET = Obj(
+    {
+        "url": Str(),
+        "engine": Str(choices=ENGINES),
+        "server_id": Str(),
+        "secure": bool,
+        "server_list": Str(),
+    }
+)
 
-SITE_SCHEMA = Obj({
-    "school": Obj(_SCHOOL_FIELDS),
-    "profile": Str(),
-    "profiles_dir": Str(),
-    "classrooms": ListOf(Obj({
-        "name": Str(),
-        "devices": _DEVICES,
+SITE_SCHEMA = Obj(
+    {
+        "school": Obj(_SCHOOL_FIELDS),
         "profile": Str(),
-        "mix": ListOf(Obj({"profile": _MIX_REF, "devices": _DEVICES}, required=("profile", "devices")), nonempty=True),
-    }, required=("name",))),
-    "targets": Obj({
-        "gateway": Str(),
-        "center": Either((Str(), _ENGINE_TARGET)),
-        "internet": Either((ListOf(Either((Str(), _ENGINE_TARGET))), Str(), _ENGINE_TARGET)),
-    }),
-    "dns": Obj({
-        "resolvers": ListOf(Str()),
-        "names": ListOf(Str()),
-    }),
-    "probes": _PROBE_TUNING,
-    "schedule": _SCHEDULE,
-    "load": LOAD_SCHEMA,  # the load probe (docs/load.md)
-    # the HTTP proxy browsers here use (docs/site-file.md): wins over the environment and system settings
-    "proxy": Obj({"url": Str(), "pac": Str(), "no_proxy": ListOf(Str()), "direct": bool}),
-    # Context a board breaks its results down by (docs/boards.md); uploads carry it with the result.
-    "context": Obj({
-        "board": Str(), "region": Str(), "isp": Str(), "line_type": Str(),
-        "contract": Str(choices=("best-effort", "guaranteed")),
-        "ipv4_method": Str(choices=("pppoe", "ipoe", "v4-over-v6")),
-        "connection_model": Str(choices=("center", "local-breakout")),
-    }),
-})
+        "profiles_dir": Str(),
+        "classrooms": ListOf(
+            Obj(
+                {
+                    "name": Str(),
+                    "devices": _DEVICES,
+                    "profile": Str(),
+                    "mix": ListOf(Obj({"profile": _MIX_REF, "devices": _DEVICES}, required=("profile", "devices")), nonempty=True),
+                },
+                required=("name",),
+            )
+        ),
+        "targets": Obj(
+            {
+                "gateway": Str(),
+                "center": Either((Str(), _ENGINE_TARGET)),
+                "internet": Either((ListOf(Either((Str(), _ENGINE_TARGET))), Str(), _ENGINE_TARGET)),
+            }
+        ),
+        "dns": Obj(
+            {
+                "resolvers": ListOf(Str()),
+                "names": ListOf(Str()),
+            }
+        ),
+        "probes": _PROBE_TUNING,
+        "schedule": _SCHEDULE,
+        "load": LOAD_SCHEMA,  # the load probe (docs/load.md)
+        # the HTTP proxy browsers here use (docs/site-file.md): wins over the environment and system settings
+        "proxy": Obj({"url": Str(), "pac": Str(), "no_proxy": ListOf(Str()), "direct": bool}),
+        # Context a board breaks its results down by (docs/boards.md); uploads carry it with the result.
+        "context": Obj(
+            {
+                "board": Str(),
+                "region": Str(),
+                "isp": Str(),
+                "line_type": Str(),
+                "contract": Str(choices=("best-effort", "guaranteed")),
+                "ipv4_method": Str(choices=("pppoe", "ipoe", "v4-over-v6")),
+                "connection_model": Str(choices=("center", "local-breakout")),
+            }
+        ),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -199,7 +231,7 @@ class ProbeSettings:
     dns_queries: int = 5
     dns_timeout_s: float = 2.0
 
-    def quick(self) -> "ProbeSettings":
+    def quick(self) -> ProbeSettings:
         return ProbeSettings(
             bandwidth_enabled=self.bandwidth_enabled,
             streams=self.streams,
@@ -250,8 +282,9 @@ class Site:
         engine = self.engine or opts.get("engine") or "http"
         if engine == "http" and not opts:
             return t
-        return dataclasses.replace(t, engine=engine, server_id=opts.get("server_id"), secure=bool(opts.get("secure", False)),
-                                   server_list=opts.get("server_list"))
+        return dataclasses.replace(
+            t, engine=engine, server_id=opts.get("server_id"), secure=bool(opts.get("secure", False)), server_list=opts.get("server_list")
+        )
 
     def targets(self, detected_gateway: Optional[str]) -> list[Target]:
         """The path's measurement points, nearest first."""
@@ -262,7 +295,9 @@ class Site:
         if self.center:
             out.append(self._engine("center", _target("center", "center", self.center)))
         for i, item in enumerate(self.internet, 1):
-            out.append(self._engine(f"internet[{i - 1}]", _target(f"internet-{i}" if len(self.internet) > 1 else "internet", "internet", item)))
+            out.append(
+                self._engine(f"internet[{i - 1}]", _target(f"internet-{i}" if len(self.internet) > 1 else "internet", "internet", item))
+            )
         return out
 
 
@@ -278,8 +313,7 @@ DEFAULT_NAMES = ("www.mext.go.jp", "classroom.google.com")
 DEFAULT_DEVICES = 35
 
 
-def default_site(env: Optional[dict[str, str]] = None, profile: str = "default",
-                 dirs: Optional[list[Path]] = None) -> Site:
+def default_site(env: Optional[dict[str, str]] = None, profile: str = "default", dirs: Optional[list[Path]] = None) -> Site:
     """The embedded default: OS gateway and resolvers, one classroom, servers from the env.
 
     With a ``profile`` other than ``default`` the classroom takes that profile and, when the
@@ -346,8 +380,7 @@ def _one_line(text: str) -> str:
 
 def _error(message: str, *, path: Optional[str] = None, key: Optional[str] = None) -> ConfigError:
     """A ConfigError whose text stays on one line whatever names and paths the file held."""
-    return ConfigError(printable(message), path=None if path is None else printable(path),
-                       key=None if key is None else printable(key))
+    return ConfigError(printable(message), path=None if path is None else printable(path), key=None if key is None else printable(key))
 
 
 def mix_spec(parts: Sequence[tuple[str, int]]) -> str:
@@ -379,8 +412,9 @@ def load_site(path: str | Path) -> Site:
     validate(data, SITE_SCHEMA, path=str(path))
     school = data.get("school") or {}
     profile = str(data.get("profile") or "default")
-    rooms = tuple(_classroom(r, i, profile, path) for i, r in enumerate(data.get("classrooms") or [])) \
-        or (Classroom("classroom", DEFAULT_DEVICES, profile),)
+    rooms = tuple(_classroom(r, i, profile, path) for i, r in enumerate(data.get("classrooms") or [])) or (
+        Classroom("classroom", DEFAULT_DEVICES, profile),
+    )
     targets = data.get("targets") or {}
     internet = targets.get("internet") or []
     if isinstance(internet, (str, dict)):
@@ -416,7 +450,8 @@ def load_site(path: str | Path) -> Site:
         if not os.path.isabs(profiles_dir):
             profiles_dir = str(Path(path).resolve().parent / profiles_dir)
     school_kw: dict[str, Any] = dict(
-        id=str(school.get("id", "unknown")), name=str(school.get("name", "unnamed site")),
+        id=str(school.get("id", "unknown")),
+        name=str(school.get("name", "unnamed site")),
         students=int(school["students"]) if school.get("students") is not None else None,
     )
     if school.get("staff") is not None:
@@ -454,8 +489,11 @@ def _classroom(raw: dict, i: int, site_profile: str, path: str | Path) -> Classr
     parts = [(str(m["profile"]).strip(), int(m["devices"])) for m in mix]
     total = sum(n for _, n in parts)
     if raw.get("devices") is not None and int(raw["devices"]) != total:
-        raise _error(f"{int(raw['devices'])} differs from the mix's devices, which add up to {total}; "
-                          "leave devices out or make them agree", path=str(path), key=f"{key}.devices")
+        raise _error(
+            f"{int(raw['devices'])} differs from the mix's devices, which add up to {total}; leave devices out or make them agree",
+            path=str(path),
+            key=f"{key}.devices",
+        )
     return Classroom(str(raw["name"]), total, mix_spec(parts))
 
 
@@ -477,13 +515,18 @@ def _engine_target(raw: Any, path: str | Path, key: str, options: dict[str, dict
         raise _error("missing required key 'url' (a giga-netcheck serve URL) for engine http", path=str(path), key=f"{key}.url")
     if engine == "speedtest":
         if url and sid:
-            raise _error("give url (a speedtest mini server) or server_id (an Ookla server), not both", path=str(path), key=f"{key}.server_id")
+            raise _error(
+                "give url (a speedtest mini server) or server_id (an Ookla server), not both", path=str(path), key=f"{key}.server_id"
+            )
         if sid is not None and not sid.isdigit():
             raise _error(f"expected an Ookla server id (digits), got {sid!r}", path=str(path), key=f"{key}.server_id")
     if engine == "librespeed":
         if not url and not slist:
-            raise _error("missing 'url' (a LibreSpeed backend) or 'server_list' (LibreSpeed's JSON list) for engine librespeed",
-                         path=str(path), key=f"{key}.url")
+            raise _error(
+                "missing 'url' (a LibreSpeed backend) or 'server_list' (LibreSpeed's JSON list) for engine librespeed",
+                path=str(path),
+                key=f"{key}.url",
+            )
         if slist and not slist.startswith(("http://", "https://")):
             if not os.path.isabs(slist):
                 slist = str(Path(path).resolve().parent / slist)
@@ -517,7 +560,7 @@ def _check_target(value: Any, path: str | Path, key: str) -> None:
         if parts.scheme not in ("http", "https") or not host:
             raise _error(f"expected http(s)://host:port of a measurement server, got {text!r}", path=str(path), key=key)
         try:
-            parts.port
+            _ = parts.port
         except ValueError:
             raise _error(f"bad port in {text!r}", path=str(path), key=key) from None
 
@@ -532,18 +575,22 @@ SCHOOL_RULES = ("mext-2024", "table", "per_user", "fixed")
 
 USER_COUNTS = ("students", "students_and_staff")
 
-_SCHOOL_RULE = Obj({
-    "rule": Str(choices=SCHOOL_RULES),
-    "source": Str(),
-    "points": ListOf(Obj({"students": Num(1, 1000000, integer=True), "down_mbps": Num(0)},
-                         required=("students", "down_mbps")), nonempty=True),
-    "users": Str(choices=USER_COUNTS),
-    "down_mbps_per_user": _VALUE,
-    "minimum_mbps": _VALUE,
-    "down_mbps": _VALUE,
-    "up_mbps": _VALUE,
-    "goodput_factor": Obj({"value": Num(0.5, 1), "source": Str()}, required=("value", "source")),
-}, required=("rule",))
+_SCHOOL_RULE = Obj(
+    {
+        "rule": Str(choices=SCHOOL_RULES),
+        "source": Str(),
+        "points": ListOf(
+            Obj({"students": Num(1, 1000000, integer=True), "down_mbps": Num(0)}, required=("students", "down_mbps")), nonempty=True
+        ),
+        "users": Str(choices=USER_COUNTS),
+        "down_mbps_per_user": _VALUE,
+        "minimum_mbps": _VALUE,
+        "down_mbps": _VALUE,
+        "up_mbps": _VALUE,
+        "goodput_factor": Obj({"value": Num(0.5, 1), "source": Str()}, required=("value", "source")),
+    },
+    required=("rule",),
+)
 
 # rule -> (keys it may have, keys it must have) besides ``rule``
 _RULE_KEYS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
@@ -553,31 +600,38 @@ _RULE_KEYS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
     "fixed": (frozenset({"source", "down_mbps", "up_mbps", "goodput_factor"}), ("down_mbps",)),
 }
 
-PROFILE_SCHEMA = Obj({
-    "name": Str(),
-    "description": Str(),
-    "source": Obj({"title": Str(), "published": Str(), "url": Str(), "note": Str()}, required=("title", "published")),
-    "extends": Str(),
-    "classroom": Obj({
-        "down_mbps_per_device": _VALUE,
-        "up_mbps_per_device": _VALUE,
-        "active_share": Obj({"value": Num(0, 1), "source": Str()}, required=("value", "source")),
-        "warn_margin": Obj({"value": Num(1, 10), "source": Str()}, required=("value", "source")),
-        "devices": Obj({"value": _DEVICES, "source": Str()}, required=("value", "source")),
-    }),
-    "mix": ListOf(Obj({"profile": _MIX_REF, "share": Num(0, 1), "source": Str()},
-                      required=("profile", "share", "source")), nonempty=True),
-    "limits": Obj({
-        "rtt_ms": _LIMIT,
-        "jitter_ms": _LIMIT,
-        "loss_pct": _LIMIT,
-        "gateway_loss_pct": _LIMIT,
-        "loaded_rtt_increase_ms": _LIMIT,
-        "dns_p50_ms": _LIMIT,
-        "dns_timeout_pct": _LIMIT,
-    }),
-    "school": Obj({"recommended_bandwidth": Either((Str(choices=("mext-2024", "none")), _SCHOOL_RULE))}),
-})
+PROFILE_SCHEMA = Obj(
+    {
+        "name": Str(),
+        "description": Str(),
+        "source": Obj({"title": Str(), "published": Str(), "url": Str(), "note": Str()}, required=("title", "published")),
+        "extends": Str(),
+        "classroom": Obj(
+            {
+                "down_mbps_per_device": _VALUE,
+                "up_mbps_per_device": _VALUE,
+                "active_share": Obj({"value": Num(0, 1), "source": Str()}, required=("value", "source")),
+                "warn_margin": Obj({"value": Num(1, 10), "source": Str()}, required=("value", "source")),
+                "devices": Obj({"value": _DEVICES, "source": Str()}, required=("value", "source")),
+            }
+        ),
+        "mix": ListOf(
+            Obj({"profile": _MIX_REF, "share": Num(0, 1), "source": Str()}, required=("profile", "share", "source")), nonempty=True
+        ),
+        "limits": Obj(
+            {
+                "rtt_ms": _LIMIT,
+                "jitter_ms": _LIMIT,
+                "loss_pct": _LIMIT,
+                "gateway_loss_pct": _LIMIT,
+                "loaded_rtt_increase_ms": _LIMIT,
+                "dns_p50_ms": _LIMIT,
+                "dns_timeout_pct": _LIMIT,
+            }
+        ),
+        "school": Obj({"recommended_bandwidth": Either((Str(choices=("mext-2024", "none")), _SCHOOL_RULE))}),
+    }
+)
 
 LIMIT_KEYS = ("rtt_ms", "jitter_ms", "loss_pct", "gateway_loss_pct", "loaded_rtt_increase_ms", "dns_p50_ms", "dns_timeout_pct")
 FIGURE_KEYS = ("down_mbps_per_device", "up_mbps_per_device", "active_share")
@@ -632,7 +686,7 @@ class SchoolRule:
 class MixPart:
     """One activity in a mix: a share of the classroom's devices (profile) or a device count (site)."""
 
-    profile: "Profile"
+    profile: Profile
     share: Optional[float] = None
     devices: Optional[int] = None
     source: str = ""
@@ -679,7 +733,7 @@ class Profile:
     def _counted(self) -> bool:
         return any(part.devices is not None for part in self.mix)
 
-    def leaves(self, devices: float) -> list[tuple["Profile", float]]:
+    def leaves(self, devices: float) -> list[tuple[Profile, float]]:
         """The single-activity profiles behind this one, each with the devices it covers."""
         if not self.mix:
             return [(self, float(devices))]
@@ -708,8 +762,7 @@ def shipped_profiles_dir() -> Path:
     return Path(str(resources.files("giga_netcheck.profiles")))
 
 
-def profile_dirs(extra: Optional[str] = None, env: Optional[dict[str, str]] = None,
-                 cli: Optional[str] = None) -> list[Path]:
+def profile_dirs(extra: Optional[str] = None, env: Optional[dict[str, str]] = None, cli: Optional[str] = None) -> list[Path]:
     """Where profiles are looked up, first match wins.
 
     ``--profiles-dir`` (``cli``), then the site file's ``profiles_dir`` (``extra``), then the
@@ -811,18 +864,22 @@ def list_profile_files(dirs: list[Path]) -> list[ProfileFile]:
     for name in sorted(by_name):
         paths = by_name[name]
         for i, p in enumerate(paths):
-            out.append(ProfileFile(
-                name=name, path=p, shipped=_same(p.parent, shipped),
-                shadows=paths[i + 1] if i + 1 < len(paths) else None,
-                shadowed_by=paths[i - 1] if i > 0 else None,
-            ))
+            out.append(
+                ProfileFile(
+                    name=name,
+                    path=p,
+                    shipped=_same(p.parent, shipped),
+                    shadows=paths[i + 1] if i + 1 < len(paths) else None,
+                    shadowed_by=paths[i - 1] if i > 0 else None,
+                )
+            )
     return out
 
 
 def _shadowed(path: Path, dirs: list[Path]) -> Optional[Path]:
     """The first other file named like ``path`` in a folder after ``path``'s own (or in any, for a lone path)."""
     home = next((i for i, d in enumerate(dirs) if _same(d, path.parent)), None)
-    for d in dirs[(home + 1 if home is not None else 0):]:
+    for d in dirs[(home + 1 if home is not None else 0) :]:
         for p in _candidates(path.stem, d):
             if _resolved(p) != _resolved(path):
                 return p
@@ -870,8 +927,12 @@ def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> 
             ppath = _locate(ref, dirs, near=path.parent, skip=seen if same_name else ())
         except UnknownProfileError as exc:
             if same_name:
-                raise _error(f"profile extends itself ('{ref}'): no folder after this one holds another '{ref}' "
-                                  "to extend (a user profile may extend the shipped profile it shadows)", path=str(path), key="extends") from None
+                raise _error(
+                    f"profile extends itself ('{ref}'): no folder after this one holds another '{ref}' "
+                    "to extend (a user profile may extend the shipped profile it shadows)",
+                    path=str(path),
+                    key="extends",
+                ) from None
             raise _error(str(exc).split(": ", 1)[-1], path=str(path), key="extends") from None
         if not ppath.is_file():
             raise _error(f"no profile file {ppath}", path=str(path), key="extends")
@@ -885,8 +946,11 @@ def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> 
         for k in FIGURE_KEYS:
             if k in own:
                 whose = "" if data.get("mix") else f" (it inherits mix: through extends: {data.get('extends')})"
-                raise _error(f"a profile with mix: takes its need from the mix{whose}; remove this key or the mix",
-                                  path=str(path), key=f"classroom.{k}")
+                raise _error(
+                    f"a profile with mix: takes its need from the mix{whose}; remove this key or the mix",
+                    path=str(path),
+                    key=f"classroom.{k}",
+                )
     return merged, parents
 
 
@@ -922,8 +986,11 @@ def _check_school_rule(data: dict, path: Path) -> None:
             raise _error("expected at least two points to interpolate between", path=str(path), key=f"{key}.points")
         for i in range(1, len(pts)):
             if pts[i]["students"] <= pts[i - 1]["students"]:
-                raise _error(f"expected more students than the previous point ({pts[i - 1]['students']:g}), got {pts[i]['students']!r}",
-                                  path=str(path), key=f"{key}.points[{i}].students")
+                raise _error(
+                    f"expected more students than the previous point ({pts[i - 1]['students']:g}), got {pts[i]['students']!r}",
+                    path=str(path),
+                    key=f"{key}.points[{i}].students",
+                )
 
 
 def _school_rule(raw: dict) -> SchoolRule:
@@ -951,8 +1018,11 @@ def mext_2024_rule() -> SchoolRule:
     _check_school_rule(data, path)
     raw = (data.get("school") or {}).get("recommended_bandwidth")
     if not isinstance(raw, dict) or raw.get("rule") != "mext-2024" or not raw.get("points"):
-        raise _error("the shipped mext-2024 profile must carry the MEXT table (rule: mext-2024 with points)",
-                          path=str(path), key="school.recommended_bandwidth")
+        raise _error(
+            "the shipped mext-2024 profile must carry the MEXT table (rule: mext-2024 with points)",
+            path=str(path),
+            key="school.recommended_bandwidth",
+        )
     return _school_rule(raw)
 
 
@@ -961,6 +1031,7 @@ def strictest(candidates: Sequence[tuple[str, Limit]], own: str = "") -> Limit:
 
     Each part of the source names the profile it came from (unless it is ``own``).
     """
+
     def cite(origin: str, text: str) -> str:
         if origin == own:
             return text
@@ -1025,21 +1096,29 @@ def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, 
             parts.append(MixPart(part, share=float(entry["share"]), source=str(entry["source"])))
         total = sum(p.share or 0.0 for p in parts)
         if total > 1 + 1e-9:
-            raise _error(f"shares add up to {total:g}; they are shares of the classroom's devices, so at most 1",
-                              path=str(path), key="mix")
+            raise _error(f"shares add up to {total:g}; they are shares of the classroom's devices, so at most 1", path=str(path), key="mix")
         down = sum((p.share or 0.0) * p.profile.need_down_mbps(1.0) for p in parts)
         up = sum((p.share or 0.0) * p.profile.need_up_mbps(1.0) for p in parts)
         share = 1.0
         mix_text = " + ".join(f"{p.share:g} of devices on {p.profile.name}" for p in parts)
         sources = {
-            "down_mbps_per_device": " + ".join(f"{p.share:g} x {p.profile.name} ({p.profile.sources.get('down_mbps_per_device', '')})" for p in parts),
-            "up_mbps_per_device": " + ".join(f"{p.share:g} x {p.profile.name} ({p.profile.sources.get('up_mbps_per_device', '')})" for p in parts),
+            "down_mbps_per_device": " + ".join(
+                f"{p.share:g} x {p.profile.name} ({p.profile.sources.get('down_mbps_per_device', '')})" for p in parts
+            ),
+            "up_mbps_per_device": " + ".join(
+                f"{p.share:g} x {p.profile.name} ({p.profile.sources.get('up_mbps_per_device', '')})" for p in parts
+            ),
             "active_share": f"mix: {mix_text}; each part at its own share active at once",
             "mix": "; ".join(f"{p.profile.name} {p.share:g}: {p.source}" for p in parts),
             **({"warn_margin": sources["warn_margin"]} if "warn_margin" in sources else {}),
         }
-        limits = {k: strictest(([(display, own_limits[k])] if k in own_limits else [])
-                               + [(p.profile.name, p.profile.limits[k]) for p in parts], own=display) for k in LIMIT_KEYS}
+        limits = {
+            k: strictest(
+                ([(display, own_limits[k])] if k in own_limits else []) + [(p.profile.name, p.profile.limits[k]) for p in parts],
+                own=display,
+            )
+            for k in LIMIT_KEYS
+        }
         warn_margin = float(margin["value"]) if margin else max(p.profile.warn_margin for p in parts)
     else:
         for key in FIGURE_KEYS:

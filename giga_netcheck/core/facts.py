@@ -10,8 +10,18 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.models import BandwidthMeasurement, DiscoveredPath, DnsSeries, FamilyPath, PathHop, LatencySeries, Measurements, ProbeRecord, ProxyReport, Target
-
+from giga_netcheck.core.models import (
+    BandwidthMeasurement,
+    DiscoveredPath,
+    DnsSeries,
+    FamilyPath,
+    LatencySeries,
+    Measurements,
+    PathHop,
+    ProbeRecord,
+    ProxyReport,
+    Target,
+)
 
 BYTE_CAPPED_ENGINES = frozenset({"http-capped"})
 """Engines whose transfers are too small to judge capacity (the scheduled light plan)."""
@@ -41,7 +51,7 @@ class Facts:
     or ``gateway`` for the first hop when no gateway was known)."""
 
     @classmethod
-    def of(cls, targets: tuple[Target, ...], m: Measurements, probes: tuple[ProbeRecord, ...] = ()) -> "Facts":
+    def of(cls, targets: tuple[Target, ...], m: Measurements, probes: tuple[ProbeRecord, ...] = ()) -> Facts:
         idle = {s.target: s for s in m.latency if s.phase == "idle"}
         loaded: dict[str, list[LatencySeries]] = {}
         for s in m.latency:
@@ -49,7 +59,8 @@ class Facts:
                 loaded.setdefault(s.target, []).append(s)
         unidentified = {
             p.probe.split(":", 1)[1]: (Text(p.reason_key, **p.reason_args) if p.reason_key else p.reason or p.status)
-            for p in probes if p.probe.startswith("identify:")
+            for p in probes
+            if p.probe.startswith("identify:")
         }
         names = {t.name for t in targets}
         hops: dict[str, Target] = {}
@@ -57,8 +68,19 @@ class Facts:
             for h in p.hops:
                 if h.name and h.address and h.name not in names and h.name not in hops:
                     hops[h.name] = Target(h.name, h.role or "hop", h.address)
-        return cls(tuple(targets), idle, loaded, tuple(m.bandwidth), tuple(m.dns), unidentified, m.load,
-                   tuple(m.families), m.proxy, tuple(m.paths), tuple(hops.values()))
+        return cls(
+            tuple(targets),
+            idle,
+            loaded,
+            tuple(m.bandwidth),
+            tuple(m.dns),
+            unidentified,
+            m.load,
+            tuple(m.families),
+            m.proxy,
+            tuple(m.paths),
+            tuple(hops.values()),
+        )
 
     # ---------------------------------------------------------------- targets
     def by_role(self, role: str) -> list[Target]:

@@ -14,7 +14,7 @@ import yaml
 LANGS = ("en", "ja")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def catalogue(lang: str) -> dict[str, str]:
     path = Path(__file__).parent.parent / "messages" / f"{lang}.yaml"
     return {str(k): str(v) for k, v in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items()}
@@ -97,12 +97,12 @@ class Text(str):
     args: dict[str, Any]
     subject: Optional[str]
 
-    def __new__(cls, key: str, /, **args: Any) -> "Text":
+    def __new__(cls, key: str, /, **args: Any) -> Text:
         self = super().__new__(cls, Messages("en")(key, **args))
         self.key, self.args, self.subject = key, dict(args), None
         return self
 
-    def about(self, subject: str) -> "Text":
+    def about(self, subject: str) -> Text:
         """The same message as a ``subject: sentence`` line (a not-measured item names what it is about)."""
         out = str.__new__(Text, f"{subject}: {self}")
         out.key, out.args, out.subject = self.key, dict(self.args), subject
@@ -126,8 +126,9 @@ def _rebuild(key: str, args: dict[str, Any], subject: Optional[str]) -> Text:
     return t.about(subject) if subject else t
 
 
-def translate_parts(m: Messages, key: Optional[str], args: Optional[dict[str, Any]],
-                    fallback: Optional[str]) -> tuple[list[tuple[str, bool]], bool]:
+def translate_parts(
+    m: Messages, key: Optional[str], args: Optional[dict[str, Any]], fallback: Optional[str]
+) -> tuple[list[tuple[str, bool]], bool]:
     """(pieces, translated): the message ``key`` with ``args`` in ``m``'s language, or ``fallback``.
 
     The pieces are ``Messages.parts``: (text, is_value). Falls back to the recorded text, as one

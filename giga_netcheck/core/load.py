@@ -32,8 +32,7 @@ def knee(steps: Sequence[dict[str, Any]], share: float = MEET_SHARE) -> Optional
     so a lucky larger step after a failing one does not lift the knee. None when even the first
     step is not carried (or nothing was judged).
     """
-    judged = sorted((s for s in steps if s.get("complete", True) and s.get("met_share") is not None),
-                    key=lambda s: s["devices"])
+    judged = sorted((s for s in steps if s.get("complete", True) and s.get("met_share") is not None), key=lambda s: s["devices"])
     best: Optional[dict[str, Any]] = None
     failing: Optional[dict[str, Any]] = None
     for s in judged:

@@ -414,8 +414,11 @@ class RunResult:
     def __post_init__(self) -> None:
         # sentences given as i18n.Text record their keys here, whoever appended them
         known = {n.text for n in self.not_measured_messages}
-        add = tuple(NotMeasured(str(t), t.key, dict(t.args), getattr(t, "subject", None))
-                    for t in self.not_measured if getattr(t, "key", None) and str(t) not in known)
+        add = tuple(
+            NotMeasured(str(t), t.key, dict(t.args), getattr(t, "subject", None))
+            for t in self.not_measured
+            if getattr(t, "key", None) and str(t) not in known
+        )
         if add:
             object.__setattr__(self, "not_measured_messages", self.not_measured_messages + add)
 
@@ -503,7 +506,29 @@ def claims(causes: tuple[Cause, ...]) -> tuple[Cause, ...]:
 
 
 __all__ = [
-    "SCHEMA_VERSION", "Target", "LatencyStats", "LatencySeries", "BandwidthMeasurement",
-    "DnsSeries", "DnsAgreement", "ProbeRecord", "PathHop", "DiscoveredPath", "FamilyPath", "ProxyPath", "ProxyReport", "Measurements", "Check", "Evidence", "NotMeasured", "Cause",
-    "School", "Classroom", "RunResult", "to_dict", "from_dict", "claims", "field",
+    "SCHEMA_VERSION",
+    "Target",
+    "LatencyStats",
+    "LatencySeries",
+    "BandwidthMeasurement",
+    "DnsSeries",
+    "DnsAgreement",
+    "ProbeRecord",
+    "PathHop",
+    "DiscoveredPath",
+    "FamilyPath",
+    "ProxyPath",
+    "ProxyReport",
+    "Measurements",
+    "Check",
+    "Evidence",
+    "NotMeasured",
+    "Cause",
+    "School",
+    "Classroom",
+    "RunResult",
+    "to_dict",
+    "from_dict",
+    "claims",
+    "field",
 ]

@@ -30,8 +30,12 @@ from urllib.parse import urlsplit
 
 from giga_netcheck.core.models import RunResult
 
-_MAC = re.compile(r"(?<![0-9A-Fa-f:.-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f:.-]?[0-9A-Fa-f])")
-_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?:%[0-9A-Za-z_.\-]+)?(?![0-9A-Za-z]|:[0-9A-Za-z:]|\.\d)")
+_MAC = re.compile(
+    r"(?<![0-9A-Fa-f:.-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f:.-]?[0-9A-Fa-f])"
+)
+_IPV6 = re.compile(
+    r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?:%[0-9A-Za-z_.\-]+)?(?![0-9A-Za-z]|:[0-9A-Za-z:]|\.\d)"
+)
 _IPV4 = re.compile(r"(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)")
 _DNS_NAME = re.compile(
     r"(?<![A-Za-z0-9_.\-])(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){2,}[A-Za-z]{2,24}(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])"
@@ -55,8 +59,9 @@ MIN_IN_TEXT = 4
 inside free text, a two-letter host name ("pc") would eat ordinary words ("PC room")."""
 
 SKIP: dict[str, frozenset[str]] = {
-    "RunResult": frozenset({"schema_version", "run_id", "tool_version", "started_at", "finished_at", "duration_s", "status",
-                            "profile", "mode", "interrupted"}),
+    "RunResult": frozenset(
+        {"schema_version", "run_id", "tool_version", "started_at", "finished_at", "duration_s", "status", "profile", "mode", "interrupted"}
+    ),
     "School": frozenset({"id", "name", "students"}),
     "Classroom": frozenset({"profile", "devices"}),
     "Target": frozenset({"role"}),

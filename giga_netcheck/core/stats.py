@@ -50,7 +50,7 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
     from math import comb
 
     p = min(max(p, 0.0), 1.0)
-    return sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(0, k + 1))
+    return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(0, k + 1))
 
 
 def summarize_rtts(rtts_ms: Iterable[Optional[float]]) -> LatencyStats:

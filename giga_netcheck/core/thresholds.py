@@ -78,9 +78,13 @@ def school_needs(rule: SchoolRule, school: School) -> list[SchoolNeed]:
     """The school line's needs under ``rule``; empty when the rule needs a student count the site lacks."""
     base = f"school.bandwidth.{SCHOOL_CHECK_NAMES[rule.rule]}"
     factor = rule.goodput_factor
+
     def as_goodput(t: Text) -> Text:
         return Text("detail.goodput", rest=t, factor=factor) if factor != 1.0 else t
-    cite = _join_sources(rule.source, *(rule.sources.get(k, "") for k in ("down_mbps_per_user", "minimum_mbps", "down_mbps", "up_mbps", "goodput_factor")))
+
+    cite = _join_sources(
+        rule.source, *(rule.sources.get(k, "") for k in ("down_mbps_per_user", "minimum_mbps", "down_mbps", "up_mbps", "goodput_factor"))
+    )
     if rule.rule in ("mext-2024", "table"):
         if not school.students:
             return []
@@ -92,7 +96,11 @@ def school_needs(rule: SchoolRule, school: School) -> list[SchoolNeed]:
         staff = getattr(school, "staff", None)
         if rule.users == "students_and_staff":
             users = int(school.students) + int(staff or 0)
-            who = Text("detail.students_staff", n=school.students, staff=staff) if staff is not None else Text("detail.students_no_staff", n=school.students)
+            who = (
+                Text("detail.students_staff", n=school.students, staff=staff)
+                if staff is not None
+                else Text("detail.students_no_staff", n=school.students)
+            )
             est = staff is None
         else:
             users, who, est = int(school.students), Text("detail.students", n=school.students), False
@@ -103,9 +111,13 @@ def school_needs(rule: SchoolRule, school: School) -> list[SchoolNeed]:
             detail = Text("detail.at_least", rest=detail, mbps=rule.minimum_mbps)
         detail = as_goodput(detail)
         return [SchoolNeed(base, "download", line * factor, est, detail, cite)]
-    out = [SchoolNeed(base, "download", (rule.down_mbps or 0.0) * factor, False, as_goodput(Text("detail.line", mbps=rule.down_mbps)), cite)]
+    out = [
+        SchoolNeed(base, "download", (rule.down_mbps or 0.0) * factor, False, as_goodput(Text("detail.line", mbps=rule.down_mbps)), cite)
+    ]
     if rule.up_mbps is not None:
-        out.append(SchoolNeed(f"{base}.up", "upload", rule.up_mbps * factor, False, as_goodput(Text("detail.line", mbps=rule.up_mbps)), cite))
+        out.append(
+            SchoolNeed(f"{base}.up", "upload", rule.up_mbps * factor, False, as_goodput(Text("detail.line", mbps=rule.up_mbps)), cite)
+        )
     return out
 
 
@@ -141,8 +153,9 @@ def _r(v: Optional[float]) -> Optional[float]:
     return None if v is None else round(v, 3)
 
 
-def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], profiles: dict[str, Profile],
-             main_profile: Optional[str] = None) -> list[Check]:
+def evaluate(
+    facts: Facts, school: School, classrooms: tuple[Classroom, ...], profiles: dict[str, Profile], main_profile: Optional[str] = None
+) -> list[Check]:
     """All checks for a run, in a stable order: school first, then paths, then each classroom.
 
     The school-level rule comes from ``main_profile`` (the site's ``profile``), or the first
@@ -159,36 +172,67 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
     if main is None and classrooms:
         main = profiles[classrooms[0].profile]
     rule = main.school_bandwidth_rule() if main else None
-    for need in (school_needs(rule, school) if rule else []):
+    for need in school_needs(rule, school) if rule else []:
         measured = down_v if need.direction == "download" else up_v
         note = line_note if need.direction == "download" else (Text("detail.multi_stream") if up else Text("detail.no_server_reached"))
-        checks.append(Check(
-            id=need.check_id, classroom=None, metric=f"{need.direction}_mbps", measured=_r(measured),
-            threshold=round(need.need_mbps, 3), warn_at=None, unit="Mbps", better="higher",
-            status=_higher_is_better(measured, need.need_mbps, 1.0), source=Text("source.cited", by=_label(main), cite=need.source),
-            detail=Text("detail.and", a=need.detail, b=note), estimate=need.estimate,
-        ))
+        checks.append(
+            Check(
+                id=need.check_id,
+                classroom=None,
+                metric=f"{need.direction}_mbps",
+                measured=_r(measured),
+                threshold=round(need.need_mbps, 3),
+                warn_at=None,
+                unit="Mbps",
+                better="higher",
+                status=_higher_is_better(measured, need.need_mbps, 1.0),
+                source=Text("source.cited", by=_label(main), cite=need.source),
+                detail=Text("detail.and", a=need.detail, b=note),
+                estimate=need.estimate,
+            )
+        )
 
     for t in facts.targets:
         s = facts.idle.get(t.name)
         if s is None:
             continue
         reached = s.stats.received > 0 or any(b.target == t.name and b.bytes_total > 0 for b in facts.bandwidth)
-        checks.append(Check(
-            id=f"path.reachable.{t.name}", classroom=None, metric="answered", measured=1.0 if reached else 0.0,
-            threshold=1.0, warn_at=None, unit="", better="higher", status="pass" if reached else "fail",
-            source=Text("source.target_must_answer"),
-            detail=Text("detail.reached_by_error", host=t.host, method=s.method, error=s.error) if s.error else Text("detail.reached_by", host=t.host, method=s.method),
-        ))
+        checks.append(
+            Check(
+                id=f"path.reachable.{t.name}",
+                classroom=None,
+                metric="answered",
+                measured=1.0 if reached else 0.0,
+                threshold=1.0,
+                warn_at=None,
+                unit="",
+                better="higher",
+                status="pass" if reached else "fail",
+                source=Text("source.target_must_answer"),
+                detail=Text("detail.reached_by_error", host=t.host, method=s.method, error=s.error)
+                if s.error
+                else Text("detail.reached_by", host=t.host, method=s.method),
+            )
+        )
 
     for t in facts.targets:
         if t.url:
             why = facts.unidentified.get(t.name)
-            checks.append(Check(
-                id=f"path.server.{t.name}", classroom=None, metric="measurement_server", measured=0.0 if why else 1.0,
-                threshold=1.0, warn_at=None, unit="", better="higher", status="fail" if why else "pass",
-                source=Text("source.must_be_server"), detail=why or t.url,
-            ))
+            checks.append(
+                Check(
+                    id=f"path.server.{t.name}",
+                    classroom=None,
+                    metric="measurement_server",
+                    measured=0.0 if why else 1.0,
+                    threshold=1.0,
+                    warn_at=None,
+                    unit="",
+                    better="higher",
+                    status="fail" if why else "pass",
+                    source=Text("source.must_be_server"),
+                    detail=why or t.url,
+                )
+            )
 
     far = facts.farthest_idle()
     gw = next((facts.idle[t.name] for t in facts.by_role("gateway") if t.name in facts.idle), None)
@@ -202,8 +246,7 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
     dns_total = sum(len(d.times_ms) for d in facts.dns)
     # A SERVFAIL or REFUSED answer fails the pupil's page as surely as a timeout: both count
     # against the profile's DNS failure limit (as the dns-failure rule counts them).
-    dns_failed = sum(d.timeouts for d in facts.dns) + sum(
-        1 for d in facts.dns for r in d.rcodes if r in ("SERVFAIL", "REFUSED"))
+    dns_failed = sum(d.timeouts for d in facts.dns) + sum(1 for d in facts.dns for r in d.rcodes if r in ("SERVFAIL", "REFUSED"))
     dns_timeout_pct = 100.0 * dns_failed / dns_total if dns_total else None
 
     for room in classrooms:
@@ -212,37 +255,91 @@ def evaluate(facts: Facts, school: School, classrooms: tuple[Classroom, ...], pr
         need_down, need_up = p.need_down_mbps(room.devices), p.need_up_mbps(room.devices)
         down_src, down_how = _need_text(p, room.devices, "down")
         up_src, up_how = _need_text(p, room.devices, "up")
-        checks.append(Check(
-            id="classroom.bandwidth.down", classroom=room.name, metric="download_mbps", measured=_r(down_v),
-            threshold=round(need_down, 3), warn_at=round(need_down * p.warn_margin, 3), unit="Mbps", better="higher",
-            status=_higher_is_better(down_v, need_down, p.warn_margin),
-            source=Text("source.cited", by=src, cite=down_src),
-            detail=Text("detail.and", a=down_how, b=line_note),
-        ))
-        checks.append(Check(
-            id="classroom.bandwidth.up", classroom=room.name, metric="upload_mbps", measured=_r(up_v),
-            threshold=round(need_up, 3), warn_at=round(need_up * p.warn_margin, 3), unit="Mbps", better="higher",
-            status=_higher_is_better(up_v, need_up, p.warn_margin),
-            source=Text("source.cited", by=src, cite=up_src),
-            detail=up_how,
-        ))
+        checks.append(
+            Check(
+                id="classroom.bandwidth.down",
+                classroom=room.name,
+                metric="download_mbps",
+                measured=_r(down_v),
+                threshold=round(need_down, 3),
+                warn_at=round(need_down * p.warn_margin, 3),
+                unit="Mbps",
+                better="higher",
+                status=_higher_is_better(down_v, need_down, p.warn_margin),
+                source=Text("source.cited", by=src, cite=down_src),
+                detail=Text("detail.and", a=down_how, b=line_note),
+            )
+        )
+        checks.append(
+            Check(
+                id="classroom.bandwidth.up",
+                classroom=room.name,
+                metric="upload_mbps",
+                measured=_r(up_v),
+                threshold=round(need_up, 3),
+                warn_at=round(need_up * p.warn_margin, 3),
+                unit="Mbps",
+                better="higher",
+                status=_higher_is_better(up_v, need_up, p.warn_margin),
+                source=Text("source.cited", by=src, cite=up_src),
+                detail=up_how,
+            )
+        )
         quality = [
             ("classroom.rtt", "rtt_p50_ms", far.stats.p50_ms if far else None, "rtt_ms", "ms", far.target if far else None),
             ("classroom.jitter", "jitter_ms", far.stats.jitter_ms if far else None, "jitter_ms", "ms", far.target if far else None),
-            ("classroom.loss", "loss_pct", far.stats.loss_pct if far and far.stats.sent else None, "loss_pct", "%", far.target if far else None),
+            (
+                "classroom.loss",
+                "loss_pct",
+                far.stats.loss_pct if far and far.stats.sent else None,
+                "loss_pct",
+                "%",
+                far.target if far else None,
+            ),
             ("classroom.gateway_loss", "loss_pct", gw.stats.loss_pct if gw and gw.stats.sent else None, "gateway_loss_pct", "%", "gateway"),
-            ("classroom.loaded_rtt_increase", "rtt_increase_ms", worst_inc[0] if worst_inc else None, "loaded_rtt_increase_ms", "ms", worst_inc[1] if worst_inc else None),
-            ("classroom.dns.warm_p50", "dns_p50_ms", max(dns_warm) if dns_warm else None, "dns_p50_ms", "ms", Text("detail.slowest_resolver")),
-            ("classroom.dns.cold_p50", "dns_p50_ms", max(dns_cold) if dns_cold else None, "dns_p50_ms", "ms", Text("detail.slowest_resolver")),
+            (
+                "classroom.loaded_rtt_increase",
+                "rtt_increase_ms",
+                worst_inc[0] if worst_inc else None,
+                "loaded_rtt_increase_ms",
+                "ms",
+                worst_inc[1] if worst_inc else None,
+            ),
+            (
+                "classroom.dns.warm_p50",
+                "dns_p50_ms",
+                max(dns_warm) if dns_warm else None,
+                "dns_p50_ms",
+                "ms",
+                Text("detail.slowest_resolver"),
+            ),
+            (
+                "classroom.dns.cold_p50",
+                "dns_p50_ms",
+                max(dns_cold) if dns_cold else None,
+                "dns_p50_ms",
+                "ms",
+                Text("detail.slowest_resolver"),
+            ),
             ("classroom.dns.timeouts", "timeout_pct", dns_timeout_pct, "dns_timeout_pct", "%", Text("detail.all_resolvers")),
         ]
         for cid, metric, value, key, unit, where in quality:
             lim = p.limits[key]
-            checks.append(Check(
-                id=cid, classroom=room.name, metric=metric, measured=_r(value), threshold=lim.fail, warn_at=lim.warn,
-                unit=unit, better="lower", status=_lower_is_better(value, lim), source=Text("source.cited", by=src, cite=lim.source),
-                detail=where,
-            ))
+            checks.append(
+                Check(
+                    id=cid,
+                    classroom=room.name,
+                    metric=metric,
+                    measured=_r(value),
+                    threshold=lim.fail,
+                    warn_at=lim.warn,
+                    unit=unit,
+                    better="lower",
+                    status=_lower_is_better(value, lim),
+                    source=Text("source.cited", by=src, cite=lim.source),
+                    detail=where,
+                )
+            )
     checks += _load_checks(facts)
     checks += _path_checks(facts)
     return checks
@@ -264,13 +361,23 @@ def _path_checks(facts: Facts) -> list[Check]:
     if pairs:
         name, v4, v6 = min(pairs, key=lambda x: x[1] / x[2])
         need = v6 / IPV4_CONGESTION_RATIO
-        out.append(Check(
-            id="school.ipv4_vs_ipv6", classroom=None, metric="ipv4_download_mbps", measured=_r(v4),
-            threshold=_r(need), warn_at=None, unit="Mbps", better="higher",
-            status="pass" if v4 >= need else "fail", source=Text("source.ipv4_vs_ipv6"), detail=name,
-        ))
+        out.append(
+            Check(
+                id="school.ipv4_vs_ipv6",
+                classroom=None,
+                metric="ipv4_download_mbps",
+                measured=_r(v4),
+                threshold=_r(need),
+                warn_at=None,
+                unit="Mbps",
+                better="higher",
+                status="pass" if v4 >= need else "fail",
+                source=Text("source.ipv4_vs_ipv6"),
+                detail=name,
+            )
+        )
     worst = None
-    for p in (facts.proxy.paths if facts.proxy else ()):
+    for p in facts.proxy.paths if facts.proxy else ():
         if not p.proxy or not p.ttfb or not p.connect or p.ttfb.stats.p50_ms is None or p.connect.stats.p50_ms is None:
             continue
         direct = facts.idle_p50(p.target)
@@ -279,11 +386,21 @@ def _path_checks(facts: Facts) -> list[Check]:
         if worst is None or overhead > worst[1]:
             worst = (p.target, overhead, bad)
     if worst is not None:
-        out.append(Check(
-            id="school.proxy_overhead", classroom=None, metric="proxy_overhead_ms", measured=_r(worst[1]),
-            threshold=PROXY_OVERHEAD_MIN_MS, warn_at=None, unit="ms", better="lower",
-            status="fail" if worst[2] else "pass", source=Text("source.proxy_overhead"), detail=worst[0],
-        ))
+        out.append(
+            Check(
+                id="school.proxy_overhead",
+                classroom=None,
+                metric="proxy_overhead_ms",
+                measured=_r(worst[1]),
+                threshold=PROXY_OVERHEAD_MIN_MS,
+                warn_at=None,
+                unit="ms",
+                better="lower",
+                status="fail" if worst[2] else "pass",
+                source=Text("source.proxy_overhead"),
+                detail=worst[0],
+            )
+        )
     return out
 
 
@@ -296,14 +413,27 @@ def _load_checks(facts: Facts) -> list[Check]:
         return []
     carried, needed = sup.get("devices") or 0, sup["needed"]
     activity = (load.get("activity") or {}).get("kind", "activity")
-    return [Check(
-        id="classroom.load.devices", classroom=room, metric="devices_carried", measured=float(carried),
-        threshold=float(needed), warn_at=None, unit="devices", better="higher",
-        status="pass" if carried >= needed else "fail",
-        source=Text("source.load_knee"),
-        detail=Text("detail.and", a=activity, b=Text("detail.no_step_failed") if sup.get("at_least") else
-                    Text("detail.first_failing", devices=sup.get("first_failing_devices"))),
-    )]
+    return [
+        Check(
+            id="classroom.load.devices",
+            classroom=room,
+            metric="devices_carried",
+            measured=float(carried),
+            threshold=float(needed),
+            warn_at=None,
+            unit="devices",
+            better="higher",
+            status="pass" if carried >= needed else "fail",
+            source=Text("source.load_knee"),
+            detail=Text(
+                "detail.and",
+                a=activity,
+                b=Text("detail.no_step_failed")
+                if sup.get("at_least")
+                else Text("detail.first_failing", devices=sup.get("first_failing_devices")),
+            ),
+        )
+    ]
 
 
 def _label(p: Profile) -> str:
@@ -321,8 +451,16 @@ def _need_text(p: Profile, devices: int, direction: str) -> tuple[str, str]:
         per = p.down_mbps_per_device if direction == "down" else p.up_mbps_per_device
         return p.sources.get(key, ""), Text("detail.need", per=per, devices=devices, share=p.active_share)
     cites = " + ".join(f"{leaf.name}: {leaf.sources.get(key, '')}" for leaf, _ in leaves)
-    parts = [Text("detail.need_part", name=leaf.name, per=leaf.down_mbps_per_device if direction == "down" else leaf.up_mbps_per_device,
-                  devices=n, share=leaf.active_share) for leaf, n in leaves]
+    parts = [
+        Text(
+            "detail.need_part",
+            name=leaf.name,
+            per=leaf.down_mbps_per_device if direction == "down" else leaf.up_mbps_per_device,
+            devices=n,
+            share=leaf.active_share,
+        )
+        for leaf, n in leaves
+    ]
     how = functools.reduce(lambda a, b: Text("detail.plus", a=a, b=b), parts)
     return cites, how
 

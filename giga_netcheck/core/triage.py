@@ -16,14 +16,26 @@ from typing import Callable, Optional
 from giga_netcheck.config.site import Profile
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.stats import binomial_cdf
 from giga_netcheck.core.models import Cause, Check, Evidence
+from giga_netcheck.core.stats import binomial_cdf
 
 CAUSE_SEGMENTS = {
-    "lan-capacity": "lan", "lan-loss": "lan", "uplink-capacity": "uplink", "uplink-loss": "uplink",
-    "bufferbloat": None, "center-capacity": "center", "proxy-overhead": "center", "session-limit": None,
-    "per-flow-limit": None, "high-latency": None, "dns-slow": "dns", "dns-failure": "dns",
-    "ipv4-congestion": "uplink", "peak-congestion": "uplink", "no-connectivity": None, "measuring-device": "device",
+    "lan-capacity": "lan",
+    "lan-loss": "lan",
+    "uplink-capacity": "uplink",
+    "uplink-loss": "uplink",
+    "bufferbloat": None,
+    "center-capacity": "center",
+    "proxy-overhead": "center",
+    "session-limit": None,
+    "per-flow-limit": None,
+    "high-latency": None,
+    "dns-slow": "dns",
+    "dns-failure": "dns",
+    "ipv4-congestion": "uplink",
+    "peak-congestion": "uplink",
+    "no-connectivity": None,
+    "measuring-device": "device",
 }
 """Every cause id the triage may name, with its fixed segment (None: decided per finding)."""
 
@@ -61,7 +73,9 @@ def _failing(inp: TriageInput, cid: str) -> list[Check]:
     return [c for c in inp.checks if c.id == cid and c.status == "fail"]
 
 
-def _ev(metric: str, value: Optional[float], unit: str, target: Optional[str] = None, check_id: Optional[str] = None, note: Optional[str] = None) -> Evidence:
+def _ev(
+    metric: str, value: Optional[float], unit: str, target: Optional[str] = None, check_id: Optional[str] = None, note: Optional[str] = None
+) -> Evidence:
     return Evidence(metric, None if value is None else round(value, 3), unit, target, check_id, note)
 
 
@@ -162,8 +176,10 @@ def lan_loss(inp: TriageInput) -> Optional[Finding]:
     jittery = s.jitter_ms is not None and s.jitter_ms >= jit_lim.fail
     if not (lossy or jittery):
         return None
-    ev = (_ev("loss_pct", loss_pct, "%", "gateway", "classroom.gateway_loss", Text("evidence.gateway_loss_count", lost=lost, sent=sent)),
-          _ev("jitter_ms", s.jitter_ms, "ms", "gateway"))
+    ev = (
+        _ev("loss_pct", loss_pct, "%", "gateway", "classroom.gateway_loss", Text("evidence.gateway_loss_count", lost=lost, sent=sent)),
+        _ev("jitter_ms", s.jitter_ms, "ms", "gateway"),
+    )
     return Finding(_clamp(0.6 + min(loss_pct, 20) / 40), "lan", ev)
 
 
@@ -176,8 +192,11 @@ def _flat_loss(f: Facts, name: str) -> Optional[tuple[int, int]]:
     if s is None or not s.stats.received or s.stats.p50_ms is None:
         return None
     base = s.stats.p50_ms
-    series = [s] + [x for x in f.loaded.get(name, [])
-                    if x.stats.received >= 3 and x.stats.p50_ms is not None and x.stats.p50_ms - base < GATEWAY_QUEUE_MIN_MS]
+    series = [s] + [
+        x
+        for x in f.loaded.get(name, [])
+        if x.stats.received >= 3 and x.stats.p50_ms is not None and x.stats.p50_ms - base < GATEWAY_QUEUE_MIN_MS
+    ]
     pooled = (sum(x.stats.sent for x in series), sum(x.stats.sent - x.stats.received for x in series))
     idle = (s.stats.sent, s.stats.sent - s.stats.received)
     # the idle figure where it shows more: pooling adds probes to see loss, never hides it
@@ -206,7 +225,7 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
         if c is None or 100.0 * c[1] / c[0] < lim.fail:
             continue
         loss_pct = 100.0 * c[1] / c[0]
-        farthest = _persists(offsite[i + 1:], lambda n: loses_too(n, loss_pct)) if role == "hop" else None
+        farthest = _persists(offsite[i + 1 :], lambda n, pct=loss_pct: loses_too(n, pct)) if role == "hop" else None
         if role == "hop" and farthest is None:
             continue  # a router that drops echo requests to itself, while the path beyond does not lose
         if gw_loss is not None and gw_loss >= inp.profile.limits["gateway_loss_pct"].fail:
@@ -216,9 +235,11 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
         note = Text("evidence.loss_beyond_center") if beyond_center else None
         if role == "hop":
             note = _hop_note(f, t, "evidence.loss_starts_at_hop", farthest=farthest)
-        ev = [_ev("loss_pct", loss_pct, "%", t.name, "classroom.loss", note),
-              _ev("probes", float(c[0]), "", t.name, note=Text("evidence.gateway_loss_count", lost=c[1], sent=c[0])),
-              _ev("gateway_loss_pct", gw_loss, "%", "gateway")]
+        ev = [
+            _ev("loss_pct", loss_pct, "%", t.name, "classroom.loss", note),
+            _ev("probes", float(c[0]), "", t.name, note=Text("evidence.gateway_loss_count", lost=c[1], sent=c[0])),
+            _ev("gateway_loss_pct", gw_loss, "%", "gateway"),
+        ]
         if counts is not None:
             # too few gateway probes to tell a clean LAN from one losing at the same rate; the rate
             # is pooled over this point and every answering point beyond it, which the loss
@@ -228,8 +249,15 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
             chance = binomial_cdf(counts[1], counts[0], rate_pct / 100.0)
             if chance >= 0.05:
                 conf -= 0.4
-                ev.append(_ev("gateway_probes", float(counts[0]), "", "gateway",
-                              note=Text("evidence.gateway_probes_few", lost=counts[1], loss_pct=rate_pct, chance=round(chance, 4))))
+                ev.append(
+                    _ev(
+                        "gateway_probes",
+                        float(counts[0]),
+                        "",
+                        "gateway",
+                        note=Text("evidence.gateway_probes_few", lost=counts[1], loss_pct=rate_pct, chance=round(chance, 4)),
+                    )
+                )
         return Finding(_clamp(conf), "uplink", tuple(ev))
     return None
 
@@ -286,7 +314,16 @@ def lan_capacity(inp: TriageInput) -> Optional[Finding]:
     if plateau and link == 100:
         return None  # the measuring device's own NIC: measuring-device explains it
     conf = 0.35 + (0.3 if plateau else 0) + (0.3 if inflates else 0) + (0.1 if _capacity_short(inp) else 0)
-    ev = tuple(_ev("download_mbps" if b.direction == "download" else "upload_mbps", b.goodput_mbps, "Mbps", b.target, note=Text("evidence.plateau_100m")) for b in plateau[:2])
+    ev = tuple(
+        _ev(
+            "download_mbps" if b.direction == "download" else "upload_mbps",
+            b.goodput_mbps,
+            "Mbps",
+            b.target,
+            note=Text("evidence.plateau_100m"),
+        )
+        for b in plateau[:2]
+    )
     ev += (_ev("gateway_rtt_increase_ms", gw_inc, "ms", "gateway", "classroom.loaded_rtt_increase"),)
     return Finding(_clamp(conf), "lan", ev)
 
@@ -310,8 +347,11 @@ def uplink_capacity(inp: TriageInput) -> Optional[Finding]:
         conf += 0.15  # the queue is not in the school LAN
     if 85.0 <= (b.goodput_mbps or 0) <= 97.0:
         conf -= 0.25  # a 100 Mbit/s plateau points at the LAN instead
-    ev = (_ev("download_mbps", b.goodput_mbps, "Mbps", first.name, short[0].id), _ev("needed_mbps", need, "Mbps", check_id=short[0].id),
-          _ev("gateway_rtt_increase_ms", gw_inc, "ms", "gateway"))
+    ev = (
+        _ev("download_mbps", b.goodput_mbps, "Mbps", first.name, short[0].id),
+        _ev("needed_mbps", need, "Mbps", check_id=short[0].id),
+        _ev("gateway_rtt_increase_ms", gw_inc, "ms", "gateway"),
+    )
     return Finding(_clamp(conf), "uplink", ev)
 
 
@@ -338,15 +378,29 @@ def bufferbloat(inp: TriageInput) -> Optional[Finding]:
     for i, t in enumerate(route):  # nearest first: the queue sits before the first inflated hop
         inc = f.loaded_increase(t.name)
         if inc is not None and inc[0] >= lim.fail:
-            if t.role == "hop" and _persists(route[i + 1:], lambda n: None if f.loaded_increase(n) is None else f.loaded_increase(n)[0] >= 0.5 * lim.fail) is None:
+            if (
+                t.role == "hop"
+                and _persists(route[i + 1 :], lambda n: None if f.loaded_increase(n) is None else f.loaded_increase(n)[0] >= 0.5 * lim.fail)
+                is None
+            ):
                 continue  # only this router answers slowly under load: its control plane, not a queue
             first = (t, inc)
             break
     if first is None:
         return None
     t, (inc, series) = first
-    ev = (_ev("rtt_increase_ms", inc, "ms", t.name, "classroom.loaded_rtt_increase", Text("evidence.bufferbloat_grade", grade=bufferbloat_grade(inc), phase=series.phase)),
-          _ev("idle_p50_ms", f.idle_p50(t.name), "ms", t.name), _ev("loaded_p50_ms", series.stats.p50_ms, "ms", t.name))
+    ev = (
+        _ev(
+            "rtt_increase_ms",
+            inc,
+            "ms",
+            t.name,
+            "classroom.loaded_rtt_increase",
+            Text("evidence.bufferbloat_grade", grade=bufferbloat_grade(inc), phase=series.phase),
+        ),
+        _ev("idle_p50_ms", f.idle_p50(t.name), "ms", t.name),
+        _ev("loaded_p50_ms", series.stats.p50_ms, "ms", t.name),
+    )
     hop_note = _hop_note(f, t, "evidence.queue_before_hop")
     if hop_note:
         ev += (_ev("hop_ttl", float(f.path_hop(t.name).ttl), "", t.name, note=hop_note),)
@@ -366,7 +420,11 @@ def high_latency(inp: TriageInput) -> Optional[Finding]:
     segment = "center" if c is not None and c >= 0.5 * (far.stats.p50_ms or 0) else "internet"
     gw = next((f.idle_p50(t.name) for t in f.by_role("gateway")), None)
     conf = 0.65 if gw is not None and gw < lim.warn_or_fail() else 0.5
-    ev = (_ev("rtt_p50_ms", far.stats.p50_ms, "ms", far.target, "classroom.rtt"), _ev("center_rtt_p50_ms", c, "ms", "center"), _ev("gateway_rtt_p50_ms", gw, "ms", "gateway"))
+    ev = (
+        _ev("rtt_p50_ms", far.stats.p50_ms, "ms", far.target, "classroom.rtt"),
+        _ev("center_rtt_p50_ms", c, "ms", "center"),
+        _ev("gateway_rtt_p50_ms", gw, "ms", "gateway"),
+    )
     return Finding(_clamp(conf + min((far.stats.p50_ms or 0) / lim.fail - 1, 1) * 0.2), segment, ev)
 
 
@@ -389,10 +447,12 @@ def per_flow_limit(inp: TriageInput) -> Optional[Finding]:
         # and it means the multi-stream "capacity" is only N x the per-flow cap
         # (or N-1 x: a hashing shaper puts two of four streams in one bucket about one time in ten;
         # lab, 10 Mbit/s per flow: four streams read 27.3 = 3 x 9.0, and uplink-capacity won)
-        shaped = any(abs(multi.goodput_mbps / (b1.goodput_mbps * k) - 1.0) <= 0.2
-                     for k in {multi.streams, max(2, multi.streams - 1)})
+        shaped = any(abs(multi.goodput_mbps / (b1.goodput_mbps * k) - 1.0) <= 0.2 for k in {multi.streams, max(2, multi.streams - 1)})
         note = Text("evidence.streams_per_flow_cap" if shaped else "evidence.streams", streams=multi.streams)
-        ev = (_ev("single_stream_mbps", b1.goodput_mbps, "Mbps", t.name), _ev("multi_stream_mbps", multi.goodput_mbps, "Mbps", t.name, note=note))
+        ev = (
+            _ev("single_stream_mbps", b1.goodput_mbps, "Mbps", t.name),
+            _ev("multi_stream_mbps", multi.goodput_mbps, "Mbps", t.name, note=note),
+        )
         conf = 0.5 + 1.5 * (PER_FLOW_RATIO - ratio) + (0.15 if shaped else 0.0)
         return Finding(_clamp(conf), _segment_after(f, t.name), ev, explains_capacity=shaped)
     return None
@@ -401,10 +461,12 @@ def per_flow_limit(inp: TriageInput) -> Optional[Finding]:
 def no_connectivity(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
     for i, t in enumerate(f.targets):  # nearest silent hop first
-        later_answered = any(not f.silent(u.name) and u.name in f.idle and f.idle[u.name].stats.received for u in f.targets[i + 1:])
+        later_answered = any(not f.silent(u.name) and u.name in f.idle and f.idle[u.name].stats.received for u in f.targets[i + 1 :])
         if f.silent(t.name) and not later_answered:  # a hop that ignores probes but passes traffic is not a break
             s = f.idle.get(t.name)
-            ev = (_ev("answered_pct", 0.0, "%", t.name, f"path.reachable.{t.name}", s.error if s and s.error else Text("evidence.no_answer")),)
+            ev = (
+                _ev("answered_pct", 0.0, "%", t.name, f"path.reachable.{t.name}", s.error if s and s.error else Text("evidence.no_answer")),
+            )
             return Finding(0.9, _segment_after(f, t.name), ev)
     return None
 
@@ -459,11 +521,24 @@ def _session_limit_from_load(f: Facts) -> Optional[Finding]:
     conf = 0.7 + (0.15 if growing else 0.0)
     prev = steps[first - 1] if first else steps[0]
     ev = (
-        _ev("connections_without_errors", float(prev["peak_open_connections"]), "", load.get("target"),
-            note=Text("evidence.connections_held") if full_at_start else Text("evidence.before_failures")),
-        _ev("failed_connections", float(failed(steps[first])), "", load.get("target"),
-            note=Text("evidence.failed_at", connections=steps[first].get('connections_opened'), errors=", ".join(
-                f"{k} {v}" for k, v in (steps[first].get("errors") or {}).items() if v))),
+        _ev(
+            "connections_without_errors",
+            float(prev["peak_open_connections"]),
+            "",
+            load.get("target"),
+            note=Text("evidence.connections_held") if full_at_start else Text("evidence.before_failures"),
+        ),
+        _ev(
+            "failed_connections",
+            float(failed(steps[first])),
+            "",
+            load.get("target"),
+            note=Text(
+                "evidence.failed_at",
+                connections=steps[first].get("connections_opened"),
+                errors=", ".join(f"{k} {v}" for k, v in (steps[first].get("errors") or {}).items() if v),
+            ),
+        ),
         _ev("load_goodput_mbps", goodput, "Mbps", load.get("target"), note=Text("evidence.bandwidth_spare")),
         _ev("line_download_mbps", line.goodput_mbps if line else None, "Mbps", load.get("target")),
     )
@@ -510,13 +585,18 @@ def ipv4_congestion(inp: TriageInput) -> Optional[Finding]:
             continue  # one family not measured (no IPv6 route ...): nothing to compare, not a fault
         d4, d6 = v4.download, v6.download
         tput = None
-        if (d4 and d6 and d4.goodput_mbps and d6.goodput_mbps
-                and min(_steady_samples(d4), _steady_samples(d6)) >= FAMILY_MIN_SAMPLES):
+        if d4 and d6 and d4.goodput_mbps and d6.goodput_mbps and min(_steady_samples(d4), _steady_samples(d6)) >= FAMILY_MIN_SAMPLES:
             tput = d6.goodput_mbps / d4.goodput_mbps
         r4 = v4.rtt.stats if v4.rtt and v4.rtt.stats.received >= FAMILY_MIN_SAMPLES else None
         r6 = v6.rtt.stats if v6.rtt and v6.rtt.stats.received >= FAMILY_MIN_SAMPLES else None
-        slow_rtt = bool(r4 and r6 and r4.p50_ms is not None and r6.p50_ms is not None
-                        and r4.p50_ms >= IPV4_RTT_RATIO * r6.p50_ms and r4.p50_ms - r6.p50_ms >= IPV4_RTT_MIN_EXTRA_MS)
+        slow_rtt = bool(
+            r4
+            and r6
+            and r4.p50_ms is not None
+            and r6.p50_ms is not None
+            and r4.p50_ms >= IPV4_RTT_RATIO * r6.p50_ms
+            and r4.p50_ms - r6.p50_ms >= IPV4_RTT_MIN_EXTRA_MS
+        )
         slow_tput = tput is not None and tput >= IPV4_CONGESTION_RATIO
         if not (slow_tput or slow_rtt):
             continue
@@ -526,8 +606,20 @@ def ipv4_congestion(inp: TriageInput) -> Optional[Finding]:
         else:
             conf = 0.5
         ev = (
-            _ev("ipv4_download_mbps", d4.goodput_mbps if d4 else None, "Mbps", t.name, note=Text("evidence.family_address", address=v4.address)),
-            _ev("ipv6_download_mbps", d6.goodput_mbps if d6 else None, "Mbps", t.name, note=Text("evidence.family_address", address=v6.address)),
+            _ev(
+                "ipv4_download_mbps",
+                d4.goodput_mbps if d4 else None,
+                "Mbps",
+                t.name,
+                note=Text("evidence.family_address", address=v4.address),
+            ),
+            _ev(
+                "ipv6_download_mbps",
+                d6.goodput_mbps if d6 else None,
+                "Mbps",
+                t.name,
+                note=Text("evidence.family_address", address=v6.address),
+            ),
             _ev("ipv4_connect_p50_ms", r4.p50_ms if r4 else None, "ms", t.name),
             _ev("ipv6_connect_p50_ms", r6.p50_ms if r6 else None, "ms", t.name),
         )
@@ -579,20 +671,67 @@ def proxy_overhead(inp: TriageInput) -> Optional[Finding]:
 
 RULES: tuple[Rule, ...] = (
     Rule("dns-slow.p50", "dns-slow", dns_slow, "a resolver's cold or warm p50 is above the profile's DNS limit"),
-    Rule("dns-failure.timeouts-servfail", "dns-failure", dns_failure, "timeouts plus SERVFAIL/REFUSED reach the profile's DNS timeout limit"),
+    Rule(
+        "dns-failure.timeouts-servfail", "dns-failure", dns_failure, "timeouts plus SERVFAIL/REFUSED reach the profile's DNS timeout limit"
+    ),
     Rule("lan-loss.gateway", "lan-loss", lan_loss, "loss or jitter to the gateway above the profile's gateway limits"),
-    Rule("uplink-loss.beyond-gateway", "uplink-loss", uplink_loss, "loss to the center or internet above the limit while the gateway is clean"),
-    Rule("lan-capacity.plateau-or-gateway-queue", "lan-capacity", lan_capacity, "a multi-stream plateau at 85-97 Mbit/s, or gateway RTT inflating under load"),
-    Rule("uplink-capacity.first-offsite-short", "uplink-capacity", uplink_capacity, "bandwidth to the first off-site server is below the need while the gateway stays flat"),
-    Rule("center-capacity.fast-center-slow-internet", "center-capacity", center_capacity, "the center downloads more than twice as fast as the internet target"),
-    Rule("bufferbloat.loaded-increase", "bufferbloat", bufferbloat, "RTT under load rises above the profile's loaded-increase limit at some hop"),
+    Rule(
+        "uplink-loss.beyond-gateway",
+        "uplink-loss",
+        uplink_loss,
+        "loss to the center or internet above the limit while the gateway is clean",
+    ),
+    Rule(
+        "lan-capacity.plateau-or-gateway-queue",
+        "lan-capacity",
+        lan_capacity,
+        "a multi-stream plateau at 85-97 Mbit/s, or gateway RTT inflating under load",
+    ),
+    Rule(
+        "uplink-capacity.first-offsite-short",
+        "uplink-capacity",
+        uplink_capacity,
+        "bandwidth to the first off-site server is below the need while the gateway stays flat",
+    ),
+    Rule(
+        "center-capacity.fast-center-slow-internet",
+        "center-capacity",
+        center_capacity,
+        "the center downloads more than twice as fast as the internet target",
+    ),
+    Rule(
+        "bufferbloat.loaded-increase",
+        "bufferbloat",
+        bufferbloat,
+        "RTT under load rises above the profile's loaded-increase limit at some hop",
+    ),
     Rule("high-latency.idle-rtt", "high-latency", high_latency, "idle RTT to the farthest target above the profile's RTT limit"),
     Rule("per-flow-limit.single-vs-multi", "per-flow-limit", per_flow_limit, "one stream gets at most 35% of what several streams get"),
     Rule("no-connectivity.silent-hop", "no-connectivity", no_connectivity, "a target answers no probe at all"),
-    Rule("session-limit.connection-errors", "session-limit", session_limit, "connection failures begin past some concurrency in the load ramp (or some parallel streams are refused) while bandwidth is spare"),
-    Rule("measuring-device.nic-or-wifi", "measuring-device", measuring_device, "throughput at the device's own link speed, or a weak Wi-Fi signal"),
-    Rule("ipv4-congestion.ipv6-faster", "ipv4-congestion", ipv4_congestion, "IPv6 downloads at least twice what IPv4 does from the same server (or IPv4's RTT is twice IPv6's)"),
-    Rule("proxy-overhead.ttfb-vs-connect", "proxy-overhead", proxy_overhead, "time to first byte through the proxy is 3x its connect RTT and 100 ms above what the path explains"),
+    Rule(
+        "session-limit.connection-errors",
+        "session-limit",
+        session_limit,
+        "connection failures begin past some concurrency in the load ramp (or some parallel streams are refused) while bandwidth is spare",
+    ),
+    Rule(
+        "measuring-device.nic-or-wifi",
+        "measuring-device",
+        measuring_device,
+        "throughput at the device's own link speed, or a weak Wi-Fi signal",
+    ),
+    Rule(
+        "ipv4-congestion.ipv6-faster",
+        "ipv4-congestion",
+        ipv4_congestion,
+        "IPv6 downloads at least twice what IPv4 does from the same server (or IPv4's RTT is twice IPv6's)",
+    ),
+    Rule(
+        "proxy-overhead.ttfb-vs-connect",
+        "proxy-overhead",
+        proxy_overhead,
+        "time to first byte through the proxy is 3x its connect RTT and 100 ms above what the path explains",
+    ),
 )
 
 
@@ -694,8 +833,10 @@ def triage(inp: TriageInput, rules: tuple[Rule, ...] = RULES) -> list[Cause]:
         if rule.cause in merged:
             old, ids = merged[rule.cause]
             best = found if found.confidence > old.confidence else old
-            merged[rule.cause] = (Finding(best.confidence, best.segment, old.evidence + found.evidence,
-                                          old.explains_capacity or found.explains_capacity), ids + [rule.id])
+            merged[rule.cause] = (
+                Finding(best.confidence, best.segment, old.evidence + found.evidence, old.explains_capacity or found.explains_capacity),
+                ids + [rule.id],
+            )
         else:
             merged[rule.cause] = (found, [rule.id])
     _weigh_contradictions(merged, inp)

@@ -72,7 +72,7 @@ class ProxyConfig:
     https: Optional[str] = None
     no_proxy: tuple[str, ...] = ()
     pac_url: Optional[str] = None
-    pac: Optional["PacScript"] = None
+    pac: Optional[PacScript] = None
     pac_status: Optional[str] = None
     """``evaluated``, ``not-understood`` (then: direct) or ``unreachable`` (then: direct)."""
     pac_error: Optional[str] = None
@@ -82,7 +82,7 @@ class ProxyConfig:
         return bool(self.http or self.https or self.pac_url)
 
     @classmethod
-    def from_settings(cls, site: Optional[Mapping[str, Any]], host: Optional[Mapping[str, Any]]) -> "ProxyConfig":
+    def from_settings(cls, site: Optional[Mapping[str, Any]], host: Optional[Mapping[str, Any]]) -> ProxyConfig:
         """The site file's ``proxy:`` section wins over the host's settings (``host["proxy"]``).
 
         ``site`` may say ``{direct: true}``: no proxy, whatever the host says."""
@@ -91,15 +91,19 @@ class ProxyConfig:
             return cls(source="site")
         if site.get("url") or site.get("pac"):
             url = _as_url(site["url"]) if site.get("url") else None
-            return cls(source="site", http=url, https=url, no_proxy=tuple(site.get("no_proxy") or ()),
-                       pac_url=site.get("pac"))
+            return cls(source="site", http=url, https=url, no_proxy=tuple(site.get("no_proxy") or ()), pac_url=site.get("pac"))
         h = dict(host or {})
         if h.get("http") or h.get("https") or h.get("pac_url"):
-            return cls(source=h.get("source") or "system", http=h.get("http"), https=h.get("https"),
-                       no_proxy=tuple(h.get("no_proxy") or ()), pac_url=h.get("pac_url"))
+            return cls(
+                source=h.get("source") or "system",
+                http=h.get("http"),
+                https=h.get("https"),
+                no_proxy=tuple(h.get("no_proxy") or ()),
+                pac_url=h.get("pac_url"),
+            )
         return cls()
 
-    def with_pac(self, fetch: Callable[[str], str]) -> "ProxyConfig":
+    def with_pac(self, fetch: Callable[[str], str]) -> ProxyConfig:
         """Fetch and compile the PAC script (if any); failures are recorded, never raised."""
         if not self.pac_url:
             return self
@@ -194,10 +198,11 @@ def parse_pac_result(result: str) -> Optional[str]:
 
 # ------------------------------------------------------------------------------- PAC
 
-_TOKEN = re.compile(r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>&&|\|\||==|!=|===|!==|[(){};,!])|(?P<name>[A-Za-z_$][\w$]*))""")
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>&&|\|\||==|!=|===|!==|[(){};,!])|(?P<name>[A-Za-z_$][\w$]*))"""
+)
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
-_FUNCS = {"isPlainHostName", "dnsDomainIs", "localHostOrDomainIs", "shExpMatch", "isInNet", "dnsResolve",
-          "isResolvable"}
+_FUNCS = {"isPlainHostName", "dnsDomainIs", "localHostOrDomainIs", "shExpMatch", "isInNet", "dnsResolve", "isResolvable"}
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -208,7 +213,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise PacError(f"cannot read the PAC script near {text[pos:pos + 30]!r}")
+            raise PacError(f"cannot read the PAC script near {text[pos : pos + 30]!r}")
         kind = m.lastgroup or ""
         value = m.group(kind)
         if kind == "str":

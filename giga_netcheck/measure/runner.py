@@ -24,18 +24,18 @@ from giga_netcheck.core.errors import NotMeasurementServer, ProbeError, map_exce
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import SCHEMA_VERSION, Measurements, ProbeRecord, RunResult, Target
+from giga_netcheck.core.thresholds import evaluate, overall_status
+from giga_netcheck.core.triage import TriageInput, triage
 from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, Progress
 from giga_netcheck.measure.probes.dns import DnsProbe
-from giga_netcheck.measure.probes.latency import LatencyProbe
 from giga_netcheck.measure.probes.family import FamilyProbe
+from giga_netcheck.measure.probes.latency import LatencyProbe
 from giga_netcheck.measure.probes.load import LoadProbe
 from giga_netcheck.measure.probes.path import PathProbe, attach_hop_stats
 from giga_netcheck.measure.probes.proxy import ProxyProbe
 from giga_netcheck.measure.proxy_discovery import ProxyConfig
 from giga_netcheck.server.app import SERVICE_NAME
-from giga_netcheck.core.thresholds import evaluate, overall_status
-from giga_netcheck.core.triage import TriageInput, triage
 
 # the path probe runs first: the hops it finds are sampled under load by the bandwidth probe
 DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (PathProbe, LatencyProbe, DnsProbe, ProxyProbe, BandwidthProbe, FamilyProbe, LoadProbe)
@@ -129,9 +129,17 @@ def run(
         if label == "system" and not resolvers[label]:
             not_measured.append(Text("not_measured.no_system_resolver").about("dns"))
 
-    ctx = ProbeContext(site=site, settings=settings, targets=targets, servers=servers, host=host,
-                       resolvers=resolvers, stop=stop, progress=progress,
-                       proxy=ProxyConfig.from_settings(getattr(site, "proxy", None), host.get("proxy")).with_pac(fetch_pac))
+    ctx = ProbeContext(
+        site=site,
+        settings=settings,
+        targets=targets,
+        servers=servers,
+        host=host,
+        resolvers=resolvers,
+        stop=stop,
+        progress=progress,
+        proxy=ProxyConfig.from_settings(getattr(site, "proxy", None), host.get("proxy")).with_pac(fetch_pac),
+    )
     collected = ProbeOutput()
     load: Optional[dict[str, Any]] = None
     for factory in probes:
@@ -161,18 +169,33 @@ def run(
         load = getattr(out, "load", None) if getattr(out, "load", None) is not None else load  # LoadOutput
 
     measurements = Measurements(
-        bandwidth=tuple(collected.bandwidth), latency=tuple(collected.latency),
-        dns=tuple(collected.dns), dns_agreement=tuple(collected.dns_agreement), load=load,
-        families=tuple(collected.families), proxy=collected.proxy,
+        bandwidth=tuple(collected.bandwidth),
+        latency=tuple(collected.latency),
+        dns=tuple(collected.dns),
+        dns_agreement=tuple(collected.dns_agreement),
+        load=load,
+        families=tuple(collected.families),
+        proxy=collected.proxy,
         paths=attach_hop_stats(collected.paths, collected.latency),
     )
     result = RunResult(
-        schema_version=SCHEMA_VERSION, run_id=str(uuid.uuid4()), tool_version=__version__,
-        started_at=started_at, finished_at=_now(), duration_s=round(time.monotonic() - started, 3),
-        status="error", school=site.school, classrooms=site.classrooms, profile=site.profile,
-        site_file=site.path, mode="quick" if quick else "full",
-        host={**host, "python": platform.python_version()}, targets=tuple(targets),
-        measurements=measurements, probes=tuple(records), not_measured=tuple(not_measured),
+        schema_version=SCHEMA_VERSION,
+        run_id=str(uuid.uuid4()),
+        tool_version=__version__,
+        started_at=started_at,
+        finished_at=_now(),
+        duration_s=round(time.monotonic() - started, 3),
+        status="error",
+        school=site.school,
+        classrooms=site.classrooms,
+        profile=site.profile,
+        site_file=site.path,
+        mode="quick" if quick else "full",
+        host={**host, "python": platform.python_version()},
+        targets=tuple(targets),
+        measurements=measurements,
+        probes=tuple(records),
+        not_measured=tuple(not_measured),
         interrupted=stop.is_set(),
     )
     return conclude(result, profiles)

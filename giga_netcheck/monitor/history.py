@@ -32,8 +32,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 from giga_netcheck.core.errors import NetcheckError
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.results import fsync_dir, write_atomic
 from giga_netcheck.core.models import Cause, Evidence, RunResult, claims
+from giga_netcheck.core.results import fsync_dir, write_atomic
 from giga_netcheck.core.stats import median
 
 FORMAT_VERSION = 1
@@ -107,12 +107,21 @@ class Record:
 
     def to_json(self) -> str:
         doc: dict[str, Any] = {
-            "v": FORMAT_VERSION, "t": self.when.isoformat(timespec="seconds"), "school": self.school,
-            "status": self.status, "plan": self.plan, "mode": self.mode, "run": self.run_id,
-            "dur_s": round(self.duration_s, 1), "down_mbps": _round(self.down_mbps), "up_mbps": _round(self.up_mbps),
-            "rtt_p50_ms": _round(self.rtt_p50_ms), "loss_pct": _round(self.loss_pct),
+            "v": FORMAT_VERSION,
+            "t": self.when.isoformat(timespec="seconds"),
+            "school": self.school,
+            "status": self.status,
+            "plan": self.plan,
+            "mode": self.mode,
+            "run": self.run_id,
+            "dur_s": round(self.duration_s, 1),
+            "down_mbps": _round(self.down_mbps),
+            "up_mbps": _round(self.up_mbps),
+            "rtt_p50_ms": _round(self.rtt_p50_ms),
+            "loss_pct": _round(self.loss_pct),
             "dns_p50_ms": None if self.dns_p50_ms is None else round(self.dns_p50_ms, 2),
-            "causes": list(self.causes), "bytes": self.bytes_moved,
+            "causes": list(self.causes),
+            "bytes": self.bytes_moved,
         }
         if self.interrupted:
             doc["interrupted"] = True
@@ -123,20 +132,30 @@ class Record:
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
     @classmethod
-    def from_json(cls, line: str | bytes) -> "Record":
+    def from_json(cls, line: str | bytes) -> Record:
         """Parse one line; raises ValueError (or TypeError/KeyError) for anything malformed."""
         d = json.loads(line)
         if not isinstance(d, dict) or not isinstance(d.get("v"), int) or d["v"] > FORMAT_VERSION:
             raise ValueError("not a history record of a known version")
         when = dt.datetime.fromisoformat(str(d["t"]))
         return cls(
-            when=when, school=str(d["school"]), status=str(d["status"]), plan=str(d.get("plan", "full")),
-            mode=str(d.get("mode", "")), run_id=str(d.get("run", "")), duration_s=float(d.get("dur_s", 0.0)),
-            down_mbps=_nums(d.get("down_mbps")), up_mbps=_nums(d.get("up_mbps")),
-            rtt_p50_ms=_nums(d.get("rtt_p50_ms")), loss_pct=_nums(d.get("loss_pct")),
+            when=when,
+            school=str(d["school"]),
+            status=str(d["status"]),
+            plan=str(d.get("plan", "full")),
+            mode=str(d.get("mode", "")),
+            run_id=str(d.get("run", "")),
+            duration_s=float(d.get("dur_s", 0.0)),
+            down_mbps=_nums(d.get("down_mbps")),
+            up_mbps=_nums(d.get("up_mbps")),
+            rtt_p50_ms=_nums(d.get("rtt_p50_ms")),
+            loss_pct=_nums(d.get("loss_pct")),
             dns_p50_ms=None if d.get("dns_p50_ms") is None else float(d["dns_p50_ms"]),
-            causes=tuple(str(c) for c in d.get("causes") or ()), bytes_moved=int(d.get("bytes", 0)),
-            interrupted=bool(d.get("interrupted", False)), note=d.get("note"), report=d.get("report"),
+            causes=tuple(str(c) for c in d.get("causes") or ()),
+            bytes_moved=int(d.get("bytes", 0)),
+            interrupted=bool(d.get("interrupted", False)),
+            note=d.get("note"),
+            report=d.get("report"),
         )
 
 
@@ -177,10 +196,23 @@ def record_of(result: RunResult, *, report: Optional[str] = None, note: Optional
     except ValueError:
         when = dt.datetime.now().astimezone()
     return Record(
-        when=when, school=result.school.id, status=result.status, plan=PLAN_OF_MODE.get(result.mode, result.mode),
-        mode=result.mode, run_id=result.run_id, duration_s=result.duration_s, down_mbps=down, up_mbps=up,
-        rtt_p50_ms=rtt, loss_pct=loss, dns_p50_ms=median(warm), causes=tuple(c.id for c in claims(result.causes)),
-        bytes_moved=sum(b.bytes_total for b in m.bandwidth), interrupted=result.interrupted, note=note, report=report,
+        when=when,
+        school=result.school.id,
+        status=result.status,
+        plan=PLAN_OF_MODE.get(result.mode, result.mode),
+        mode=result.mode,
+        run_id=result.run_id,
+        duration_s=result.duration_s,
+        down_mbps=down,
+        up_mbps=up,
+        rtt_p50_ms=rtt,
+        loss_pct=loss,
+        dns_p50_ms=median(warm),
+        causes=tuple(c.id for c in claims(result.causes)),
+        bytes_moved=sum(b.bytes_total for b in m.bandwidth),
+        interrupted=result.interrupted,
+        note=note,
+        report=report,
     )
 
 
@@ -371,7 +403,6 @@ def in_range(text: str, when: dt.datetime) -> bool:
     return start <= minute < end
 
 
-
 # ------------------------------------------------------------------------------ trends
 
 
@@ -433,9 +464,13 @@ def _bucket(key: int, recs: list[Record], role: Optional[str], plan: Optional[st
         return out
 
     return Bucket(
-        key=key, runs=len(recs), failed=sum(1 for r in recs if r.status in ("fail", "error")),
-        down_mbps_p50=median(vals("down_mbps", True)), up_mbps_p50=median(vals("up_mbps", True)),
-        rtt_p50_ms=median(vals("rtt_p50_ms")), dns_p50_ms=median([r.dns_p50_ms for r in recs if r.dns_p50_ms is not None]),
+        key=key,
+        runs=len(recs),
+        failed=sum(1 for r in recs if r.status in ("fail", "error")),
+        down_mbps_p50=median(vals("down_mbps", True)),
+        up_mbps_p50=median(vals("up_mbps", True)),
+        rtt_p50_ms=median(vals("rtt_p50_ms")),
+        dns_p50_ms=median([r.dns_p50_ms for r in recs if r.dns_p50_ms is not None]),
         loss_pct_p50=median(vals("loss_pct")),
     )
 
@@ -450,7 +485,8 @@ def trends(records: Sequence[Record]) -> Trends:
         by_hour.setdefault(r.when.hour, []).append(r)
         by_day.setdefault(r.when.weekday(), []).append(r)
     return Trends(
-        role=role, plan=plan,
+        role=role,
+        plan=plan,
         hours=tuple(_bucket(h, by_hour[h], role, plan) for h in sorted(by_hour)),
         weekdays=tuple(_bucket(d, by_day[d], role, plan) for d in sorted(by_day)),
         first=min((r.when for r in records), key=_ts, default=None),
@@ -517,8 +553,9 @@ class _Finding:
     evidence: tuple[Evidence, ...]
 
 
-def _analyse(points: list[tuple[Record, float]], lessons: Lessons, metric: str, unit: str, role: str,
-             lower_is_worse: bool, plan: Optional[str]) -> Optional[_Finding]:
+def _analyse(
+    points: list[tuple[Record, float]], lessons: Lessons, metric: str, unit: str, role: str, lower_is_worse: bool, plan: Optional[str]
+) -> Optional[_Finding]:
     lesson = [(r, v) for r, v in points if r.when in lessons]
     other = [(r, v) for r, v in points if r.when not in lessons]
     lesson_days = {r.when.date() for r, _ in lesson}
@@ -554,17 +591,38 @@ def _analyse(points: list[tuple[Record, float]], lessons: Lessons, metric: str, 
     last = max((r.when for r, _ in points), key=_ts).date()
     ratio = med_l / med_o * 100 if med_o else None
     hour_list = ", ".join(f"{h:02d}:00" for h in hours)  # data: the degraded hours themselves
-    span = (Text("evidence.history.span_plan", first=str(first), last=str(last), plan=plan)
-            if plan else Text("evidence.history.span", first=str(first), last=str(last)))
+    span = (
+        Text("evidence.history.span_plan", first=str(first), last=str(last), plan=plan)
+        if plan
+        else Text("evidence.history.span", first=str(first), last=str(last))
+    )
     evidence = (
-        Evidence(f"history.{metric}.lesson_p50", round(med_l, 2), unit, role, None,
-                 Text("evidence.history.lesson_hours", hours=lessons.label(), runs=len(lesson))),
+        Evidence(
+            f"history.{metric}.lesson_p50",
+            round(med_l, 2),
+            unit,
+            role,
+            None,
+            Text("evidence.history.lesson_hours", hours=lessons.label(), runs=len(lesson)),
+        ),
         Evidence(f"history.{metric}.other_p50", round(med_o, 2), unit, role, None, Text("evidence.history.other_hours", runs=len(other))),
-        Evidence(f"history.{metric}.lesson_vs_other", None if ratio is None else round(ratio, 1), "%", role, None,
-                 Text("evidence.history.lesson_worse", share=round(sup * 100))),
+        Evidence(
+            f"history.{metric}.lesson_vs_other",
+            None if ratio is None else round(ratio, 1),
+            "%",
+            role,
+            None,
+            Text("evidence.history.lesson_worse", share=round(sup * 100)),
+        ),
         Evidence(f"history.{metric}.degraded_hours", float(len(hours)), "hours", role, None, hour_list),
-        Evidence(f"history.{metric}.degraded_days", round(day_share * 100, 1), "%", role, None,
-                 Text("evidence.history.lesson_days", bad=bad_days, days=len(per_day))),
+        Evidence(
+            f"history.{metric}.degraded_days",
+            round(day_share * 100, 1),
+            "%",
+            role,
+            None,
+            Text("evidence.history.lesson_days", bad=bad_days, days=len(per_day)),
+        ),
         Evidence(f"history.{metric}.runs", float(len(points)), "runs", role, None, span),
     )
     return _Finding(metric, unit, round(max(0.5, min(0.95, confidence)), 2), evidence)
@@ -598,8 +656,12 @@ def peak_congestion(records: Sequence[Record], lessons: Lessons = Lessons()) -> 
     confidence = max(x.confidence for x in findings) + (0.05 if len(findings) > 1 else 0.0)
     evidence = [e for x in findings for e in x.evidence]
     return Cause(
-        id="peak-congestion", segment="uplink", confidence=round(min(0.95, confidence), 2), evidence=tuple(evidence),
-        advice="advice.peak-congestion", rules=tuple(f"history.peak-congestion.{x.metric}" for x in findings),
+        id="peak-congestion",
+        segment="uplink",
+        confidence=round(min(0.95, confidence), 2),
+        evidence=tuple(evidence),
+        advice="advice.peak-congestion",
+        rules=tuple(f"history.peak-congestion.{x.metric}" for x in findings),
     )
 
 
@@ -609,6 +671,23 @@ def schools(records: Iterable[Record]) -> list[tuple[str, int]]:
 
 
 __all__ = [
-    "FORMAT_VERSION", "HistoryError", "parse_range", "in_range", "Record", "record_of", "append", "History", "read", "parse_lines", "retain",
-    "Bucket", "Trends", "trends", "headline_role", "throughput_plan", "Lessons", "peak_congestion", "schools",
+    "FORMAT_VERSION",
+    "HistoryError",
+    "parse_range",
+    "in_range",
+    "Record",
+    "record_of",
+    "append",
+    "History",
+    "read",
+    "parse_lines",
+    "retain",
+    "Bucket",
+    "Trends",
+    "trends",
+    "headline_role",
+    "throughput_plan",
+    "Lessons",
+    "peak_congestion",
+    "schools",
 ]

@@ -13,8 +13,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Iterable, Optional
 
-from giga_netcheck.core.results import write_atomic
 from giga_netcheck.core.models import RunResult, claims
+from giga_netcheck.core.results import write_atomic
 
 STATUS_VALUE = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 

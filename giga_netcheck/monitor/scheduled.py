@@ -32,16 +32,16 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 import httpx
 
 from giga_netcheck.config.site import ProbeSettings, ScheduleSettings, Site
-from giga_netcheck.measure.engines import ThroughputEngine, ThroughputPlan, rate_samples, run_streams, stream_errors
 from giga_netcheck.core.errors import NetcheckError
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.monitor.history import in_range, lock_fd, parse_range, pread
 from giga_netcheck.core.models import BandwidthMeasurement, Cause, RunResult, Target
+from giga_netcheck.core.stats import percentile
+from giga_netcheck.measure.engines import ThroughputEngine, ThroughputPlan, rate_samples, run_streams, stream_errors
 from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
 from giga_netcheck.measure.probes.base import Probe, Progress
 from giga_netcheck.measure.probes.dns import DnsProbe
 from giga_netcheck.measure.probes.latency import LatencyProbe
-from giga_netcheck.core.stats import percentile
+from giga_netcheck.monitor.history import in_range, lock_fd, parse_range, pread
 
 MB = 1_000_000
 DEFAULT_SPLAY_S = 120.0
@@ -125,9 +125,7 @@ def choose_plan(schedule: ScheduleSettings, previous: Sequence[Any], now: dt.dat
                 return Plan("full", "every run", budget, ("plan.why.every_run", {}))
             return Plan("full", f"every {n}{_ordinal(n)} run", budget, ("plan.why.every", {"n": n}))
     if schedule.full_window and in_range(schedule.full_window, now):
-        today_full = any(
-            r.plan == "full" and r.when.date() == now.date() and in_range(schedule.full_window, r.when) for r in previous
-        )
+        today_full = any(r.plan == "full" and r.when.date() == now.date() and in_range(schedule.full_window, r.when) for r in previous)
         if not today_full:
             return Plan("full", f"first run in {schedule.full_window}", budget, ("plan.why.window", {"window": schedule.full_window}))
     return Plan("light", f"budget {budget / MB:g} MB", budget, ("plan.why.budget", {"mb": budget / MB}))
@@ -211,8 +209,7 @@ class _CappedStream(threading.Thread):
                             if self.bytes >= self.nbytes or self.stop.is_set():
                                 break
                 else:
-                    resp = client.post(f"{self.base_url}/upload", content=self._body(),
-                                       headers={"Content-Length": str(self.nbytes)})
+                    resp = client.post(f"{self.base_url}/upload", content=self._body(), headers={"Content-Length": str(self.nbytes)})
                     resp.raise_for_status()
                     self.last_at = time.perf_counter()
         except BaseException as exc:  # recorded; the other streams go on
@@ -275,16 +272,25 @@ class CappedHttpEngine(ThroughputEngine):
         if moved == 0:
             goodput = None
         return BandwidthMeasurement(
-            target=target.name, role=target.role, url=target.url, direction=plan.direction,
-            streams=plan.streams, engine=self.name, duration_s=round(t_end - t0, 3), warmup_s=0.0,
-            interval_s=self.interval_s, goodput_mbps=None if goodput is None else round(goodput, 3),
-            p50_mbps=_r(percentile(samples, 50)), p90_mbps=_r(percentile(samples, 90)), bytes_total=moved,
+            target=target.name,
+            role=target.role,
+            url=target.url,
+            direction=plan.direction,
+            streams=plan.streams,
+            engine=self.name,
+            duration_s=round(t_end - t0, 3),
+            warmup_s=0.0,
+            interval_s=self.interval_s,
+            goodput_mbps=None if goodput is None else round(goodput, 3),
+            p50_mbps=_r(percentile(samples, 50)),
+            p90_mbps=_r(percentile(samples, 90)),
+            bytes_total=moved,
             samples_mbps=tuple(round(x, 3) for x in samples),
             per_stream_mbps=tuple(
-                round(s.bytes * 8 / max((s.last_at or t0) - (s.first_at or t0), 1e-9) / 1e6, 3) if s.first_at else 0.0
-                for s in streams
+                round(s.bytes * 8 / max((s.last_at or t0) - (s.first_at or t0), 1e-9) / 1e6, 3) if s.first_at else 0.0 for s in streams
             ),
-            error=err_text, error_kind=err_kind,
+            error=err_text,
+            error_kind=err_kind,
         )
 
 
@@ -371,7 +377,7 @@ class RunLock:
         self.path = Path(path)
         self._fd: Optional[int] = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
@@ -398,15 +404,16 @@ class RunLock:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
 
 
-def sweep_temp_files(dirs_and_prefixes: Iterable[tuple[Path, str]], *, older_than_s: float = 3600.0,
-                     now: Optional[float] = None) -> list[Path]:
+def sweep_temp_files(
+    dirs_and_prefixes: Iterable[tuple[Path, str]], *, older_than_s: float = 3600.0, now: Optional[float] = None
+) -> list[Path]:
     """Delete temp files a killed run left behind: ``.<prefix>*`` in each folder, older than an hour.
 
     Atomic writes go through ``.<name>.<random>`` in the target's folder; a SIGKILL between
@@ -447,7 +454,7 @@ def parse_days(text: str) -> tuple[str, ...]:
             a, b = part.split("-", 1)
             if a not in DAY_ORDER or b not in DAY_ORDER or DAY_ORDER.index(b) < DAY_ORDER.index(a):
                 raise ValueError(f"expected days like mon-fri or mon,wed,fri, got {text!r}")
-            out.extend(DAY_ORDER[DAY_ORDER.index(a): DAY_ORDER.index(b) + 1])
+            out.extend(DAY_ORDER[DAY_ORDER.index(a) : DAY_ORDER.index(b) + 1])
         elif part in DAY_ORDER:
             out.append(part)
         else:
@@ -506,9 +513,7 @@ def systemd_calendar(every_min: int, window: str, days: Sequence[str]) -> str:
     """A systemd ``OnCalendar=`` value: ``Mon..Fri *-*-* 07..16:00/15:00``."""
     _check_every(every_min)
     h0, h1 = _hour_span(window)
-    dow = ",".join(
-        SYSTEMD_DAYS[r[0]] if len(r) == 1 else f"{SYSTEMD_DAYS[r[0]]}..{SYSTEMD_DAYS[r[-1]]}" for r in _runs(days)
-    )
+    dow = ",".join(SYSTEMD_DAYS[r[0]] if len(r) == 1 else f"{SYSTEMD_DAYS[r[0]]}..{SYSTEMD_DAYS[r[-1]]}" for r in _runs(days))
     if every_min < 60:
         hours = f"{h0:02d}..{h1:02d}" if h1 > h0 else f"{h0:02d}"
         clock = f"{hours}:00/{every_min}:00"
@@ -533,8 +538,7 @@ def systemd_quote(arg: str) -> str:
 CRON_TAG = "# giga-netcheck:"
 
 
-def cron_line(command: Sequence[str], every_min: int, window: str, days: Sequence[str], school_id: str,
-              log: Optional[str] = None) -> str:
+def cron_line(command: Sequence[str], every_min: int, window: str, days: Sequence[str], school_id: str, log: Optional[str] = None) -> str:
     """One user-crontab line, tagged with the school id so an install can replace it later."""
     cmd = " ".join(cron_quote(a) for a in command)
     if log:
@@ -551,43 +555,57 @@ def merge_crontab(existing: str, line: str, school_id: str) -> str:
     return "\n".join(kept + [line]) + "\n"
 
 
-def systemd_units(command: Sequence[str], every_min: int, window: str, days: Sequence[str], *, school_id: str,
-                  school_name: str, splay_s: float, time_limit_s: float, workdir: str) -> dict[str, str]:
+def systemd_units(
+    command: Sequence[str],
+    every_min: int,
+    window: str,
+    days: Sequence[str],
+    *,
+    school_id: str,
+    school_name: str,
+    splay_s: float,
+    time_limit_s: float,
+    workdir: str,
+) -> dict[str, str]:
     """``{"<name>.service": ..., "<name>.timer": ...}`` for a user or system unit folder."""
     name = unit_name(school_id)
     calendar = systemd_calendar(every_min, window, days)
     timeout = int(splay_s + time_limit_s + HARD_LIMIT_GRACE_S + 30)
-    service = "\n".join([
-        "[Unit]",
-        f"Description=giga-netcheck scheduled run for {school_name} ({school_id})",
-        "Wants=network-online.target",
-        "After=network-online.target",
-        "",
-        "[Service]",
-        "Type=oneshot",
-        f"WorkingDirectory={systemd_quote(workdir)}",
-        "ExecStart=" + " ".join(systemd_quote(a) for a in command),
-        "# 1: a check failed, 4: another run held the lock. Both are findings or skips, not a",
-        "# broken monitor; history and the Prometheus file carry them. 2, 3 and 5 fail the unit.",
-        "SuccessExitStatus=1 4",
-        f"TimeoutStartSec={timeout}",
-        "Nice=10",
-        "",
-    ])
-    timer = "\n".join([
-        "[Unit]",
-        f"Description=giga-netcheck every {every_min} min, {window} ({school_id})",
-        "",
-        "[Timer]",
-        f"OnCalendar={calendar}",
-        "AccuracySec=1s",
-        "# The random start delay is the run's own --splay (taken after its lock), not RandomizedDelaySec.",
-        f"Unit={name}.service",
-        "",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ])
+    service = "\n".join(
+        [
+            "[Unit]",
+            f"Description=giga-netcheck scheduled run for {school_name} ({school_id})",
+            "Wants=network-online.target",
+            "After=network-online.target",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"WorkingDirectory={systemd_quote(workdir)}",
+            "ExecStart=" + " ".join(systemd_quote(a) for a in command),
+            "# 1: a check failed, 4: another run held the lock. Both are findings or skips, not a",
+            "# broken monitor; history and the Prometheus file carry them. 2, 3 and 5 fail the unit.",
+            "SuccessExitStatus=1 4",
+            f"TimeoutStartSec={timeout}",
+            "Nice=10",
+            "",
+        ]
+    )
+    timer = "\n".join(
+        [
+            "[Unit]",
+            f"Description=giga-netcheck every {every_min} min, {window} ({school_id})",
+            "",
+            "[Timer]",
+            f"OnCalendar={calendar}",
+            "AccuracySec=1s",
+            "# The random start delay is the run's own --splay (taken after its lock), not RandomizedDelaySec.",
+            f"Unit={name}.service",
+            "",
+            "[Install]",
+            "WantedBy=timers.target",
+            "",
+        ]
+    )
     return {f"{name}.service": service, f"{name}.timer": timer}
 
 
@@ -601,9 +619,36 @@ def safe_name(text: str) -> str:
 
 
 __all__ = [
-    "MB", "DEFAULT_SPLAY_S", "DEFAULT_TIME_LIMIT_S", "TRANSFER_SHARE", "HARD_LIMIT_GRACE_S", "MODE_LIGHT",
-    "MODE_FULL", "LIGHT_ENGINE", "LockHeld", "Plan", "choose_plan", "light_settings", "ByteBudget",
-    "CappedHttpEngine", "light_probes", "run_planned", "with_cause", "splay_delay", "RunLock",
-    "sweep_temp_files", "parse_range", "in_range", "widened", "parse_every", "parse_days", "cron_schedule",
-    "systemd_calendar", "cron_line", "merge_crontab", "systemd_units", "unit_name", "safe_name",
+    "MB",
+    "DEFAULT_SPLAY_S",
+    "DEFAULT_TIME_LIMIT_S",
+    "TRANSFER_SHARE",
+    "HARD_LIMIT_GRACE_S",
+    "MODE_LIGHT",
+    "MODE_FULL",
+    "LIGHT_ENGINE",
+    "LockHeld",
+    "Plan",
+    "choose_plan",
+    "light_settings",
+    "ByteBudget",
+    "CappedHttpEngine",
+    "light_probes",
+    "run_planned",
+    "with_cause",
+    "splay_delay",
+    "RunLock",
+    "sweep_temp_files",
+    "parse_range",
+    "in_range",
+    "widened",
+    "parse_every",
+    "parse_days",
+    "cron_schedule",
+    "systemd_calendar",
+    "cron_line",
+    "merge_crontab",
+    "systemd_units",
+    "unit_name",
+    "safe_name",
 ]

@@ -18,8 +18,22 @@ from giga_netcheck.render import joined, source_text
 from giga_netcheck.render.html import label_for_check
 
 BOM = "\ufeff"
-COLUMNS = ("school_id", "school_name", "run_id", "started_at", "classroom", "check_id", "check_label",
-           "measured", "threshold", "warn_at", "unit", "status", "source", "estimate")
+COLUMNS = (
+    "school_id",
+    "school_name",
+    "run_id",
+    "started_at",
+    "classroom",
+    "check_id",
+    "check_label",
+    "measured",
+    "threshold",
+    "warn_at",
+    "unit",
+    "status",
+    "source",
+    "estimate",
+)
 """Column order; each header is the catalogue's ``csv.<column>``."""
 
 
@@ -38,9 +52,22 @@ def render(r: RunResult, m: Messages) -> str:
     roles = {t.name: t.role for t in r.targets}
     for c in r.checks:
         status = m(f"status_word.{c.status}") if m.has(f"status_word.{c.status}") else c.status
-        w.writerow([
-            r.school.id, r.school.name, r.run_id, r.started_at, c.classroom or "", c.id, label_for_check(m, c, roles),
-            _number(c.measured), _number(c.threshold), _number(c.warn_at), c.unit, status, joined(source_text(m, c)[0]),
-            m("value.yes") if c.estimate else m("value.no"),
-        ])
+        w.writerow(
+            [
+                r.school.id,
+                r.school.name,
+                r.run_id,
+                r.started_at,
+                c.classroom or "",
+                c.id,
+                label_for_check(m, c, roles),
+                _number(c.measured),
+                _number(c.threshold),
+                _number(c.warn_at),
+                c.unit,
+                status,
+                joined(source_text(m, c)[0]),
+                m("value.yes") if c.estimate else m("value.no"),
+            ]
+        )
     return BOM + buf.getvalue()

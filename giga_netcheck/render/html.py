@@ -22,9 +22,21 @@ from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import Cause, Check, LatencySeries, RunResult, claims
 from giga_netcheck.core.triage import bufferbloat_grade
-from giga_netcheck.render import (Pieces, check_label, detail_text, fmt_value, not_measured_lines, note_text, proxy_probes, reason_text, recorded, server_label,
-               source_text, source_word)
-from giga_netcheck.render import svg
+from giga_netcheck.render import (
+    Pieces,
+    check_label,
+    detail_text,
+    fmt_value,
+    not_measured_lines,
+    note_text,
+    proxy_probes,
+    reason_text,
+    recorded,
+    server_label,
+    source_text,
+    source_word,
+    svg,
+)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 """Nothing but the page's own inline styles and data: images may load."""
@@ -85,21 +97,27 @@ def _ticks(text: str) -> str:
 
 def _verdict(r: RunResult, m: Messages) -> str:
     counts = {s: sum(1 for c in r.checks if c.status == s) for s in ("fail", "warn", "pass", "not-measured")}
-    out = [f'<section class="verdict status-{_e(r.status)}" id="verdict" data-status="{_e(r.status)}">',
-           f'<h2>{_e(m("html.verdict"))}</h2>',
-           f'<p class="status-line">{_e(m(f"status.{r.status}"))}</p>']
+    out = [
+        f'<section class="verdict status-{_e(r.status)}" id="verdict" data-status="{_e(r.status)}">',
+        f"<h2>{_e(m('html.verdict'))}</h2>",
+        f'<p class="status-line">{_e(m(f"status.{r.status}"))}</p>',
+    ]
     if r.checks:
-        out.append(f'<p class="counts">{_e(m("html.counts", fail=counts["fail"], warn=counts["warn"], **{"pass": counts["pass"]}, not_measured=counts["not-measured"]))}</p>')
+        out.append(
+            f'<p class="counts">{_e(m("html.counts", fail=counts["fail"], warn=counts["warn"], **{"pass": counts["pass"]}, not_measured=counts["not-measured"]))}</p>'
+        )
     if r.interrupted:
         out.append(f'<p class="interrupted">{_e(m("interrupted"))}</p>')
     likely = claims(r.causes)
-    out.append(f'<h3>{_e(m("heading.causes"))}</h3>')
+    out.append(f"<h3>{_e(m('heading.causes'))}</h3>")
     if likely:
         out.append('<ol class="claims">')
         for c in likely:
             sentence = m("html.cause_sentence", cause=m(f"cause.{c.id}"), segment=m(f"segment.{c.segment}"), confidence=_pct(c.confidence))
-            out.append(f'<li data-cause="{_e(c.id)}"><strong>{_e(sentence)}</strong><br>'
-                       f'<span class="advice">{_e(m("html.advice_sentence", advice=m(c.advice)))}</span></li>')
+            out.append(
+                f'<li data-cause="{_e(c.id)}"><strong>{_e(sentence)}</strong><br>'
+                f'<span class="advice">{_e(m("html.advice_sentence", advice=m(c.advice)))}</span></li>'
+            )
         out.append("</ol>")
     elif r.status == "error":
         out.append(f'<p class="no-claim">{_e(m("html.no_cause_error"))}</p>')
@@ -155,10 +173,13 @@ def _path(r: RunResult, m: Messages) -> str:
     dns_lines = servers[:1] + ([servers[1] + (f" +{len(servers) - 2}" if len(servers) > 2 else "")] if len(servers) > 1 else [])
     nodes.append(svg.Node("dns", m("diagram.dns"), tuple(dns_lines), absent=not servers))
     suspects = list(dict.fromkeys(c.segment for c in claims(r.causes)))
-    diagram = svg.path_diagram(nodes, suspects, suspect_label=m("diagram.suspect"), title=m("diagram.title"),
-                               absent_label=m("diagram.not_configured"))
-    return (f'<section id="path"><h2>{_e(m("heading.path"))}</h2><figure>{diagram}'
-            f'<figcaption>{_e(m("diagram.legend"))}</figcaption></figure></section>')
+    diagram = svg.path_diagram(
+        nodes, suspects, suspect_label=m("diagram.suspect"), title=m("diagram.title"), absent_label=m("diagram.not_configured")
+    )
+    return (
+        f'<section id="path"><h2>{_e(m("heading.path"))}</h2><figure>{diagram}'
+        f"<figcaption>{_e(m('diagram.legend'))}</figcaption></figure></section>"
+    )
 
 
 def _bandwidth_chart(r: RunResult, m: Messages, direction: str, facts: Facts) -> str:
@@ -176,29 +197,42 @@ def _bandwidth_chart(r: RunResult, m: Messages, direction: str, facts: Facts) ->
         if c.status in ("fail", "warn"):
             mark, mark_class = m(f"status_word.{c.status}"), c.status
         measured_text = fmt_value(c.measured, c.unit) if c.measured is not None else m("chart.not_measured")
-        groups.append(svg.Group(
-            c.classroom or "—",
-            (svg.Bar(c.threshold, "needed", fmt_value(c.threshold, c.unit), f"{m('chart.needed')}: {fmt_value(c.threshold, c.unit)}"),
-             svg.Bar(c.measured, "measured", measured_text, f"{m('chart.measured')}: {measured_text}", mark, mark_class)),
-            m("meta.devices", n=devices[c.classroom]) if c.classroom in devices else "",
-        ))
+        groups.append(
+            svg.Group(
+                c.classroom or "—",
+                (
+                    svg.Bar(
+                        c.threshold, "needed", fmt_value(c.threshold, c.unit), f"{m('chart.needed')}: {fmt_value(c.threshold, c.unit)}"
+                    ),
+                    svg.Bar(c.measured, "measured", measured_text, f"{m('chart.measured')}: {measured_text}", mark, mark_class),
+                ),
+                m("meta.devices", n=devices[c.classroom]) if c.classroom in devices else "",
+            )
+        )
     refs: tuple[svg.RefLine, ...] = ()
     mext = next((c for c in r.checks if c.id == "school.bandwidth.mext"), None)
     if direction == "download" and mext is not None and mext.threshold is not None:
         value = fmt_value(mext.threshold, mext.unit) + (f" {m('label.estimate')}" if mext.estimate else "")
         refs = (svg.RefLine(mext.threshold, m("chart.mext", value=value)),)
-    chart = svg.bar_chart(svg.BarChart(
-        tuple(groups), "Mbps", (svg.Legend("needed", m("chart.needed")), svg.Legend("measured", m("chart.measured"))),
-        refs, title, chart_id=f"chart-{key}",
-    ))
+    chart = svg.bar_chart(
+        svg.BarChart(
+            tuple(groups),
+            "Mbps",
+            (svg.Legend("needed", m("chart.needed")), svg.Legend("measured", m("chart.measured"))),
+            refs,
+            title,
+            chart_id=f"chart-{key}",
+        )
+    )
     line = facts.line(direction)
     note = f'<p class="note">{_e(m("chart.bw.note", target=_target_label(m, line.target, line.role)))}</p>' if line else ""
     return head + chart + note + "</figure>"
 
 
 def _worst_loaded(r: RunResult, target: str, direction: str) -> Optional[LatencySeries]:
-    found = [s for s in r.measurements.latency
-             if s.target == target and s.phase.split(":", 1)[0] == direction and s.stats.p50_ms is not None]
+    found = [
+        s for s in r.measurements.latency if s.target == target and s.phase.split(":", 1)[0] == direction and s.stats.p50_ms is not None
+    ]
     return max(found, key=lambda s: s.stats.p50_ms or 0.0, default=None)
 
 
@@ -239,11 +273,15 @@ def _latency_chart(r: RunResult, m: Messages) -> str:
                 inc = value - base
                 grade = bufferbloat_grade(inc)
                 mark, cls = m("chart.grade", increase=fmt_value(inc, "ms"), grade=grade), _grade_class(grade)
-            bars.append(svg.Bar(value, "down" if d == "download" else "up", fmt_value(value, "ms"),
-                                f"{label}: {fmt_value(value, 'ms')}", mark, cls))
+            bars.append(
+                svg.Bar(value, "down" if d == "download" else "up", fmt_value(value, "ms"), f"{label}: {fmt_value(value, 'ms')}", mark, cls)
+            )
         groups.append(svg.Group(_target_label(m, name, roles.get(name, name)), tuple(bars), hosts.get(name, "")))
     legend = [svg.Legend("idle", m("chart.idle"))]
-    legend += [svg.Legend("down" if d == "download" else "up", m("chart.loaded_down" if d == "download" else "chart.loaded_up")) for d in directions]
+    legend += [
+        svg.Legend("down" if d == "download" else "up", m("chart.loaded_down" if d == "download" else "chart.loaded_up"))
+        for d in directions
+    ]
     chart = svg.bar_chart(svg.BarChart(tuple(groups), "ms", tuple(legend), (), title, chart_id="chart-latency"))
     return head + chart + f'<p class="note">{_e(m("chart.latency.note"))}</p></figure>'
 
@@ -278,8 +316,11 @@ def _dns_chart(r: RunResult, m: Messages) -> str:
             bars.append(svg.Bar(value, kind, text, f"{label}: {text}", " · ".join(marks), "fail" if marks else ""))
         label = m("chart.dns.system") if resolver == "system" else server if resolver in (server, "") else resolver
         groups.append(svg.Group(label, tuple(bars), server if label != server else ""))
-    chart = svg.bar_chart(svg.BarChart(tuple(groups), "ms", (svg.Legend("cold", m("chart.cold")), svg.Legend("warm", m("chart.warm"))),
-                                       (), title, chart_id="chart-dns"))
+    chart = svg.bar_chart(
+        svg.BarChart(
+            tuple(groups), "ms", (svg.Legend("cold", m("chart.cold")), svg.Legend("warm", m("chart.warm"))), (), title, chart_id="chart-dns"
+        )
+    )
     return head + chart + "</figure>"
 
 
@@ -321,7 +362,7 @@ def label_for_check(m: Messages, c: Check, roles: dict[str, str]) -> str:
     """The check's name in the reader's language; per-target checks name the target by its role."""
     for prefix in ("path.reachable.", "path.server."):
         if c.id.startswith(prefix):
-            name = c.id[len(prefix):]
+            name = c.id[len(prefix) :]
             return f"{m('check.' + prefix[:-1])} ({_target_label(m, name, roles.get(name, name))})"
     return check_label(m, c)
 
@@ -362,16 +403,20 @@ def _checks(r: RunResult, m: Messages) -> str:
 
 
 def _cause_block(m: Messages, c: Cause, claimed: bool) -> str:
-    out = [f'<article class="cause{" claimed" if claimed else " possible"}" id="cause-{_e(c.id)}" data-cause="{_e(c.id)}" data-segment="{_e(c.segment)}">',
-           f'<h3>{_e(m(f"cause.{c.id}"))} <code>{_e(c.id)}</code></h3>',
-           f'<p class="cause-meta">{_e(m("col.segment"))}: <strong>{_e(m(f"segment.{c.segment}"))}</strong> · '
-           f'{_e(m("col.confidence"))}: <strong>{_e(_pct(c.confidence))}</strong></p>']
+    out = [
+        f'<article class="cause{" claimed" if claimed else " possible"}" id="cause-{_e(c.id)}" data-cause="{_e(c.id)}" data-segment="{_e(c.segment)}">',
+        f"<h3>{_e(m(f'cause.{c.id}'))} <code>{_e(c.id)}</code></h3>",
+        f'<p class="cause-meta">{_e(m("col.segment"))}: <strong>{_e(m(f"segment.{c.segment}"))}</strong> · '
+        f"{_e(m('col.confidence'))}: <strong>{_e(_pct(c.confidence))}</strong></p>",
+    ]
     cols = ("col.metric", "col.value", "col.unit", "col.target", "col.check_id", "col.note")
     out.append('<table class="evidence"><thead><tr>' + "".join(f"<th>{_e(m(k))}</th>" for k in cols) + "</tr></thead><tbody>")
     for ev in c.evidence:
-        out.append(f'<tr><td><code>{_e(ev.metric)}</code></td><td class="num">{_e(_num(ev.value))}</td><td>{_e(ev.unit)}</td>'
-                   f'<td>{_code(ev.target)}</td><td>{_code(ev.check_id)}</td>'
-                   f'<td>{_said(*note_text(m, ev)) if ev.note or ev.note_key else "—"}</td></tr>')
+        out.append(
+            f'<tr><td><code>{_e(ev.metric)}</code></td><td class="num">{_e(_num(ev.value))}</td><td>{_e(ev.unit)}</td>'
+            f"<td>{_code(ev.target)}</td><td>{_code(ev.check_id)}</td>"
+            f"<td>{_said(*note_text(m, ev)) if ev.note or ev.note_key else '—'}</td></tr>"
+        )
     out.append("</tbody></table>")
     out.append(f'<p class="advice"><strong>{_e(m("label.advice"))}:</strong> {_e(m(c.advice))}</p>')
     out.append(f'<p class="rules">{_e(m("label.rules"))}: ' + ", ".join(f"<code>{_e(x)}</code>" for x in c.rules) + "</p>")
@@ -403,8 +448,13 @@ def _msg(m: Messages, key: str, html: dict[str, str], **plain: Any) -> str:
 
 
 def _table(cls: str, m: Messages, cols: Iterable[str], rows: Iterable[str]) -> str:
-    return (f'<table class="{cls}"><thead><tr>' + "".join(f"<th>{_e(m(k))}</th>" for k in cols) + "</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+    return (
+        f'<table class="{cls}"><thead><tr>'
+        + "".join(f"<th>{_e(m(k))}</th>" for k in cols)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def _ms(s: Optional[LatencySeries]) -> str:
@@ -419,11 +469,13 @@ def _engines(r: RunResult, m: Messages) -> str:
     rows = []
     for b in shown:
         label = m("label.download") if b.direction == "download" else m("label.upload")
-        warn = "".join(f'<li>{_e(m(n) if m.has(n) else n)}</li>' for n in b.notes)
+        warn = "".join(f"<li>{_e(m(n) if m.has(n) else n)}</li>" for n in b.notes)
         warn = f'<ul class="warnings">{warn}</ul>' if warn else "—"
-        rows.append(f'<tr><td>{_raw(b.target)}</td><td>{_e(label)} ({_e(m("md.streams", n=b.streams))})</td>'
-                    f'<td class="num">{_e(fmt_value(b.goodput_mbps, "Mbps"))}</td><td>{_code(b.engine)}</td>'
-                    f'<td>{_raw(server_label(b))}</td><td>{warn}</td></tr>')
+        rows.append(
+            f"<tr><td>{_raw(b.target)}</td><td>{_e(label)} ({_e(m('md.streams', n=b.streams))})</td>"
+            f'<td class="num">{_e(fmt_value(b.goodput_mbps, "Mbps"))}</td><td>{_code(b.engine)}</td>'
+            f"<td>{_raw(server_label(b))}</td><td>{warn}</td></tr>"
+        )
     cols = ("col.target", "col.figure", "col.measured", "col.engine", "col.server", "col.warnings")
     return f'<section id="engines"><h2>{_e(m("heading.engines"))}</h2>{_table("engines", m, cols, rows)}</section>'
 
@@ -439,9 +491,11 @@ def _families(r: RunResult, m: Messages) -> str:
         down = _e(fmt_value(f.download.goodput_mbps, "Mbps")) if f.download is not None else "—"
         if f.status != "ok":
             pieces, ok = recorded(m, f.reason, "reason.family_")
-            down = _e(m("status_word.not-measured")) + (f': {_said(pieces, ok)}' if pieces else "")
-        rows.append(f'<tr class="family-{_e(f.status)}"><td>{_raw(f.target)}</td><td>{_e(fam)}</td><td>{_raw(f.address)}</td>'
-                    f'<td class="num">{_ms(f.rtt)}</td><td class="num">{down}</td></tr>')
+            down = _e(m("status_word.not-measured")) + (f": {_said(pieces, ok)}" if pieces else "")
+        rows.append(
+            f'<tr class="family-{_e(f.status)}"><td>{_raw(f.target)}</td><td>{_e(fam)}</td><td>{_raw(f.address)}</td>'
+            f'<td class="num">{_ms(f.rtt)}</td><td class="num">{down}</td></tr>'
+        )
     cols = ("col.server", "col.family", "col.address", "col.connect_p50", "col.download_mbps")
     return f'<section id="families"><h2>{_e(m("heading.families"))}</h2>{_table("families", m, cols, rows)}</section>'
 
@@ -458,7 +512,9 @@ def _proxy(r: RunResult, m: Messages) -> str:
     else:
         items.append(_e(m("proxy.none")))
     if p.pac_url:
-        status = m(f"proxy.pac_status.{p.pac_status}") if p.pac_status and m.has(f"proxy.pac_status.{p.pac_status}") else (p.pac_status or "—")
+        status = (
+            m(f"proxy.pac_status.{p.pac_status}") if p.pac_status and m.has(f"proxy.pac_status.{p.pac_status}") else (p.pac_status or "—")
+        )
         items.append(_msg(m, "proxy.pac", {"url": _raw(p.pac_url)}, status=status))
     for via, key in (("direct", "proxy.probes_direct"), ("proxy", "proxy.probes_via")):
         probes = proxy_probes(m, p.probe_paths, via)
@@ -471,8 +527,10 @@ def _proxy(r: RunResult, m: Messages) -> str:
         rows = []
         for pp in p.paths:
             ttfb = _ms(pp.ttfb) + (f" {_raw(pp.error)}" if pp.error else "")
-            rows.append(f'<tr><td>{_raw(pp.target)}</td><td>{_raw(pp.proxy) if pp.proxy else _e(m("proxy.direct"))}</td>'
-                        f'<td>{_e(source_word(m, pp.decided_by))}</td><td class="num">{_ms(pp.connect)}</td><td class="num">{ttfb}</td></tr>')
+            rows.append(
+                f"<tr><td>{_raw(pp.target)}</td><td>{_raw(pp.proxy) if pp.proxy else _e(m('proxy.direct'))}</td>"
+                f'<td>{_e(source_word(m, pp.decided_by))}</td><td class="num">{_ms(pp.connect)}</td><td class="num">{ttfb}</td></tr>'
+            )
         out.append(_table("proxy", m, ("col.target", "col.proxy", "col.decided_by", "col.proxy_connect", "col.ttfb"), rows))
     out.append("</section>")
     return "".join(out)
@@ -500,8 +558,10 @@ def _discovered_paths(r: RunResult, m: Messages) -> str:
             idle = _e(fmt_value(h.idle.p50_ms, "ms")) if h.idle else "—"
             loaded = _e(fmt_value(h.loaded.p50_ms, "ms")) if h.loaded else "—"
             loss = _e(fmt_value(h.idle.loss_pct, "%")) if h.idle else "—"
-            rows.append(f'<tr><td class="num">{h.ttl}</td><td>{addr}</td><td class="num">{idle}</td>'
-                        f'<td class="num">{loaded}</td><td class="num">{loss}</td></tr>')
+            rows.append(
+                f'<tr><td class="num">{h.ttl}</td><td>{addr}</td><td class="num">{idle}</td>'
+                f'<td class="num">{loaded}</td><td class="num">{loss}</td></tr>'
+            )
         if rows:
             block.append(_table("hops", m, ("col.hop", "col.address", "col.idle_p50", "col.loaded_p50", "col.loss"), rows))
         block.append("</section>")
@@ -510,15 +570,21 @@ def _discovered_paths(r: RunResult, m: Messages) -> str:
 
 
 def _not_measured(r: RunResult, m: Messages) -> str:
-    items = [f"<li>{_code(x.subject) if x.subject_is_id else f'<strong>{_e(x.subject)}</strong>'}: {_said(x.pieces)}</li>"
-             if x.subject else f"<li>{_said(x.pieces)}</li>" for x in not_measured_lines(m, r)]
+    items = [
+        f"<li>{_code(x.subject) if x.subject_is_id else f'<strong>{_e(x.subject)}</strong>'}: {_said(x.pieces)}</li>"
+        if x.subject
+        else f"<li>{_said(x.pieces)}</li>"
+        for x in not_measured_lines(m, r)
+    ]
     for c in r.checks:
         if c.status == "not-measured":
             label = label_for_check(m, c, {t.name: t.role for t in r.targets})
-            text = m("not_measured.check", check=label, classroom=c.classroom) if c.classroom else m("not_measured.check_school", check=label)
-            items.append(f'<li>{_e(text)} <code>{_e(c.id)}</code></li>')
+            text = (
+                m("not_measured.check", check=label, classroom=c.classroom) if c.classroom else m("not_measured.check_school", check=label)
+            )
+            items.append(f"<li>{_e(text)} <code>{_e(c.id)}</code></li>")
     if load_ramp(r.measurements.load) is None:
-        items.append(f'<li>{_e(m("chart.load.not_measured"))}</li>')
+        items.append(f"<li>{_e(m('chart.load.not_measured'))}</li>")
     return f'<section id="not-measured"><h2>{_e(m("heading.not_measured"))}</h2><ul>{"".join(items)}</ul></section>'
 
 
@@ -526,12 +592,17 @@ def _probes(r: RunResult, m: Messages) -> str:
     if not r.probes:
         return ""
     cols = ("col.probe", "col.status", "col.reason", "col.seconds")
-    out = [f'<section id="probes"><h2>{_e(m("heading.probes"))}</h2><table class="probes"><thead><tr>'
-           + "".join(f"<th>{_e(m(k))}</th>" for k in cols) + "</tr></thead><tbody>"]
+    out = [
+        f'<section id="probes"><h2>{_e(m("heading.probes"))}</h2><table class="probes"><thead><tr>'
+        + "".join(f"<th>{_e(m(k))}</th>" for k in cols)
+        + "</tr></thead><tbody>"
+    ]
     for p in r.probes:
         word = m(f"probe_status.{p.status}") if m.has(f"probe_status.{p.status}") else p.status
-        out.append(f'<tr class="probe-{_e(p.status)}"><td>{_probe_label(m, p.probe)}</td><td>{_e(word)}</td>'
-                   f'<td>{_said(*reason_text(m, p)) if p.reason or p.reason_key else "—"}</td><td class="num">{_e(f"{p.seconds:.1f} s" if p.seconds else "—")}</td></tr>')
+        out.append(
+            f'<tr class="probe-{_e(p.status)}"><td>{_probe_label(m, p.probe)}</td><td>{_e(word)}</td>'
+            f'<td>{_said(*reason_text(m, p)) if p.reason or p.reason_key else "—"}</td><td class="num">{_e(f"{p.seconds:.1f} s" if p.seconds else "—")}</td></tr>'
+        )
     out.append("</tbody></table></section>")
     return "".join(out)
 
@@ -554,8 +625,18 @@ def _metadata(r: RunResult, m: Messages) -> str:
     proxy = h.get("proxy") if isinstance(h.get("proxy"), dict) else {}
     proxy_text = _join([proxy.get("http"), proxy.get("https"), proxy.get("pac_url")]) if proxy else ""
     wifi = h.get("wifi") if isinstance(h.get("wifi"), dict) else {}
-    wifi_text = _join([wifi.get("ssid"), wifi.get("bssid"), wifi.get("band"),
-                       f"{wifi['signal_dbm']} dBm" if wifi.get("signal_dbm") is not None else None]) if wifi else ""
+    wifi_text = (
+        _join(
+            [
+                wifi.get("ssid"),
+                wifi.get("bssid"),
+                wifi.get("band"),
+                f"{wifi['signal_dbm']} dBm" if wifi.get("signal_dbm") is not None else None,
+            ]
+        )
+        if wifi
+        else ""
+    )
     os_text = _join([h.get("os_name") or h.get("os"), h.get("os_version")])
     resolvers = list(h.get("resolvers") or [])
     if h.get("stub_resolver"):
@@ -590,11 +671,15 @@ def _metadata(r: RunResult, m: Messages) -> str:
 
 # ---------------------------------------------------------------------------------- page
 
-FONTS_EN = ('system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
-            '"Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI", "Yu Gothic", Meiryo, '
-            '"Noto Sans CJK JP", "Noto Sans JP", sans-serif')
-FONTS_JA = ('"Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI", "Yu Gothic", YuGothic, Meiryo, '
-            '"Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", system-ui, -apple-system, "Segoe UI", sans-serif')
+FONTS_EN = (
+    'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
+    '"Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI", "Yu Gothic", Meiryo, '
+    '"Noto Sans CJK JP", "Noto Sans JP", sans-serif'
+)
+FONTS_JA = (
+    '"Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI", "Yu Gothic", YuGothic, Meiryo, '
+    '"Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", system-ui, -apple-system, "Segoe UI", sans-serif'
+)
 
 STYLE = """
 :root{--ink:#1d2939;--muted:#667085;--line:#d0d5dd;--bg:#fff;--soft:#f8fafc;
@@ -748,7 +833,7 @@ def render(r: RunResult, m: Messages) -> str:
         f'<body data-status="{_e(r.status)}">',
         "<main>",
         f'<header class="top"><h1>{_e(title)}</h1>'
-        f'<p>{_e(m("html.subtitle", school=r.school.name, school_id=r.school.id, started=started))}</p></header>',
+        f"<p>{_e(m('html.subtitle', school=r.school.name, school_id=r.school.id, started=started))}</p></header>",
         _verdict(r, m),
         _path(r, m),
         f'<section id="charts"><h2>{_e(m("heading.charts"))}</h2><div class="charts">',
@@ -767,7 +852,7 @@ def render(r: RunResult, m: Messages) -> str:
         _not_measured(r, m),
         _probes(r, m),
         _metadata(r, m),
-        f'<footer>{_e(m("html.footer", version=r.tool_version))}</footer>',
+        f"<footer>{_e(m('html.footer', version=r.tool_version))}</footer>",
         "</main>",
         "</body>",
         "</html>",

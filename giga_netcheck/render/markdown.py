@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult, claims
-from giga_netcheck.render import (check_label, evidence_text, fmt_check_value, fmt_value, joined, not_measured_lines, phase_text, proxy_probes, reason_text,
-               recorded, server_label, source_word)
+from giga_netcheck.render import (
+    check_label,
+    evidence_text,
+    fmt_check_value,
+    fmt_value,
+    joined,
+    not_measured_lines,
+    phase_text,
+    proxy_probes,
+    reason_text,
+    recorded,
+    server_label,
+    source_word,
+)
 
 
 def render(r: RunResult, m: Messages) -> str:
@@ -39,30 +51,59 @@ def render(r: RunResult, m: Messages) -> str:
     rest = [c for c in r.causes if c not in likely]
     if rest:
         out += [f"## {m('heading.possible')}", ""]
-        out += [f"- {m(f'cause.{c.id}')} `{c.id}` ({c.confidence:.0%}): " + "; ".join(evidence_text(e, m) for e in c.evidence) for c in rest]
+        out += [
+            f"- {m(f'cause.{c.id}')} `{c.id}` ({c.confidence:.0%}): " + "; ".join(evidence_text(e, m) for e in c.evidence) for c in rest
+        ]
         out.append("")
-    out += [f"## {m('heading.checks')}", "", f"| {m('col.check')} | {m('col.classroom')} | {m('col.measured')} | {m('col.threshold')} | {m('col.status')} |", "|---|---|---|---|---|"]
+    out += [
+        f"## {m('heading.checks')}",
+        "",
+        f"| {m('col.check')} | {m('col.classroom')} | {m('col.measured')} | {m('col.threshold')} | {m('col.status')} |",
+        "|---|---|---|---|---|",
+    ]
     order = {"fail": 0, "warn": 1, "not-measured": 2, "pass": 3}
     for c in sorted(r.checks, key=lambda c: order.get(c.status, 9)):
         measured, threshold = fmt_check_value(c, m)
         est = f" {m('label.estimate')}" if c.estimate else ""
-        out.append(f"| {check_label(m, c)} `{c.id}` | {c.classroom or '—'} | {measured} | {threshold}{est} | {m(f'status_word.{c.status}')} |")
+        out.append(
+            f"| {check_label(m, c)} `{c.id}` | {c.classroom or '—'} | {measured} | {threshold}{est} | {m(f'status_word.{c.status}')} |"
+        )
     out.append("")
-    out += [f"## {m('heading.measurements')}", "",
-            f"| {m('col.target')} | {m('col.method')} | {m('md.phase')} | p50 | p95 | {m('md.jitter')} | {m('md.loss')} |", "|---|---|---|---|---|---|---|"]
+    out += [
+        f"## {m('heading.measurements')}",
+        "",
+        f"| {m('col.target')} | {m('col.method')} | {m('md.phase')} | p50 | p95 | {m('md.jitter')} | {m('md.loss')} |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in r.measurements.latency:
-        out.append(f"| {s.target} ({s.host}) | `{s.method}` | {phase_text(m, s.phase)} | {fmt_value(s.stats.p50_ms, 'ms')} | {fmt_value(s.stats.p95_ms, 'ms')} | {fmt_value(s.stats.jitter_ms, 'ms')} | {fmt_value(s.stats.loss_pct, '%')} |")
+        out.append(
+            f"| {s.target} ({s.host}) | `{s.method}` | {phase_text(m, s.phase)} | {fmt_value(s.stats.p50_ms, 'ms')} | {fmt_value(s.stats.p95_ms, 'ms')} | {fmt_value(s.stats.jitter_ms, 'ms')} | {fmt_value(s.stats.loss_pct, '%')} |"
+        )
     out.append("")
     for b in r.measurements.bandwidth:
         label = m("label.download") if b.direction == "download" else m("label.upload")
-        out.append(f"- {label} ({m('md.streams', n=b.streams)}) → {b.target}: {fmt_value(b.goodput_mbps, 'Mbps')} (p50 {fmt_value(b.p50_mbps, 'Mbps')}, p90 {fmt_value(b.p90_mbps, 'Mbps')}){' — ' + b.error if b.error else ''}")
+        out.append(
+            f"- {label} ({m('md.streams', n=b.streams)}) → {b.target}: {fmt_value(b.goodput_mbps, 'Mbps')} (p50 {fmt_value(b.p50_mbps, 'Mbps')}, p90 {fmt_value(b.p90_mbps, 'Mbps')}){' — ' + b.error if b.error else ''}"
+        )
         if b.engine != "http" or b.notes:  # which engine and server gave the figure, and its warnings
             out.append(f"  - {m('md.engine_server', engine=b.engine, server=server_label(b))}")
             out += [f"  - ⚠ {m(n)}" for n in b.notes]
     for d in r.measurements.dns:
         kind = m(f"dns_kind.{d.kind}") if m.has(f"dns_kind.{d.kind}") else d.kind
-        out.append("- " + m("md.dns_line", resolver=d.resolver, server=d.server, name=d.name, kind=kind, p50=fmt_value(d.p50_ms, "ms"),
-                            timeouts=d.timeouts, total=len(d.times_ms), rcodes=", ".join(sorted(set(d.rcodes))) or "—"))
+        out.append(
+            "- "
+            + m(
+                "md.dns_line",
+                resolver=d.resolver,
+                server=d.server,
+                name=d.name,
+                kind=kind,
+                p50=fmt_value(d.p50_ms, "ms"),
+                timeouts=d.timeouts,
+                total=len(d.times_ms),
+                rcodes=", ".join(sorted(set(d.rcodes))) or "—",
+            )
+        )
     out.append("")
     out += _families(r, m) + _proxy(r, m) + _paths(r, m)
     lines = not_measured_lines(m, r)
@@ -78,7 +119,6 @@ def render(r: RunResult, m: Messages) -> str:
     return "\n".join(out)
 
 
-
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -88,9 +128,12 @@ def _families(r: RunResult, m: Messages) -> list[str]:
     fams = r.measurements.families
     if not fams:
         return []
-    out = [f"## {m('heading.families')}", "",
-           f"| {m('col.server')} | {m('col.family')} | {m('col.address')} | {m('col.connect_p50')} | {m('col.download_mbps')} |",
-           "|---|---|---|---|---|"]
+    out = [
+        f"## {m('heading.families')}",
+        "",
+        f"| {m('col.server')} | {m('col.family')} | {m('col.address')} | {m('col.connect_p50')} | {m('col.download_mbps')} |",
+        "|---|---|---|---|---|",
+    ]
     for f in fams:
         fam = m(f"family.{f.family}") if m.has(f"family.{f.family}") else f.family
         rtt = fmt_value(f.rtt.stats.p50_ms, "ms") if f.rtt is not None else "—"
@@ -114,7 +157,9 @@ def _proxy(r: RunResult, m: Messages) -> list[str]:
     else:
         out.append(f"- {m('proxy.none')}")
     if p.pac_url:
-        status = m(f"proxy.pac_status.{p.pac_status}") if p.pac_status and m.has(f"proxy.pac_status.{p.pac_status}") else (p.pac_status or "—")
+        status = (
+            m(f"proxy.pac_status.{p.pac_status}") if p.pac_status and m.has(f"proxy.pac_status.{p.pac_status}") else (p.pac_status or "—")
+        )
         out.append(f"- {m('proxy.pac', url=p.pac_url, status=status)}")
     for via, key in (("direct", "proxy.probes_direct"), ("proxy", "proxy.probes_via")):
         probes = proxy_probes(m, p.probe_paths, via)
@@ -124,14 +169,18 @@ def _proxy(r: RunResult, m: Messages) -> list[str]:
         out.append(f"- {joined(recorded(m, n, 'note.')[0])}")
     out.append("")
     if p.paths:
-        out += [f"| {m('col.target')} | {m('col.proxy')} | {m('col.decided_by')} | {m('col.proxy_connect')} | {m('col.ttfb')} |",
-                "|---|---|---|---|---|"]
+        out += [
+            f"| {m('col.target')} | {m('col.proxy')} | {m('col.decided_by')} | {m('col.proxy_connect')} | {m('col.ttfb')} |",
+            "|---|---|---|---|---|",
+        ]
         for pp in p.paths:
             connect = fmt_value(pp.connect.stats.p50_ms, "ms") if pp.connect is not None else "—"
             ttfb = fmt_value(pp.ttfb.stats.p50_ms, "ms") if pp.ttfb is not None else "—"
             if pp.error:
                 ttfb += f" ({pp.error})"
-            out.append(f"| {_cell(pp.target)} | {_cell(pp.proxy or m('proxy.direct'))} | {source_word(m, pp.decided_by)} | {connect} | {_cell(ttfb)} |")
+            out.append(
+                f"| {_cell(pp.target)} | {_cell(pp.proxy or m('proxy.direct'))} | {source_word(m, pp.decided_by)} | {connect} | {_cell(ttfb)} |"
+            )
         out.append("")
     return out
 
@@ -148,7 +197,10 @@ def _paths(r: RunResult, m: Messages) -> list[str]:
             out += [d.error, ""]
         if not d.hops:
             continue
-        out += [f"| {m('col.hop')} | {m('col.address')} | {m('col.idle_p50')} | {m('col.loaded_p50')} | {m('col.loss')} |", "|---|---|---|---|---|"]
+        out += [
+            f"| {m('col.hop')} | {m('col.address')} | {m('col.idle_p50')} | {m('col.loaded_p50')} | {m('col.loss')} |",
+            "|---|---|---|---|---|",
+        ]
         for h in d.hops:
             addr = h.address or m("path.silent")
             if h.other_addresses:

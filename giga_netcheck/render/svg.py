@@ -131,7 +131,9 @@ def bar_chart(chart: BarChart) -> str:
         y += (gh - bars_h) / 2
         body.append(f'<text class="glabel" x="{left - 8}" y="{_n(ly + 4)}" text-anchor="end">{_e(clip(g.label, 13, left - 12))}</text>')
         if g.sublabel:
-            body.append(f'<text class="gsub" x="{left - 8}" y="{_n(ly + 17)}" text-anchor="end">{_e(clip(g.sublabel, 11, left - 12))}</text>')
+            body.append(
+                f'<text class="gsub" x="{left - 8}" y="{_n(ly + 17)}" text-anchor="end">{_e(clip(g.sublabel, 11, left - 12))}</text>'
+            )
         for b in g.bars:
             w = 0.0 if b.value is None else max(b.value * scale, 0.0)
             tip = f"<title>{_e(b.tooltip)}</title>" if b.tooltip else ""
@@ -178,7 +180,12 @@ def bar_chart(chart: BarChart) -> str:
     return (
         f'<svg class="chart" id="{_e(chart.chart_id)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_n(height)}" '
         f'role="img" aria-label="{_e(chart.title)}">{title}'
-        + "".join(bands) + "".join(axis) + "".join(body) + "".join(refs) + "".join(legend) + "</svg>"
+        + "".join(bands)
+        + "".join(axis)
+        + "".join(body)
+        + "".join(refs)
+        + "".join(legend)
+        + "</svg>"
     )
 
 
@@ -225,8 +232,10 @@ def line_chart(chart: LineChart) -> str:
     def px(p: tuple[float, float]) -> str:
         return f"{_n(left + p[0] * sx)},{_n(bottom - p[1] * sy)}"
 
-    parts = [f'<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>',
-             f'<line class="axis" x1="{left}" y1="{top_px}" x2="{left}" y2="{bottom}"/>']
+    parts = [
+        f'<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>',
+        f'<line class="axis" x1="{left}" y1="{top_px}" x2="{left}" y2="{bottom}"/>',
+    ]
     for t in _ticks(y_top):
         y = bottom - t * sy
         parts.append(f'<line class="grid" x1="{left}" y1="{_n(y)}" x2="{right}" y2="{_n(y)}"/>')
@@ -244,8 +253,10 @@ def line_chart(chart: LineChart) -> str:
         parts.append(f'<circle class="knee" data-knee="1" cx="{kx}" cy="{ky}" r="6"/>')
         parts.append(f'<text class="knee-label" x="{_n(float(kx) + 9)}" y="{_n(float(ky) - 8)}">{_e(chart.knee_label)}</text>')
     title = f"<title>{_e(chart.title)}</title>" if chart.title else ""
-    return (f'<svg class="chart" id="{_e(chart.chart_id)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {bottom + 42}" '
-            f'role="img" aria-label="{_e(chart.title)}">{title}' + "".join(parts) + "</svg>")
+    return (
+        f'<svg class="chart" id="{_e(chart.chart_id)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {bottom + 42}" '
+        f'role="img" aria-label="{_e(chart.title)}">{title}' + "".join(parts) + "</svg>"
+    )
 
 
 # --------------------------------------------------------------------------- path diagram
@@ -267,8 +278,7 @@ class Node:
     """Nothing configured for this point (drawn dashed)."""
 
 
-def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_label: str, title: str = "",
-                 absent_label: str = "") -> str:
+def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_label: str, title: str = "", absent_label: str = "") -> str:
     """device —LAN— gateway —uplink— center —— internet, plus DNS; suspect segments marked.
 
     Every segment carries ``data-segment`` and ``data-suspect`` ("true"/"false"), so a test
@@ -288,26 +298,36 @@ def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_labe
             x2 = x + link_w
             mid = (x + x2) / 2
             centres[seg] = mid
-            parts.append(f'<g class="{cls} link" data-segment="{_e(seg)}" data-suspect="{state}">'
-                         f'<line x1="{_n(x)}" y1="{_n(y0 + box_h / 2)}" x2="{_n(x2)}" y2="{_n(y0 + box_h / 2)}"/>'
-                         f'<text class="seg-label" x="{_n(mid)}" y="{_n(y0 + box_h / 2 - 8)}" text-anchor="middle">{_e(n.label)}</text>')
+            parts.append(
+                f'<g class="{cls} link" data-segment="{_e(seg)}" data-suspect="{state}">'
+                f'<line x1="{_n(x)}" y1="{_n(y0 + box_h / 2)}" x2="{_n(x2)}" y2="{_n(y0 + box_h / 2)}"/>'
+                f'<text class="seg-label" x="{_n(mid)}" y="{_n(y0 + box_h / 2 - 8)}" text-anchor="middle">{_e(n.label)}</text>'
+            )
             for i, line in enumerate(n.lines):
-                parts.append(f'<text class="seg-sub" x="{_n(mid)}" y="{_n(y0 + box_h / 2 + 16 + 12 * i)}" text-anchor="middle">{_e(line)}</text>')
+                parts.append(
+                    f'<text class="seg-sub" x="{_n(mid)}" y="{_n(y0 + box_h / 2 + 16 + 12 * i)}" text-anchor="middle">{_e(line)}</text>'
+                )
             parts.append("</g>")
             x = x2
             continue
         centres[seg] = x + box_w / 2
         sub = list(n.lines) + ([absent_label] if n.absent and absent_label else [])
-        parts.append(f'<g class="{cls} box" data-segment="{_e(seg)}" data-suspect="{state}">'
-                     f'<rect x="{_n(x)}" y="{y0}" width="{box_w}" height="{box_h}" rx="8"/>'
-                     f'<text class="seg-label" x="{_n(x + box_w / 2)}" y="{y0 + 22}" text-anchor="middle">{_e(n.label)}</text>')
+        parts.append(
+            f'<g class="{cls} box" data-segment="{_e(seg)}" data-suspect="{state}">'
+            f'<rect x="{_n(x)}" y="{y0}" width="{box_w}" height="{box_h}" rx="8"/>'
+            f'<text class="seg-label" x="{_n(x + box_w / 2)}" y="{y0 + 22}" text-anchor="middle">{_e(n.label)}</text>'
+        )
         for i, line in enumerate(sub[:2]):
-            parts.append(f'<text class="seg-sub" x="{_n(x + box_w / 2)}" y="{y0 + 38 + 13 * i}" text-anchor="middle">{_e(clip(line, 11, box_w - 8))}</text>')
+            parts.append(
+                f'<text class="seg-sub" x="{_n(x + box_w / 2)}" y="{y0 + 38 + 13 * i}" text-anchor="middle">{_e(clip(line, 11, box_w - 8))}</text>'
+            )
         parts.append("</g>")
         x += box_w
         if seg == "center":  # the center's upstream to the internet: part of the "center" segment
-            parts.append(f'<g class="{cls} link tail" data-segment="center-upstream" data-suspect="{state}">'
-                         f'<line x1="{_n(x)}" y1="{_n(y0 + box_h / 2)}" x2="{_n(x + tail_w)}" y2="{_n(y0 + box_h / 2)}"/></g>')
+            parts.append(
+                f'<g class="{cls} link tail" data-segment="center-upstream" data-suspect="{state}">'
+                f'<line x1="{_n(x)}" y1="{_n(y0 + box_h / 2)}" x2="{_n(x + tail_w)}" y2="{_n(y0 + box_h / 2)}"/></g>'
+            )
             x += tail_w
     # DNS: asked by the device; drawn below the path
     dns = by.get("dns", Node("dns", "DNS"))
@@ -316,11 +336,15 @@ def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_labe
     dx, dy = centres["uplink"] - box_w / 2, y0 + box_h + 44
     dev = centres["device"]
     parts.append(f'<path class="dns-wire" d="M{_n(dev)},{y0 + box_h} V{_n(dy + box_h / 2)} H{_n(dx)}"/>')
-    parts.append(f'<g class="{cls}" data-segment="dns" data-suspect="{state}">'
-                 f'<rect x="{_n(dx)}" y="{_n(dy)}" width="{box_w}" height="{box_h}" rx="8"/>'
-                 f'<text class="seg-label" x="{_n(dx + box_w / 2)}" y="{_n(dy + 22)}" text-anchor="middle">{_e(dns.label)}</text>')
+    parts.append(
+        f'<g class="{cls}" data-segment="dns" data-suspect="{state}">'
+        f'<rect x="{_n(dx)}" y="{_n(dy)}" width="{box_w}" height="{box_h}" rx="8"/>'
+        f'<text class="seg-label" x="{_n(dx + box_w / 2)}" y="{_n(dy + 22)}" text-anchor="middle">{_e(dns.label)}</text>'
+    )
     for i, line in enumerate((list(dns.lines) + ([absent_label] if dns.absent and absent_label else []))[:2]):
-        parts.append(f'<text class="seg-sub" x="{_n(dx + box_w / 2)}" y="{_n(dy + 38 + 13 * i)}" text-anchor="middle">{_e(clip(line, 11, box_w - 8))}</text>')
+        parts.append(
+            f'<text class="seg-sub" x="{_n(dx + box_w / 2)}" y="{_n(dy + 38 + 13 * i)}" text-anchor="middle">{_e(clip(line, 11, box_w - 8))}</text>'
+        )
     parts.append("</g>")
     # a flag over each suspect segment
     for seg in PATH_ORDER + ("dns",):
@@ -328,8 +352,12 @@ def path_diagram(nodes: Sequence[Node], suspects: Sequence[str], *, suspect_labe
             continue
         cx = centres.get(seg, dx + box_w / 2)
         fy = (dy + box_h + 16) if seg == "dns" else (y0 - 10)
-        parts.append(f'<text class="suspect-flag" data-flag="{_e(seg)}" x="{_n(cx)}" y="{_n(fy)}" text-anchor="middle">{"▲" if seg == "dns" else "▼"} {_e(suspect_label)}</text>')
+        parts.append(
+            f'<text class="suspect-flag" data-flag="{_e(seg)}" x="{_n(cx)}" y="{_n(fy)}" text-anchor="middle">{"▲" if seg == "dns" else "▼"} {_e(suspect_label)}</text>'
+        )
     height = dy + box_h + 24
     title_el = f"<title>{_e(title)}</title>" if title else ""
-    return (f'<svg class="chart path" id="path-diagram" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_n(height)}" '
-            f'role="img" aria-label="{_e(title)}">{title_el}' + "".join(parts) + "</svg>")
+    return (
+        f'<svg class="chart path" id="path-diagram" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_n(height)}" '
+        f'role="img" aria-label="{_e(title)}">{title_el}' + "".join(parts) + "</svg>"
+    )

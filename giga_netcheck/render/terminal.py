@@ -27,8 +27,7 @@ def show(console: Console, r: RunResult, m: Messages) -> None:
             t.add_column(m(col))
         for c in sorted(bad, key=lambda c: c.status != "fail"):
             measured, threshold = fmt_check_value(c, m)
-            t.add_row(check_label(m, c), c.classroom or "—", measured, threshold,
-                      f"[{STYLE[c.status]}]{m(f'status_word.{c.status}')}[/]")
+            t.add_row(check_label(m, c), c.classroom or "—", measured, threshold, f"[{STYLE[c.status]}]{m(f'status_word.{c.status}')}[/]")
         console.print(t)
     if r.measurements.load and r.measurements.load.get("steps"):
         show_load(console, r.measurements.load, m)
@@ -70,13 +69,20 @@ def ramp_table(load: dict[str, Any], m: Messages) -> Table:
     share meeting the activity as a bar, goodput, connection errors by kind, the hop whose RTT
     rose most, RPM."""
     share_needed = load.get("meet_share", 0.95)
-    t = Table(title=m("load.table.title", activity=load["activity"]["kind"], target=load["target"]), title_justify="left",
-              caption=m("load.table.caption", share=f"{share_needed * 100:g}"), caption_justify="left",
-              box=box.SIMPLE_HEAD, show_lines=False, pad_edge=False)
+    t = Table(
+        title=m("load.table.title", activity=load["activity"]["kind"], target=load["target"]),
+        title_justify="left",
+        caption=m("load.table.caption", share=f"{share_needed * 100:g}"),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_lines=False,
+        pad_edge=False,
+    )
     for key in ("devices", "met", "goodput", "errors", "rtt", "rpm"):
         # the figures never wrap; errors and the hop column give way on a narrow terminal
-        t.add_column(m(f"load.col.{key}"), justify="left" if key in ("met", "errors", "rtt") else "right",
-                     no_wrap=key not in ("errors", "rtt"))
+        t.add_column(
+            m(f"load.col.{key}"), justify="left" if key in ("met", "errors", "rtt") else "right", no_wrap=key not in ("errors", "rtt")
+        )
     knee = (load.get("knee") or {}).get("devices")
     first_failing = (load.get("knee") or {}).get("first_failing_devices")
     for s in load["steps"]:
@@ -92,7 +98,9 @@ def ramp_table(load: dict[str, Any], m: Messages) -> Table:
         elif s["devices"] == first_failing and s["complete"]:
             devices = f"[red]{devices}[/]"
         t.add_row(
-            devices, met, f"{s['goodput_mbps']:.1f}",
+            devices,
+            met,
+            f"{s['goodput_mbps']:.1f}",
             ", ".join(f"{m(f'load.err.{k}')} {v}" for k, v in errs) or "0",
             f"{worst['target']} +{worst['increase_ms']:.0f} {worst['grade']}" if worst else "-",
             "-" if s.get("rpm") is None else f"{s['rpm']:.0f}",
@@ -116,7 +124,9 @@ def load_lines(load: dict[str, Any], m: Messages) -> list[str]:
         lines.append(m("load.rpm", rpm=f"{r['rpm']:.0f}", rating=r["rating"], devices=r["at_devices"]))
     b = load.get("bufferbloat")
     if b:
-        lines.append(m("load.bufferbloat", grade=b["grade"], increase=f"{b['increase_ms']:.0f}", target=b["target"], devices=b["at_devices"]))
+        lines.append(
+            m("load.bufferbloat", grade=b["grade"], increase=f"{b['increase_ms']:.0f}", target=b["target"], devices=b["at_devices"])
+        )
     if load.get("stopped"):
         lines.append(m("load.stopped", why=load["stopped"]))
     return lines

@@ -78,23 +78,23 @@ class MeasurementServer:
         """Completed or abandoned downloads/uploads served (for tests and logs)."""
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._handle, self.config.host, self.config.port, limit=MAX_HEADER_BYTES, backlog=1024
-        )
+        self._server = await asyncio.start_server(self._handle, self.config.host, self.config.port, limit=MAX_HEADER_BYTES, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
         want = self.config.udp_port if self.config.udp_port is not None else self.port
         try:
-            self._udp, _ = await loop.create_datagram_endpoint(
-                _UdpEcho, local_addr=(self.config.host, want)
-            )
+            self._udp, _ = await loop.create_datagram_endpoint(_UdpEcho, local_addr=(self.config.host, want))
         except OSError as exc:
             log.warning("udp echo could not bind %s:%s (%s); using a free port", self.config.host, want, exc)
             self._udp, _ = await loop.create_datagram_endpoint(_UdpEcho, local_addr=(self.config.host, 0))
         self.udp_port = self._udp.get_extra_info("sockname")[1]
         log.info(
             "giga-netcheck %s measurement server on %s:%d (tcp) udp-echo %d, download cap %d bytes",
-            __version__, self.config.host, self.port, self.udp_port, self.config.max_download_bytes,
+            __version__,
+            self.config.host,
+            self.port,
+            self.udp_port,
+            self.config.max_download_bytes,
         )
 
     async def serve_forever(self) -> None:
@@ -197,8 +197,7 @@ class MeasurementServer:
         """Stream ``want`` bytes (capped) of the preallocated payload, one chunk in flight at a time."""
         size = min(want, self.config.max_download_bytes)
         head = (
-            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {size}\r\nCache-Control: no-store\r\n{extra}\r\n"
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\nCache-Control: no-store\r\n{extra}\r\n"
         ).encode()
         writer.write(head)
         sent = 0
@@ -222,9 +221,7 @@ class MeasurementServer:
         outcome = "complete"
         received = 0
         try:
-            received = await _drain_body(
-                reader, headers, self.config.max_upload_bytes, self.config.idle_timeout_s
-            )
+            received = await _drain_body(reader, headers, self.config.max_upload_bytes, self.config.idle_timeout_s)
         except _BodyTooLarge as exc:
             received = exc.received
             outcome = "too-large"
@@ -256,12 +253,22 @@ class MeasurementServer:
         log.info("%s %s bytes=%d seconds=%.3f mbps=%.1f %s", client, kind, nbytes, seconds, mbps, outcome)
 
     @staticmethod
-    async def _respond(writer, status: int, body: bytes, *, ctype: str = "text/plain", close: bool = False,
-                       extra: str = "") -> None:
-        reason = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-                  404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
-                  413: "Payload Too Large", 422: "Unprocessable Content", 431: "Request Header Fields Too Large",
-                  507: "Insufficient Storage"}.get(status, "OK")
+    async def _respond(writer, status: int, body: bytes, *, ctype: str = "text/plain", close: bool = False, extra: str = "") -> None:
+        reason = {
+            200: "OK",
+            201: "Created",
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            409: "Conflict",
+            411: "Length Required",
+            413: "Payload Too Large",
+            422: "Unprocessable Content",
+            431: "Request Header Fields Too Large",
+            507: "Insufficient Storage",
+        }.get(status, "OK")
         head = (
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
             f"Cache-Control: no-store\r\n{extra}{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
@@ -392,7 +399,7 @@ class ServerThread:
             self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self._thread.start()
         self._ready.wait(10)
         if self._error is not None:
@@ -404,7 +411,7 @@ class ServerThread:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -66,7 +66,7 @@ class Tokens:
         self._grants = grants
 
     @classmethod
-    def load(cls, path: str | Path) -> "Tokens":
+    def load(cls, path: str | Path) -> Tokens:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
@@ -190,7 +190,9 @@ class Collector:
             return self._duplicate(final, digest, run_id)
         stored = dict(doc)
         stored["collected"] = {
-            "board": board, "by": grant.label, "sha256": digest,
+            "board": board,
+            "by": grant.label,
+            "sha256": digest,
             "received_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         text = json.dumps(stored, ensure_ascii=False, indent=1)

@@ -51,17 +51,19 @@ MINI_SIZES = (350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000)
 """The image sizes speedtest-cli asks for (its ``sizes['download']``)."""
 _RANDOM = re.compile(r"/speedtest/random(\d{1,4})x(\d{1,4})\.jpg")
 MINI_PAGE = (
-    "<!doctype html><html><head><title>giga-netcheck measurement server</title></head><body>"
-    "<p>giga-netcheck measurement server: speedtest mini paths under /speedtest/, LibreSpeed under /backend/.</p>"
-    '<script>var upload_extension: "php";</script></body></html>\n'
-).encode()
+    b"<!doctype html><html><head><title>giga-netcheck measurement server</title></head><body>"
+    b"<p>giga-netcheck measurement server: speedtest mini paths under /speedtest/, LibreSpeed under /backend/.</p>"
+    b'<script>var upload_extension: "php";</script></body></html>\n'
+)
 # speedtest-cli reads upload_extension with the pattern upload_?[Ee]xtension: "([^"]+)"; the text
 # above carries it (the script line is never run by anything: it is there to be read).
 
 CKSIZE_DEFAULT, CKSIZE_MAX, MIB = 4, 1024, 1 << 20
 _LS_NAMES = frozenset({"garbage", "empty", "getIP"})
-CORS = ("Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: GET, POST\r\n"
-        "Access-Control-Allow-Headers: Content-Encoding, Content-Type\r\n")
+CORS = (
+    "Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: GET, POST\r\n"
+    "Access-Control-Allow-Headers: Content-Encoding, Content-Type\r\n"
+)
 
 # What speedtest.net's configuration gives speedtest-cli (speedtest-config.php): 4 download
 # threads per URL, 4 server threads (x2 = 8 download threads), 2 upload threads, upload ratio 5
@@ -88,7 +90,7 @@ def _librespeed(path: str) -> Optional[str]:
     """``garbage``, ``empty`` or ``getIP`` for a LibreSpeed backend path, else None."""
     for prefix in ("/backend/", "/"):
         if path.startswith(prefix):
-            name = path[len(prefix):]
+            name = path[len(prefix) :]
             name = name[:-4] if name.endswith(".php") else name
             if name in _LS_NAMES and "/" not in name:
                 return name
@@ -156,8 +158,7 @@ async def _mini_upload(srv, reader, writer, client: str, headers: dict) -> bool:
     return True
 
 
-async def _librespeed_route(srv, reader, writer, client: str, method: str, name: str, query: dict,
-                            headers: dict) -> Optional[bool]:
+async def _librespeed_route(srv, reader, writer, client: str, method: str, name: str, query: dict, headers: dict) -> Optional[bool]:
     cors = CORS if "cors" in query else ""
     if method == "OPTIONS":
         await _drain_body(reader, headers, 0)

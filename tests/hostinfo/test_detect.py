@@ -66,10 +66,20 @@ def test_detect_darwin_dispatch_uses_fixtures(monkeypatch: pytest.MonkeyPatch) -
 
 def test_to_dict_is_json_ready() -> None:
     info = hostinfo.HostInfo(
-        os_name="Linux", os_version="x", hostname="h", interface="wlan0", gateway_ipv4="192.168.1.1",
-        gateway_ipv6=None, resolvers=("1.1.1.1",), proxy=hostinfo.ProxySettings(no_proxy=("a",)),
-        link_speed_mbps=None, wifi=hostinfo.WifiInfo(ssid="s", channel=36), raw_icmp=False,
-        dgram_icmp=True, notes=("n",))
+        os_name="Linux",
+        os_version="x",
+        hostname="h",
+        interface="wlan0",
+        gateway_ipv4="192.168.1.1",
+        gateway_ipv6=None,
+        resolvers=("1.1.1.1",),
+        proxy=hostinfo.ProxySettings(no_proxy=("a",)),
+        link_speed_mbps=None,
+        wifi=hostinfo.WifiInfo(ssid="s", channel=36),
+        raw_icmp=False,
+        dgram_icmp=True,
+        notes=("n",),
+    )
     data = json.loads(json.dumps(info.to_dict()))
     assert data["resolvers"] == ["1.1.1.1"]
     assert data["proxy"]["no_proxy"] == ["a"]

@@ -73,8 +73,7 @@ def test_resolvectl_multilink_nixos() -> None:
     assert len(status.fallback_servers) == 12
     assert status.fallback_servers[:2] == ("1.1.1.1", "8.8.8.8")
     assert status.fallback_servers[-1] == "2620:fe::9"
-    assert [(ln.name, ln.default_route) for ln in status.links] == [
-        ("eno2", False), ("eno1", True), ("wlan0", False)]
+    assert [(ln.name, ln.default_route) for ln in status.links] == [("eno2", False), ("eno1", True), ("wlan0", False)]
     assert status.links[1].current_server == "fd64::fffe"
     assert status.links[2].servers == ()
     # eno2 has the same servers but "Default Route: no"; wlan0 has none: only eno1 counts,
@@ -85,8 +84,8 @@ def test_resolvectl_multilink_nixos() -> None:
 
 def test_resolved_upstream_skips_links_without_default_route() -> None:
     text = load("linux", "resolvectl-status-multilink-nixos.txt").replace(
-        "       DNS Servers: 10.64.0.254 fd64::fffe\n     Default Route: no",
-        "       DNS Servers: 192.0.2.53\n     Default Route: no", 1)
+        "       DNS Servers: 10.64.0.254 fd64::fffe\n     Default Route: no", "       DNS Servers: 192.0.2.53\n     Default Route: no", 1
+    )
     status = linux.parse_resolvectl_status(text)
     assert status.links[0].servers == ("192.0.2.53",)
     assert linux.resolved_upstream(status, "eno2") == ("10.64.0.254", "fd64::fffe")
@@ -101,10 +100,13 @@ def test_resolved_upstream_uses_fallback_only_when_nothing_else() -> None:
 # --- link speed --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "mbps"), [
-    ("ethtool-enp0s3-1000baseT.txt", 1000),
-    ("ethtool-enp1s0-40G-fibre.txt", 40000),
-])
+@pytest.mark.parametrize(
+    ("name", "mbps"),
+    [
+        ("ethtool-enp0s3-1000baseT.txt", 1000),
+        ("ethtool-enp1s0-40G-fibre.txt", 40000),
+    ],
+)
 def test_parse_ethtool_speed(name: str, mbps: int) -> None:
     assert linux.parse_ethtool_speed(load("linux", name)) == mbps
 
@@ -122,15 +124,31 @@ def test_parse_ethtool_unknown_speed() -> None:
 # --- Wi-Fi -------------------------------------------------------------------------------
 
 IW_CASES = [
-    ("iw-dev-link-vht80.txt", WifiInfo(
-        ssid="HOME5", bssid="64:d1:54:68:93:ae", frequency_mhz=5280, band="5GHz", channel=56,
-        signal_dbm=-44, tx_rate_mbps=866.7, interface="wlp0s20f3")),
-    ("iw-dev-link-full-bssflags.txt", WifiInfo(
-        ssid="xxx", bssid="xx:xx", frequency_mhz=5300, band="5GHz", channel=60,
-        signal_dbm=-60, tx_rate_mbps=173.3, interface="wlan0")),
-    ("iw-dev-link-minimal-rtl8812au.txt", WifiInfo(
-        ssid="xxx", bssid="xx:xx", frequency_mhz=5300, band="5GHz", channel=60,
-        signal_dbm=-45, tx_rate_mbps=216.7, interface="wlx00")),
+    (
+        "iw-dev-link-vht80.txt",
+        WifiInfo(
+            ssid="HOME5",
+            bssid="64:d1:54:68:93:ae",
+            frequency_mhz=5280,
+            band="5GHz",
+            channel=56,
+            signal_dbm=-44,
+            tx_rate_mbps=866.7,
+            interface="wlp0s20f3",
+        ),
+    ),
+    (
+        "iw-dev-link-full-bssflags.txt",
+        WifiInfo(
+            ssid="xxx", bssid="xx:xx", frequency_mhz=5300, band="5GHz", channel=60, signal_dbm=-60, tx_rate_mbps=173.3, interface="wlan0"
+        ),
+    ),
+    (
+        "iw-dev-link-minimal-rtl8812au.txt",
+        WifiInfo(
+            ssid="xxx", bssid="xx:xx", frequency_mhz=5300, band="5GHz", channel=60, signal_dbm=-45, tx_rate_mbps=216.7, interface="wlx00"
+        ),
+    ),
 ]
 
 
@@ -142,21 +160,18 @@ def test_parse_iw_link(name: str, expected: WifiInfo) -> None:
 def test_parse_iw_link_not_connected_and_escaped_ssid() -> None:
     assert linux.parse_iw_link("Not connected.\n") is None
     # iw escapes non-ASCII SSID bytes; a Japanese school SSID must come back readable.
-    text = load("linux", "iw-dev-link-vht80.txt").replace(
-        "SSID: HOME5", "SSID: \\xe5\\xad\\xa6\\xe6\\xa0\\xa1-5G")
+    text = load("linux", "iw-dev-link-vht80.txt").replace("SSID: HOME5", "SSID: \\xe5\\xad\\xa6\\xe6\\xa0\\xa1-5G")
     info = linux.parse_iw_link(text)
     assert info is not None and info.ssid == "学校-5G"
 
 
 def test_parse_nmcli_device_show() -> None:
     (dev,) = linux.parse_nmcli_device_show(load("linux", "nmcli-device-show-ens33.txt"))
-    assert dev == linux.NmcliDevice(name="ens33", type="ethernet", gateway_ipv4="192.168.71.2",
-                                    gateway_ipv6=None, dns=("192.168.71.2",))
+    assert dev == linux.NmcliDevice(name="ens33", type="ethernet", gateway_ipv4="192.168.71.2", gateway_ipv6=None, dns=("192.168.71.2",))
 
 
 def test_parse_nmcli_wifi_list_terse_escapes() -> None:
-    rows = linux.parse_nmcli_wifi_list(load("linux", "nmcli-t-wifi-list-masked.txt"),
-                                       ("ssid", "bssid", "signal", "security"))
+    rows = linux.parse_nmcli_wifi_list(load("linux", "nmcli-t-wifi-list-masked.txt"), ("ssid", "bssid", "signal", "security"))
     assert len(rows) == 9
     assert rows[0] == {"SSID": "XXXXXXXXX", "BSSID": "00:00:XX:00:0X:X0", "SIGNAL": "00", "SECURITY": "WPA1"}
     assert rows[5]["SSID"] == "XXXX XX-XX XXXXX "  # trailing space kept
@@ -166,12 +181,20 @@ def test_parse_nmcli_wifi_list_terse_escapes() -> None:
 
 
 def test_wifi_from_nmcli_active_row() -> None:
-    text = "no:Other:AA\\:BB\\:CC\\:DD\\:EE\\:01:2437 MHz:6:130 Mbit/s:40\n" \
-           "yes:School:AA\\:BB\\:CC\\:DD\\:EE\\:02:5180 MHz:36:540 Mbit/s:75\n"
+    text = (
+        "no:Other:AA\\:BB\\:CC\\:DD\\:EE\\:01:2437 MHz:6:130 Mbit/s:40\nyes:School:AA\\:BB\\:CC\\:DD\\:EE\\:02:5180 MHz:36:540 Mbit/s:75\n"
+    )
     rows = linux.parse_nmcli_wifi_list(text, linux.NMCLI_WIFI_FIELDS)
     assert linux.wifi_from_nmcli(rows, "wlan0") == WifiInfo(
-        ssid="School", bssid="AA:BB:CC:DD:EE:02", frequency_mhz=5180, band="5GHz", channel=36,
-        tx_rate_mbps=540.0, signal_pct=75, interface="wlan0")
+        ssid="School",
+        bssid="AA:BB:CC:DD:EE:02",
+        frequency_mhz=5180,
+        band="5GHz",
+        channel=36,
+        tx_rate_mbps=540.0,
+        signal_pct=75,
+        interface="wlan0",
+    )
 
 
 # --- detect_linux with a fake runner -----------------------------------------------------
@@ -182,17 +205,21 @@ def _ok(text: str) -> tuple[int, str]:
 
 
 def test_detect_linux_stub_resolver_and_wired_speed() -> None:
-    runner = FakeRunner({
-        ("ip", "-j", "-4", "route", "list", "default"): _ok(load("linux", "ip-d-j-route-two-defaults.json.txt")),
-        ("ip", "-j", "-6", "route", "list", "default"): _ok("[]\n"),
-        ("resolvectl", "status"): _ok(load("linux", "resolvectl-status-multilink-nixos.txt")),
-        ("ethtool", "enp0s31f6"): _ok(load("linux", "ethtool-enp0s3-1000baseT.txt")),
-    })
-    files = fake_files({
-        "/etc/resolv.conf": load("linux", "resolv.conf-systemd-resolved-stub.txt"),
-        "/sys/class/net/enp0s31f6/uevent": "INTERFACE=enp0s31f6\nIFINDEX=2\n",
-        "/sys/class/net/enp0s31f6/speed": "-1\n",  # sysfs blank -> ethtool is asked
-    })
+    runner = FakeRunner(
+        {
+            ("ip", "-j", "-4", "route", "list", "default"): _ok(load("linux", "ip-d-j-route-two-defaults.json.txt")),
+            ("ip", "-j", "-6", "route", "list", "default"): _ok("[]\n"),
+            ("resolvectl", "status"): _ok(load("linux", "resolvectl-status-multilink-nixos.txt")),
+            ("ethtool", "enp0s31f6"): _ok(load("linux", "ethtool-enp0s3-1000baseT.txt")),
+        }
+    )
+    files = fake_files(
+        {
+            "/etc/resolv.conf": load("linux", "resolv.conf-systemd-resolved-stub.txt"),
+            "/sys/class/net/enp0s31f6/uevent": "INTERFACE=enp0s31f6\nIFINDEX=2\n",
+            "/sys/class/net/enp0s31f6/speed": "-1\n",  # sysfs blank -> ethtool is asked
+        }
+    )
     info = linux.detect_linux(runner, {"https_proxy": "proxy.school.example:8080"}, files, no_icmp)
     assert info.interface == "enp0s31f6"
     assert info.gateway_ipv4 == "192.168.178.1"
@@ -208,18 +235,21 @@ def test_detect_linux_stub_resolver_and_wired_speed() -> None:
 
 
 def test_detect_linux_wifi_and_text_route_fallback() -> None:
-    runner = FakeRunner({
-        # Old iproute2 rejects -j; the text form answers.
-        ("ip", "-j", "-4", "route", "list", "default"): (255, 'Option "-j" is unknown, try "ip -help".\n'),
-        ("ip", "-o", "-4", "route", "list", "default"): _ok(load("linux", "ip-route-list-default-wlan0.txt")),
-        ("ip", "-o", "-6", "route", "list", "default"): _ok(
-            "default via fe80::1 dev wlan0 proto ra metric 600 pref medium\n"),
-        ("iw", "dev", "wlan0", "link"): _ok(load("linux", "iw-dev-link-full-bssflags.txt")),
-    })
-    files = fake_files({
-        "/etc/resolv.conf": "nameserver 192.168.1.254\nnameserver 8.8.8.8\n",
-        "/sys/class/net/wlan0/uevent": "DEVTYPE=wlan\nINTERFACE=wlan0\n",
-    })
+    runner = FakeRunner(
+        {
+            # Old iproute2 rejects -j; the text form answers.
+            ("ip", "-j", "-4", "route", "list", "default"): (255, 'Option "-j" is unknown, try "ip -help".\n'),
+            ("ip", "-o", "-4", "route", "list", "default"): _ok(load("linux", "ip-route-list-default-wlan0.txt")),
+            ("ip", "-o", "-6", "route", "list", "default"): _ok("default via fe80::1 dev wlan0 proto ra metric 600 pref medium\n"),
+            ("iw", "dev", "wlan0", "link"): _ok(load("linux", "iw-dev-link-full-bssflags.txt")),
+        }
+    )
+    files = fake_files(
+        {
+            "/etc/resolv.conf": "nameserver 192.168.1.254\nnameserver 8.8.8.8\n",
+            "/sys/class/net/wlan0/uevent": "DEVTYPE=wlan\nINTERFACE=wlan0\n",
+        }
+    )
     info = linux.detect_linux(runner, {}, files, no_icmp)
     assert (info.interface, info.gateway_ipv4, info.gateway_ipv6) == ("wlan0", "192.168.1.254", "fe80::1")
     assert info.resolvers == ("192.168.1.254", "8.8.8.8")
@@ -241,11 +271,14 @@ def test_detect_linux_missing_commands_become_notes() -> None:
 
 
 def test_detect_linux_no_default_route_and_wifi_tools_missing() -> None:
-    runner = FakeRunner({
-        ("ip", "-j", "-4", "route", "list", "default"): _ok("[]\n"),
-        ("ip", "-j", "-6", "route", "list", "default"): _ok(
-            '[{"dst":"default","gateway":"fe80::1","dev":"wlan0","metric":1024,"flags":[]}]'),
-    })
+    runner = FakeRunner(
+        {
+            ("ip", "-j", "-4", "route", "list", "default"): _ok("[]\n"),
+            ("ip", "-j", "-6", "route", "list", "default"): _ok(
+                '[{"dst":"default","gateway":"fe80::1","dev":"wlan0","metric":1024,"flags":[]}]'
+            ),
+        }
+    )
     files = fake_files({"/sys/class/net/wlan0/uevent": "DEVTYPE=wlan\n"})
     info = linux.detect_linux(runner, {}, files, no_icmp)
     assert info.gateway_ipv4 is None

@@ -10,10 +10,13 @@ from giga_netcheck.measure.hostinfo.models import ProxySettings, Route, WifiInfo
 from ._support import FakeRunner, load, no_icmp
 
 
-@pytest.mark.parametrize(("name", "gateway"), [
-    ("route-n-get-default.txt", "10.160.24.1"),
-    ("route-n-get-default-10.12.txt", "10.0.2.2"),
-])
+@pytest.mark.parametrize(
+    ("name", "gateway"),
+    [
+        ("route-n-get-default.txt", "10.160.24.1"),
+        ("route-n-get-default-10.12.txt", "10.0.2.2"),
+    ],
+)
 def test_parse_route_get(name: str, gateway: str) -> None:
     assert macos.parse_route_get(load("macos", name)) == Route("default", gateway, "en0")
 
@@ -42,8 +45,10 @@ def test_parse_netstat_rnl_with_mtu_column() -> None:
     v6_defaults = [r for r in macos.parse_netstat_rn(text, "inet6") if r.destination == "default"]
     assert [(r.gateway, r.interface) for r in v6_defaults] == [
         ("fe80::feae:34ff:fea1:3a80%en0", "en0"),
-        ("fe80::%utun0", "utun0"), ("fe80::%utun1", "utun1"),
-        ("fe80::%utun2", "utun2"), ("fe80::%utun3", "utun3"),
+        ("fe80::%utun0", "utun0"),
+        ("fe80::%utun1", "utun1"),
+        ("fe80::%utun2", "utun2"),
+        ("fe80::%utun3", "utun3"),
     ]
 
 
@@ -68,25 +73,29 @@ def test_scutil_default_resolvers_falls_back_to_scoped() -> None:
 
 def test_parse_scutil_proxy_http_enabled() -> None:
     assert macos.parse_scutil_proxy(load("macos", "scutil-proxy-http-enabled.txt")) == ProxySettings(
-        http="http://127.0.0.1:8118", https=None, no_proxy=("*.local", "169.254/16"),
-        pac_url=None, source="scutil")
+        http="http://127.0.0.1:8118", https=None, no_proxy=("*.local", "169.254/16"), pac_url=None, source="scutil"
+    )
 
 
 def test_parse_scutil_proxy_disabled_and_pac() -> None:
     disabled = load("macos", "scutil-proxy-http-enabled.txt").replace("HTTPEnable : 1", "HTTPEnable : 0")
     assert macos.parse_scutil_proxy(disabled) == ProxySettings()
-    pac = disabled.replace("  HTTPPort", "  ProxyAutoConfigEnable : 1\n"
-                           "  ProxyAutoConfigURLString : http://wpad.school/proxy.pac\n  HTTPPort")
+    pac = disabled.replace(
+        "  HTTPPort", "  ProxyAutoConfigEnable : 1\n  ProxyAutoConfigURLString : http://wpad.school/proxy.pac\n  HTTPPort"
+    )
     settings = macos.parse_scutil_proxy(pac)
     assert settings.pac_url == "http://wpad.school/proxy.pac" and settings.http is None
 
 
-@pytest.mark.parametrize(("name", "iface", "mbps"), [
-    ("ifconfig-en0-10.12.txt", "en0", 1000),
-    ("ifconfig-all.txt", "en0", None),   # Wi-Fi: "media: autoselect"
-    ("ifconfig-all.txt", "en1", None),   # "autoselect <full-duplex>", no speed
-    ("ifconfig-all.txt", "en9", None),   # no such interface
-])
+@pytest.mark.parametrize(
+    ("name", "iface", "mbps"),
+    [
+        ("ifconfig-en0-10.12.txt", "en0", 1000),
+        ("ifconfig-all.txt", "en0", None),  # Wi-Fi: "media: autoselect"
+        ("ifconfig-all.txt", "en1", None),  # "autoselect <full-duplex>", no speed
+        ("ifconfig-all.txt", "en9", None),  # no such interface
+    ],
+)
 def test_parse_ifconfig_speed(name: str, iface: str, mbps: int | None) -> None:
     assert macos.parse_ifconfig_speed(load("macos", name), iface) == mbps
 
@@ -94,19 +103,44 @@ def test_parse_ifconfig_speed(name: str, iface: str, mbps: int | None) -> None:
 def test_parse_ifconfig_speed_10g_in_multi_interface_text() -> None:
     text = load("macos", "ifconfig-all.txt").replace(
         "\tmedia: autoselect <full-duplex>\n\tstatus: inactive\nen2:",
-        "\tmedia: autoselect (10Gbase-T <full-duplex>)\n\tstatus: active\nen2:", 1)
+        "\tmedia: autoselect (10Gbase-T <full-duplex>)\n\tstatus: active\nen2:",
+        1,
+    )
     assert macos.parse_ifconfig_speed(text, "en1") == 10000
     assert macos.parse_ifconfig_speed(text, "en2") is None
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("airport-I.txt", WifiInfo(
-        ssid="SnazzleDazzle", bssid="3c:37:86:15:ad:f9", frequency_mhz=5240, band="5GHz", channel=48,
-        signal_dbm=-66, noise_dbm=-90, tx_rate_mbps=195.0)),
-    ("airport-getinfo-5ghz.txt", WifiInfo(
-        ssid="Linksys01227_5GHz", bssid="31:23:3:1a:9f:1d", frequency_mhz=5180, band="5GHz", channel=36,
-        signal_dbm=-50, noise_dbm=-92, tx_rate_mbps=650.0)),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "airport-I.txt",
+            WifiInfo(
+                ssid="SnazzleDazzle",
+                bssid="3c:37:86:15:ad:f9",
+                frequency_mhz=5240,
+                band="5GHz",
+                channel=48,
+                signal_dbm=-66,
+                noise_dbm=-90,
+                tx_rate_mbps=195.0,
+            ),
+        ),
+        (
+            "airport-getinfo-5ghz.txt",
+            WifiInfo(
+                ssid="Linksys01227_5GHz",
+                bssid="31:23:3:1a:9f:1d",
+                frequency_mhz=5180,
+                band="5GHz",
+                channel=36,
+                signal_dbm=-50,
+                noise_dbm=-92,
+                tx_rate_mbps=650.0,
+            ),
+        ),
+    ],
+)
 def test_parse_airport_info(name: str, expected: WifiInfo) -> None:
     text = load("macos", name)
     assert not macos.is_airport_deprecated(text)
@@ -121,14 +155,20 @@ def test_airport_sonoma_deprecation_stub() -> None:
 
 def test_parse_wdutil_info() -> None:
     assert macos.parse_wdutil_info(load("macos", "wdutil-info.txt")) == WifiInfo(
-        ssid=None, bssid=None,  # "<redacted>" by wdutil itself
-        frequency_mhz=2462, band="2.4GHz", channel=11,
-        signal_dbm=-63, noise_dbm=-97, tx_rate_mbps=162.0, interface="en0")
+        ssid=None,
+        bssid=None,  # "<redacted>" by wdutil itself
+        frequency_mhz=2462,
+        band="2.4GHz",
+        channel=11,
+        signal_dbm=-63,
+        noise_dbm=-97,
+        tx_rate_mbps=162.0,
+        interface="en0",
+    )
 
 
 def test_parse_wdutil_info_6ghz_channel() -> None:
-    text = load("macos", "wdutil-info.txt").replace("Channel              : 2g11/20",
-                                                    "Channel              : 6g37/160")
+    text = load("macos", "wdutil-info.txt").replace("Channel              : 2g11/20", "Channel              : 6g37/160")
     info = macos.parse_wdutil_info(text)
     assert info is not None and (info.band, info.channel, info.frequency_mhz) == ("6GHz", 37, 6135)
 
@@ -137,15 +177,17 @@ def test_parse_wdutil_info_6ghz_channel() -> None:
 
 
 def test_detect_macos_sonoma_wifi_via_wdutil() -> None:
-    runner = FakeRunner({
-        ("route", "-n", "get", "default"): (0, load("macos", "route-n-get-default.txt")),
-        ("route", "-n", "get", "-inet6", "default"): (1, "route: writing to routing socket: not in table\n"),
-        ("scutil", "--dns"): (0, load("macos", "scutil-dns-tailscale-split.txt")),
-        ("scutil", "--proxy"): (0, load("macos", "scutil-proxy-http-enabled.txt")),
-        (macos.AIRPORT, "-I"): (0, load("macos", "airport-I-deprecated-sonoma-14.4.txt")),
-        ("wdutil", "info"): (0, load("macos", "wdutil-info.txt")),
-        ("ifconfig", "en0"): (0, load("macos", "ifconfig-all.txt")),
-    })
+    runner = FakeRunner(
+        {
+            ("route", "-n", "get", "default"): (0, load("macos", "route-n-get-default.txt")),
+            ("route", "-n", "get", "-inet6", "default"): (1, "route: writing to routing socket: not in table\n"),
+            ("scutil", "--dns"): (0, load("macos", "scutil-dns-tailscale-split.txt")),
+            ("scutil", "--proxy"): (0, load("macos", "scutil-proxy-http-enabled.txt")),
+            (macos.AIRPORT, "-I"): (0, load("macos", "airport-I-deprecated-sonoma-14.4.txt")),
+            ("wdutil", "info"): (0, load("macos", "wdutil-info.txt")),
+            ("ifconfig", "en0"): (0, load("macos", "ifconfig-all.txt")),
+        }
+    )
     info = macos.detect_macos(runner, {}, no_icmp)
     assert (info.interface, info.gateway_ipv4, info.gateway_ipv6) == ("en0", "10.160.24.1", None)
     assert info.resolvers == ("1.1.1.1", "8.8.8.8")
@@ -169,12 +211,14 @@ def _utun_defaults_first(text: str) -> str:
 
 
 def test_detect_macos_netstat_fallback_and_env_proxy() -> None:
-    runner = FakeRunner({
-        ("netstat", "-rn"): (0, _utun_defaults_first(load("macos", "netstat-rnl.txt"))),
-        ("scutil", "--proxy"): (0, load("macos", "scutil-proxy-http-enabled.txt")),
-        (macos.AIRPORT, "-I"): (0, load("macos", "airport-I.txt")),
-        ("ifconfig", "en0"): (0, load("macos", "ifconfig-en0-10.12.txt")),
-    })
+    runner = FakeRunner(
+        {
+            ("netstat", "-rn"): (0, _utun_defaults_first(load("macos", "netstat-rnl.txt"))),
+            ("scutil", "--proxy"): (0, load("macos", "scutil-proxy-http-enabled.txt")),
+            (macos.AIRPORT, "-I"): (0, load("macos", "airport-I.txt")),
+            ("ifconfig", "en0"): (0, load("macos", "ifconfig-en0-10.12.txt")),
+        }
+    )
     info = macos.detect_macos(runner, {"HTTP_PROXY": "http://10.0.0.8:3128"}, no_icmp)
     assert info.gateway_ipv4 == "192.168.1.254"
     assert info.gateway_ipv6 == "fe80::feae:34ff:fea1:3a80%en0"  # en0's, not a utun's

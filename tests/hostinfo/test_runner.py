@@ -22,12 +22,15 @@ def test_decode_console_cp932_fixture() -> None:
     assert parse_ipconfig(decoded).adapters[4].gateway_ipv4 == "192.168.0.1"
 
 
-@pytest.mark.parametrize(("raw", "text"), [
-    ("デフォルト ゲートウェイ".encode("utf-8"), "デフォルト ゲートウェイ"),        # chcp 65001
-    ("\ufeffDNS サーバー".encode("utf-8"), "DNS サーバー"),                       # UTF-8 BOM dropped
-    ("要求がタイムアウトしました。".encode("utf-16"), "要求がタイムアウトしました。"),  # PowerShell redirect
-    (b"plain ascii\r\n", "plain ascii\r\n"),
-])
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("デフォルト ゲートウェイ".encode(), "デフォルト ゲートウェイ"),  # chcp 65001
+        ("\ufeffDNS サーバー".encode("utf-8"), "DNS サーバー"),  # UTF-8 BOM dropped
+        ("要求がタイムアウトしました。".encode("utf-16"), "要求がタイムアウトしました。"),  # PowerShell redirect
+        (b"plain ascii\r\n", "plain ascii\r\n"),
+    ],
+)
 def test_decode_console_encodings(raw: bytes, text: str) -> None:
     assert decode_console(raw) == text
 

@@ -8,9 +8,9 @@ from typing import Callable
 import pytest
 
 from giga_netcheck.measure.hostinfo import windows
+from giga_netcheck.measure.hostinfo.commands import decode_console
 from giga_netcheck.measure.hostinfo.common import pick_default_route
 from giga_netcheck.measure.hostinfo.models import ProxySettings, Route, WifiInfo
-from giga_netcheck.measure.hostinfo.commands import decode_console
 
 from ._support import FakeRunner, crlf, load, no_icmp
 
@@ -36,10 +36,13 @@ def variant(request: pytest.FixtureRequest) -> Callable[[str], str]:
 # --- routes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "expected", "count"), [
-    ("route-print-en-win10.txt", Route("default", "192.168.31.1", "192.168.31.221", 30), 47),
-    ("route-print-4-en-win10.txt", Route("default", "10.0.0.1", "10.0.0.185", 25), 41),
-])
+@pytest.mark.parametrize(
+    ("name", "expected", "count"),
+    [
+        ("route-print-en-win10.txt", Route("default", "192.168.31.1", "192.168.31.221", 30), 47),
+        ("route-print-4-en-win10.txt", Route("default", "10.0.0.1", "10.0.0.185", 25), 41),
+    ],
+)
 def test_parse_route_print(name: str, expected: Route, count: int, variant: Callable[[str], str]) -> None:
     routes = windows.parse_route_print(variant(load("windows", name)))
     v4 = [r for r in routes if "." in (r.interface or "")]
@@ -62,8 +65,8 @@ def test_parse_route_print_ignores_persistent_ipv6_default() -> None:
     tail = "Persistent Routes:\r\n  None\r\n"
     assert stored.endswith(tail)
     text = stored[: -len(tail)] + (
-        "Persistent Routes:\r\n If Metric Network Destination      Gateway\r\n"
-        "  0 4294967295 ::/0                     fe80::1\r\n")
+        "Persistent Routes:\r\n If Metric Network Destination      Gateway\r\n  0 4294967295 ::/0                     fe80::1\r\n"
+    )
     assert not [r for r in windows.parse_route_print(text) if r.destination == "default" and r.gateway == "fe80::1"]
     active = text.replace("  1    331 ::1/128                  On-link", "  9    256 ::/0                     fe80::1", 1)
     assert Route("default", "fe80::1", "9", 256) in windows.parse_route_print(active)
@@ -82,18 +85,24 @@ def test_parse_netsh_ipv4_routes(variant: Callable[[str], str]) -> None:
 IPCONFIG_CASES = [
     # file, hostname, adapter count, chosen adapter name, gw4, gw6, dns
     ("ipconfig-all-en-win10.txt", "DESKTOP-WIN10-PRO", 3, "Ethernet 2", "10.50.13.1", None, ("10.50.13.1",)),
-    ("ipconfig-all-en-win10-b.txt", "Supercomputer-14", 4, "Ethernet 3", "10.0.0.1", None,
-     ("8.8.8.8", "208.67.220.220")),
+    ("ipconfig-all-en-win10-b.txt", "Supercomputer-14", 4, "Ethernet 3", "10.0.0.1", None, ("8.8.8.8", "208.67.220.220")),
     ("ipconfig-all-en-win11.txt", "DESKTOP-WIN11-HOME", 10, "Wi-Fi", "192.168.1.1", None, ("192.168.1.1",)),
-    ("ipconfig-all-en-win7.txt", "DESKTOP-WIN7", 2, "Local Area Connection", "192.168.22.1", None,
-     ("192.168.22.151",)),
+    ("ipconfig-all-en-win7.txt", "DESKTOP-WIN7", 2, "Local Area Connection", "192.168.22.1", None, ("192.168.22.151",)),
     ("ipconfig-ja-win.txt", None, 6, "Wi-Fi", "192.168.0.1", None, ()),
 ]
 
 
 @pytest.mark.parametrize(("name", "hostname", "count", "adapter", "gw4", "gw6", "dns"), IPCONFIG_CASES)
-def test_parse_ipconfig(name: str, hostname: str | None, count: int, adapter: str, gw4: str,
-                        gw6: str | None, dns: tuple[str, ...], variant: Callable[[str], str]) -> None:
+def test_parse_ipconfig(
+    name: str,
+    hostname: str | None,
+    count: int,
+    adapter: str,
+    gw4: str,
+    gw6: str | None,
+    dns: tuple[str, ...],
+    variant: Callable[[str], str],
+) -> None:
     config = windows.parse_ipconfig(variant(load("windows", name)))
     assert config.hostname == hostname
     assert len(config.adapters) == count
@@ -116,8 +125,14 @@ def test_parse_ipconfig_multiline_dns_and_media_state() -> None:
 def test_parse_ipconfig_japanese_labels() -> None:
     config = windows.parse_ipconfig(load("windows", "ipconfig-ja-win.txt"))
     names = [a.name for a in config.adapters]
-    assert names == ["イーサネット 4", "イーサネット 2", "ローカル エリア接続* 1", "ローカル エリア接続* 2",
-                     "Wi-Fi", "Bluetooth ネットワーク接続"]
+    assert names == [
+        "イーサネット 4",
+        "イーサネット 2",
+        "ローカル エリア接続* 1",
+        "ローカル エリア接続* 2",
+        "Wi-Fi",
+        "Bluetooth ネットワーク接続",
+    ]
     eth4 = config.adapters[0]
     assert eth4.kind == "イーサネット"
     assert eth4.ipv4 == ("10.145.8.50",)
@@ -137,7 +152,8 @@ def test_parse_ipconfig_ipv6_gateway_continuation() -> None:
     # Dual-stack adapters print the IPv6 gateway first and the IPv4 one on the next line.
     text = load("windows", "ipconfig-all-en-win11.txt").replace(
         "   Default Gateway . . . . . . . . . : 192.168.1.1",
-        "   Default Gateway . . . . . . . . . : fe80::1%11\n                                       192.168.1.1")
+        "   Default Gateway . . . . . . . . . : fe80::1%11\n                                       192.168.1.1",
+    )
     chosen = windows.pick_adapter(windows.parse_ipconfig(crlf(text)))
     assert chosen is not None
     assert (chosen.gateway_ipv4, chosen.gateway_ipv6) == ("192.168.1.1", "fe80::1%11")
@@ -146,13 +162,21 @@ def test_parse_ipconfig_ipv6_gateway_continuation() -> None:
 # --- netsh config, DNS client, proxy -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("netsh-interface-ip-show-config-en.txt", windows.NetshIpConfig(
-        name="Ethernet 2", ip=("10.0.0.4",), gateway="10.0.0.1", dns=("192.168.0.4", "192.168.0.5"),
-        interface_metric=15)),
-    ("netsh-interface-ip-show-config-en-virtualbox.txt", windows.NetshIpConfig(
-        name="Ethernet", ip=("10.0.2.15",), gateway="10.0.2.2", dns=("10.0.2.3",), interface_metric=25)),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "netsh-interface-ip-show-config-en.txt",
+            windows.NetshIpConfig(
+                name="Ethernet 2", ip=("10.0.0.4",), gateway="10.0.0.1", dns=("192.168.0.4", "192.168.0.5"), interface_metric=15
+            ),
+        ),
+        (
+            "netsh-interface-ip-show-config-en-virtualbox.txt",
+            windows.NetshIpConfig(name="Ethernet", ip=("10.0.2.15",), gateway="10.0.2.2", dns=("10.0.2.3",), interface_metric=25),
+        ),
+    ],
+)
 def test_parse_netsh_ip_config(name: str, expected: windows.NetshIpConfig, variant: Callable[[str], str]) -> None:
     assert windows.parse_netsh_ip_config(variant(load("windows", name))) == (expected,)
 
@@ -160,8 +184,13 @@ def test_parse_netsh_ip_config(name: str, expected: windows.NetshIpConfig, varia
 def test_parse_dns_client_server_address(variant: Callable[[str], str]) -> None:
     rows = windows.parse_dns_client_server_address(variant(load("windows", "Get-DnsClientServerAddress-en.txt")))
     assert [(r.interface_alias, r.interface_index, r.family) for r in rows] == [
-        ("Firezone", 27, "IPv4"), ("Firezone", 27, "IPv6"), ("Ethernet", 4, "IPv4"), ("Ethernet", 4, "IPv6"),
-        ("Loopback Pseudo-Interface 1", 1, "IPv4"), ("Loopback Pseudo-Interface 1", 1, "IPv6")]
+        ("Firezone", 27, "IPv4"),
+        ("Firezone", 27, "IPv6"),
+        ("Ethernet", 4, "IPv4"),
+        ("Ethernet", 4, "IPv6"),
+        ("Loopback Pseudo-Interface 1", 1, "IPv4"),
+        ("Loopback Pseudo-Interface 1", 1, "IPv6"),
+    ]
     assert rows[0].servers == ("100.100.111.4", "100.100.111.1", "100.100.111.3", "100.100.111.2")
     assert rows[2].servers == ("10.255.252.2",)
     assert rows[1].servers == ()
@@ -175,17 +204,22 @@ def test_parse_dns_client_server_address_truncated_row() -> None:
 
 
 def test_parse_winhttp_proxy(variant: Callable[[str], str]) -> None:
-    assert windows.parse_winhttp_proxy(variant(load("windows", "netsh-winhttp-set-proxy-en.txt"))) == \
-        ProxySettings(http="http://testProxy:8999", https="http://testProxy:8999", no_proxy=(), source="winhttp")
+    assert windows.parse_winhttp_proxy(variant(load("windows", "netsh-winhttp-set-proxy-en.txt"))) == ProxySettings(
+        http="http://testProxy:8999", https="http://testProxy:8999", no_proxy=(), source="winhttp"
+    )
 
 
 def test_parse_winhttp_proxy_direct_and_per_scheme() -> None:
     direct = "\nCurrent WinHTTP proxy settings:\n\n    Direct access (no proxy server).\n\n"
     assert windows.parse_winhttp_proxy(direct) == ProxySettings()
-    per_scheme = load("windows", "netsh-winhttp-set-proxy-en.txt").replace(
-        "testProxy:8999", "http=p1:80;https=p2:443").replace("(none)", "<local>;*.school.example")
+    per_scheme = (
+        load("windows", "netsh-winhttp-set-proxy-en.txt")
+        .replace("testProxy:8999", "http=p1:80;https=p2:443")
+        .replace("(none)", "<local>;*.school.example")
+    )
     assert windows.parse_winhttp_proxy(per_scheme) == ProxySettings(
-        http="http://p1:80", https="http://p2:443", no_proxy=("<local>", "*.school.example"), source="winhttp")
+        http="http://p1:80", https="http://p2:443", no_proxy=("<local>", "*.school.example"), source="winhttp"
+    )
 
 
 # Synthetic: no real capture of `netsh wlan show interfaces` exists (see tests/data/os/SOURCES.md).
@@ -209,9 +243,19 @@ There is 1 interface on the system:
 
 
 def test_parse_netsh_wlan_interfaces_documented_layout() -> None:
-    assert windows.parse_netsh_wlan_interfaces(crlf(WLAN_DOCUMENTED)) == (WifiInfo(
-        ssid="school-5g", bssid="12:34:56:78:9a:bc", frequency_mhz=5220, band="5GHz", channel=44,
-        signal_dbm=-51, tx_rate_mbps=960.5, signal_pct=88, interface="Wi-Fi"),)
+    assert windows.parse_netsh_wlan_interfaces(crlf(WLAN_DOCUMENTED)) == (
+        WifiInfo(
+            ssid="school-5g",
+            bssid="12:34:56:78:9a:bc",
+            frequency_mhz=5220,
+            band="5GHz",
+            channel=44,
+            signal_dbm=-51,
+            tx_rate_mbps=960.5,
+            signal_pct=88,
+            interface="Wi-Fi",
+        ),
+    )
     disconnected = WLAN_DOCUMENTED.replace("State                  : connected", "State : disconnected")
     assert windows.parse_netsh_wlan_interfaces(disconnected) == ()
 
@@ -221,13 +265,15 @@ def test_parse_netsh_wlan_interfaces_documented_layout() -> None:
 
 def test_detect_windows_japanese_laptop() -> None:
     wlan = WLAN_DOCUMENTED.replace("Transmit rate (Mbps)   : 960.5", "Transmit rate (Mbps)   : 300")
-    runner = FakeRunner({
-        ("route", "print", "-4"): (1, "The requested operation requires elevation.\r\n"),
-        ("netsh", "interface", "ipv4", "show", "route"): (0, crlf(load("windows", "netsh-int-ipv4-show-route-en-win10.txt"))),
-        ("ipconfig", "/all"): (0, _via_cp932(load("windows", "ipconfig-ja-win.txt"))),
-        ("netsh", "winhttp", "show", "proxy"): (0, crlf(load("windows", "netsh-winhttp-set-proxy-en.txt"))),
-        ("netsh", "wlan", "show", "interfaces"): (0, crlf(wlan)),
-    })
+    runner = FakeRunner(
+        {
+            ("route", "print", "-4"): (1, "The requested operation requires elevation.\r\n"),
+            ("netsh", "interface", "ipv4", "show", "route"): (0, crlf(load("windows", "netsh-int-ipv4-show-route-en-win10.txt"))),
+            ("ipconfig", "/all"): (0, _via_cp932(load("windows", "ipconfig-ja-win.txt"))),
+            ("netsh", "winhttp", "show", "proxy"): (0, crlf(load("windows", "netsh-winhttp-set-proxy-en.txt"))),
+            ("netsh", "wlan", "show", "interfaces"): (0, crlf(wlan)),
+        }
+    )
     info = windows.detect_windows(runner, {}, no_icmp)
     assert info.gateway_ipv4 == "10.0.0.1"  # from netsh: route print failed
     assert info.interface == "Wi-Fi"  # no adapter owns 10.0.0.x here, so the one with a gateway
@@ -240,11 +286,15 @@ def test_detect_windows_japanese_laptop() -> None:
 
 
 def test_detect_windows_english_route_and_ipconfig() -> None:
-    runner = FakeRunner({
-        ("route", "print", "-4"): (0, crlf(load("windows", "route-print-4-en-win10.txt"))),
-        ("ipconfig", "/all"): (0, crlf(load("windows", "ipconfig-all-en-win10-b.txt").replace(
-            "10.0.0.104(Preferred)", "10.0.0.185(Preferred)"))),
-    })
+    runner = FakeRunner(
+        {
+            ("route", "print", "-4"): (0, crlf(load("windows", "route-print-4-en-win10.txt"))),
+            ("ipconfig", "/all"): (
+                0,
+                crlf(load("windows", "ipconfig-all-en-win10-b.txt").replace("10.0.0.104(Preferred)", "10.0.0.185(Preferred)")),
+            ),
+        }
+    )
     info = windows.detect_windows(runner, {"no_proxy": "localhost", "http_proxy": "proxy:3128"}, no_icmp)
     assert (info.interface, info.gateway_ipv4) == ("Ethernet 3", "10.0.0.1")
     assert info.resolvers == ("8.8.8.8", "208.67.220.220")
@@ -255,9 +305,11 @@ def test_detect_windows_english_route_and_ipconfig() -> None:
 
 
 def test_detect_windows_ipconfig_missing_uses_netsh_config() -> None:
-    runner = FakeRunner({
-        ("netsh", "interface", "ip", "show", "config"): (0, crlf(load("windows", "netsh-interface-ip-show-config-en.txt"))),
-    })
+    runner = FakeRunner(
+        {
+            ("netsh", "interface", "ip", "show", "config"): (0, crlf(load("windows", "netsh-interface-ip-show-config-en.txt"))),
+        }
+    )
     info = windows.detect_windows(runner, {}, no_icmp)
     assert (info.interface, info.gateway_ipv4, info.resolvers) == ("Ethernet 2", "10.0.0.1", ("192.168.0.4", "192.168.0.5"))
     assert "gateway: route not found or timed out" in info.notes

@@ -20,8 +20,14 @@ from typing import Any
 # Names resolve lazily (PEP 562): `python -m tests.lab.dnsserver` and the forwarder must not
 # import the whole lab, and runpy warns when a -m module was imported by its package first.
 _EXPORTS = {
-    "ADDRESSES": "topology", "HOSTS": "topology", "DnsServer": "dnsserver", "Lab": "netlab",
-    "LabError": "netns", "NOT_IN_LAB": "scenarios", "Scenario": "scenarios", "get_scenario": "scenarios",
+    "ADDRESSES": "topology",
+    "HOSTS": "topology",
+    "DnsServer": "dnsserver",
+    "Lab": "netlab",
+    "LabError": "netns",
+    "NOT_IN_LAB": "scenarios",
+    "Scenario": "scenarios",
+    "get_scenario": "scenarios",
     "load_scenarios": "scenarios",
 }
 __all__ = sorted(_EXPORTS)

@@ -55,7 +55,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     print(f"  ip netns exec {lab.ns('client')} giga-netcheck run --site {lab.site_file}")
     if args.detach:
         lab.detach()
-        print(f"\ndetached; `python -m tests.lab down` removes it")
+        print("\ndetached; `python -m tests.lab down` removes it")
         return 0
     print("\nCtrl-C tears it down")
     stop = []
@@ -79,8 +79,9 @@ def _cmd_down(args: argparse.Namespace) -> int:
         print(f"removed {name}")
     skipped = [r for r in cleanup.find_labs() if r.owner_alive]
     for record in skipped:
-        print(f"kept {record.run_id} ({record.scenario}): its owner (pid {record.state['owner_pid']}) "
-              "still runs; stop it there or use --all")
+        print(
+            f"kept {record.run_id} ({record.scenario}): its owner (pid {record.state['owner_pid']}) still runs; stop it there or use --all"
+        )
     if not removed and not skipped:
         print("no labs")
     return 0
@@ -92,8 +93,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print("no labs")
     for record in records:
         state = record.state or {}
-        owner = "detached" if state.get("detached") else (
-            f"owner pid {state.get('owner_pid')} {'running' if record.owner_alive else 'gone'}")
+        owner = (
+            "detached" if state.get("detached") else (f"owner pid {state.get('owner_pid')} {'running' if record.owner_alive else 'gone'}")
+        )
         print(f"{record.run_id}: scenario {record.scenario}, {owner}, {len(record.namespaces)}/4 namespaces")
         for name in record.namespaces:
             print(f"  {name}")

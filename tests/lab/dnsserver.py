@@ -158,7 +158,7 @@ class DnsServer:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> "DnsServer":
+    def start(self) -> DnsServer:
         """Bind the sockets and serve in a daemon thread; returns self."""
         if self._thread is not None:
             raise RuntimeError("DnsServer already started")
@@ -202,7 +202,7 @@ class DnsServer:
                 sock.close()
         self._udp = self._tcp = self._wake_r = self._wake_w = None
 
-    def __enter__(self) -> "DnsServer":
+    def __enter__(self) -> DnsServer:
         return self.start()
 
     def __exit__(
@@ -345,14 +345,10 @@ class DnsServer:
         response.flags |= dns.flags.AA
         rdtype = dns.rdatatype.AAAA if ":" in addr else dns.rdatatype.A
         if question.rdtype in (rdtype, dns.rdatatype.ANY):
-            response.answer.append(
-                dns.rrset.from_text(question.name, self.ttl, dns.rdataclass.IN, rdtype, addr)
-            )
+            response.answer.append(dns.rrset.from_text(question.name, self.ttl, dns.rdataclass.IN, rdtype, addr))
         addr6 = self.lookup6(question.name.to_text())
         if rdtype == dns.rdatatype.A and addr6 and question.rdtype in (dns.rdatatype.AAAA, dns.rdatatype.ANY):
-            response.answer.append(
-                dns.rrset.from_text(question.name, self.ttl, dns.rdataclass.IN, dns.rdatatype.AAAA, addr6)
-            )
+            response.answer.append(dns.rrset.from_text(question.name, self.ttl, dns.rdataclass.IN, dns.rdatatype.AAAA, addr6))
         # Any other type: NOERROR with no answer (NODATA), like a real resolver.
 
 

@@ -32,7 +32,13 @@ from .scenarios import Direction, Scenario
 from .topology import LINKS
 
 __all__ = [
-    "tbf_args", "tc_lines", "ip_lines", "ifb_name", "iptables_rules", "down_lines", "FLOW_BUCKETS",
+    "tbf_args",
+    "tc_lines",
+    "ip_lines",
+    "ifb_name",
+    "iptables_rules",
+    "down_lines",
+    "FLOW_BUCKETS",
     "DEFAULT_QUEUE_MS",
 ]
 
@@ -131,10 +137,12 @@ def ip_lines(scenario: Scenario) -> dict[str, list[str]]:
         for name in ("up", "down"):
             if spec.direction(name).rate_mbit is not None or spec.direction(name).ipv4_rate_mbit is not None:
                 _, receiver = lk.end(name)
-                out.setdefault(receiver, []).extend([
-                    f"link add name {ifb_name(lk.name)} type ifb",
-                    f"link set dev {ifb_name(lk.name)} up",
-                ])
+                out.setdefault(receiver, []).extend(
+                    [
+                        f"link add name {ifb_name(lk.name)} type ifb",
+                        f"link set dev {ifb_name(lk.name)} up",
+                    ]
+                )
     return out
 
 
@@ -149,11 +157,13 @@ def tc_lines(scenario: Scenario) -> dict[str, list[str]]:
             if spec.uses_tun:
                 if d.rate_mbit is not None or d.ipv4_rate_mbit is not None:
                     ifb = ifb_name(lk.name)
-                    out.setdefault(receiver, []).extend([
-                        f"qdisc add dev {lk.name} handle ffff: ingress",
-                        f"filter add dev {lk.name} parent ffff: protocol all prio 1 u32 match u32 0 0 "
-                        f"action mirred egress redirect dev {ifb}",
-                    ])
+                    out.setdefault(receiver, []).extend(
+                        [
+                            f"qdisc add dev {lk.name} handle ffff: ingress",
+                            f"filter add dev {lk.name} parent ffff: protocol all prio 1 u32 match u32 0 0 "
+                            f"action mirred egress redirect dev {ifb}",
+                        ]
+                    )
                     if d.ipv4_rate_mbit is None:
                         out[receiver].append(f"qdisc replace dev {ifb} root tbf {tbf_args(d)}")
                     else:
@@ -180,8 +190,7 @@ def iptables_rules(scenario: Scenario) -> dict[str, str]:
             sender, receiver = lk.end(name)
             if d.loss_pct > 0:
                 raw.setdefault(receiver, []).append(
-                    f"-A PREROUTING -i {lk.name} -m statistic --mode random "
-                    f"--probability {d.loss_pct / 100:.6f} -j DROP"
+                    f"-A PREROUTING -i {lk.name} -m statistic --mode random --probability {d.loss_pct / 100:.6f} -j DROP"
                 )
             if d.flow_rate_mbit is not None:
                 rules = mangle.setdefault(sender, [])

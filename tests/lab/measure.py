@@ -28,8 +28,9 @@ def uncapped_uplink(base: Optional[Scenario] = None) -> Scenario:
     """``healthy`` with the uplink's tbf removed: only the forwarder (15 ms each way) is left."""
     healthy = base or get_scenario("healthy")
     uplink = healthy.link("uplink")
-    free = dataclasses.replace(uplink, up=dataclasses.replace(uplink.up, rate_mbit=None),
-                               down=dataclasses.replace(uplink.down, rate_mbit=None))
+    free = dataclasses.replace(
+        uplink, up=dataclasses.replace(uplink.up, rate_mbit=None), down=dataclasses.replace(uplink.down, rate_mbit=None)
+    )
     return dataclasses.replace(healthy, name="uncapped-uplink", links={**healthy.links, "uplink": free})
 
 
@@ -51,20 +52,19 @@ def _forwarder(seconds: float) -> None:
     for offload in (False, True):
         mode = "TSO/GSO super-packets (--offload)" if offload else "one packet per read/write"
         with Lab(uncapped_uplink(), serve=False, offload=offload) as lab:
-            print(f"forwarder, {mode}: TCP {lab.congestion_control}, MTU 1500, 15 ms each way, no tbf, "
-                  f"iperf3 -t {seconds:g} -O 1:")
+            print(f"forwarder, {mode}: TCP {lab.congestion_control}, MTU 1500, 15 ms each way, no tbf, iperf3 -t {seconds:g} -O 1:")
             for reverse in (True, False):
                 for streams in (1, 4):
-                    r = tools.iperf3(lab, "client", lab.addr("center"), seconds=seconds, streams=streams,
-                                     reverse=reverse)
-                    print(f"  {'down' if reverse else 'up  '} {streams} stream{'s' if streams > 1 else ' '}: "
-                          f"{r.mbit:6.0f} Mbit/s  (intervals {', '.join(f'{x:.0f}' for x in r.intervals_mbit)})")
+                    r = tools.iperf3(lab, "client", lab.addr("center"), seconds=seconds, streams=streams, reverse=reverse)
+                    print(
+                        f"  {'down' if reverse else 'up  '} {streams} stream{'s' if streams > 1 else ' '}: "
+                        f"{r.mbit:6.0f} Mbit/s  (intervals {', '.join(f'{x:.0f}' for x in r.intervals_mbit)})"
+                    )
         with Lab("healthy", serve=False, offload=offload) as lab:
             before, start = forwarder_cpu_s(lab), time.monotonic()
             r = tools.iperf3(lab, "client", lab.addr("internet"), seconds=seconds, streams=4)
             share = (forwarder_cpu_s(lab) - before) / (time.monotonic() - start)
-            print(f"  healthy (300 Mbit/s cap), 4 streams down: {r.mbit:.0f} Mbit/s, "
-                  f"forwarder CPU {share:.0%} of one core")
+            print(f"  healthy (300 Mbit/s cap), 4 streams down: {r.mbit:.0f} Mbit/s, forwarder CPU {share:.0%} of one core")
 
 
 def _precision(count: int) -> None:
@@ -74,9 +74,11 @@ def _precision(count: int) -> None:
             result = tools.ping(lab, "client", lab.addr(host), count=count, interval_s=0.01)
             errors = sorted(r - want for r in result.rtts_ms)
             p99 = errors[int(0.99 * (len(errors) - 1))]
-            print(f"ping {name} client -> {host} ({count} x 10 ms): configured {want:.0f} ms, "
-                  f"avg {result.avg_ms:.3f}, median {result.median_ms:.3f}, p99 error {p99:+.3f} ms, "
-                  f"lost {result.lost}")
+            print(
+                f"ping {name} client -> {host} ({count} x 10 ms): configured {want:.0f} ms, "
+                f"avg {result.avg_ms:.3f}, median {result.median_ms:.3f}, p99 error {p99:+.3f} ms, "
+                f"lost {result.lost}"
+            )
 
 
 def _up_down(cycles: int) -> None:
@@ -93,9 +95,11 @@ def _up_down(cycles: int) -> None:
             ups.append(lab.timings["up_s"])
             downs.append(lab.timings["down_s"])
         label = "with serve" if serve else "without serve"
-        print(f"up+down healthy {label} ({cycles} cycles): median up {statistics.median(ups):.2f} s, "
-              f"down {statistics.median(downs):.2f} s, max total {max(totals):.2f} s"
-              + (f"  [serve failed: {errors}]" if serve and errors else ""))
+        print(
+            f"up+down healthy {label} ({cycles} cycles): median up {statistics.median(ups):.2f} s, "
+            f"down {statistics.median(downs):.2f} s, max total {max(totals):.2f} s"
+            + (f"  [serve failed: {errors}]" if serve and errors else "")
+        )
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -37,13 +37,23 @@ import yaml
 
 from . import impair, services
 from .netns import (
-    LabError, call_in_netns, in_netns, iptables_restore, ip_batch, kill_pids, netns_add,
-    netns_delete, netns_list, pids_in_netns, tc_batch, write_sysctl,
+    LabError,
+    call_in_netns,
+    in_netns,
+    ip_batch,
+    iptables_restore,
+    kill_pids,
+    netns_add,
+    netns_delete,
+    netns_list,
+    pids_in_netns,
+    tc_batch,
+    write_sysctl,
 )
 from .procs import Proc, reap, signal_group, wait_line
 from .safety import live_labs, register, teardown_all, unregister
 from .scenarios import LinkSpec, Scenario, get_scenario
-from .topology import ADDRESSES, ADDRESSES6, HOSTS, LINKS, NS_PREFIX, PREFIX6_LEN, ROUTES, ROUTES6, addr6
+from .topology import ADDRESSES, HOSTS, LINKS, NS_PREFIX, PREFIX6_LEN, ROUTES, ROUTES6, addr6
 
 __all__ = ["Lab", "LabError", "STATE_ROOT", "teardown_all", "live_labs"]
 
@@ -143,7 +153,7 @@ class Lab(AbstractContextManager["Lab"]):
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def up(self) -> "Lab":
+    def up(self) -> Lab:
         """Build the namespaces, links, impairments and services; returns self.
 
         On any failure (or an interrupt) the partial lab is torn down before the error is raised.
@@ -157,8 +167,7 @@ class Lab(AbstractContextManager["Lab"]):
             # namespaces with it.
             taken = netns_list(self.prefix)
             if taken:
-                raise LabError(f"namespaces already exist: {', '.join(taken)}; "
-                               "run `python -m tests.lab down` or pick another run id")
+                raise LabError(f"namespaces already exist: {', '.join(taken)}; run `python -m tests.lab down` or pick another run id")
             self.state = "starting"
         register(self)
         start = time.perf_counter()
@@ -211,7 +220,7 @@ class Lab(AbstractContextManager["Lab"]):
                     proc.popen.stdout.close()
             unregister(self)
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self.up()
 
     def __exit__(
@@ -224,8 +233,9 @@ class Lab(AbstractContextManager["Lab"]):
 
     # -- running things inside -----------------------------------------------------------
 
-    def run(self, host: str, cmd: Sequence[str], *, timeout: float = 60.0, check: bool = False,
-            input: Optional[str] = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, host: str, cmd: Sequence[str], *, timeout: float = 60.0, check: bool = False, input: Optional[str] = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``cmd`` inside ``host`` (bounded by ``timeout``); output captured as text."""
         argv = ["ip", "netns", "exec", self.ns(host), *cmd]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check, input=input)
@@ -237,7 +247,7 @@ class Lab(AbstractContextManager["Lab"]):
         self._procs.append(Proc(cmd[0], host, proc))
         return proc
 
-    def in_ns(self, host: str) -> "AbstractContextManager[None]":
+    def in_ns(self, host: str) -> AbstractContextManager[None]:
         """Move the calling thread into ``host``'s namespace for a ``with`` block.
 
         Sockets opened inside stay in that namespace after the block::
@@ -253,8 +263,10 @@ class Lab(AbstractContextManager["Lab"]):
 
     def describe(self) -> str:
         """A few lines for a person: scenario, hosts, addresses, site file, serve status."""
-        lines = [f"lab {self.run_id}: scenario {self.scenario.name}"
-                 + (f" (cause {self.scenario.cause}, segment {self.scenario.segment})" if self.scenario.cause else "")]
+        lines = [
+            f"lab {self.run_id}: scenario {self.scenario.name}"
+            + (f" (cause {self.scenario.cause}, segment {self.scenario.segment})" if self.scenario.cause else "")
+        ]
         for host in HOSTS:
             lines.append(f"  {host:<9} {ADDRESSES[host]:<13} netns {self.ns(host)}")
         lines.append(f"  site file {self.site_file}")
@@ -278,16 +290,24 @@ class Lab(AbstractContextManager["Lab"]):
 
         # Forwarders first: their Python start-up overlaps the rest of the build.
         forwarders = [self._start_forwarder(lk.name) for lk in LINKS if scenario.link(lk.name).uses_tun]
-        ip_batch([
-            f"link add name {lk.name} netns {self.ns(lk.a)} type veth peer name {lk.name} netns {self.ns(lk.b)}"
-            for lk in LINKS if not scenario.link(lk.name).uses_tun
-        ])
+        ip_batch(
+            [
+                f"link add name {lk.name} netns {self.ns(lk.a)} type veth peer name {lk.name} netns {self.ns(lk.b)}"
+                for lk in LINKS
+                if not scenario.link(lk.name).uses_tun
+            ]
+        )
         for host in HOSTS:
             # IPv6 in 2001:2::/48 beside IPv4 (ipv4-congestion compares the two); no DAD, no
             # router advertisements: addresses are usable at once and only the lab's routes exist
-            values = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0",
-                      "net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0",
-                      "net.ipv6.conf.all.accept_ra": "0", "net.ipv6.conf.default.accept_ra": "0"}
+            values = {
+                "net.ipv6.conf.all.disable_ipv6": "0",
+                "net.ipv6.conf.default.disable_ipv6": "0",
+                "net.ipv6.conf.all.accept_dad": "0",
+                "net.ipv6.conf.default.accept_dad": "0",
+                "net.ipv6.conf.all.accept_ra": "0",
+                "net.ipv6.conf.default.accept_ra": "0",
+            }
             if host in ("gateway", "center"):
                 values["net.ipv4.ip_forward"] = "1"
                 values["net.ipv6.conf.all.forwarding"] = "1"
@@ -336,14 +356,25 @@ class Lab(AbstractContextManager["Lab"]):
         return lines
 
     def _start_forwarder(self, link_name: str) -> Proc:
-        lk = next(l for l in LINKS if l.name == link_name)
+        lk = next(x for x in LINKS if x.name == link_name)
         spec = self.scenario.link(link_name)
         argv = [
-            sys.executable, str(FORWARDER),
-            "--a", f"{self.ns(lk.a)}:{lk.name}", "--b", f"{self.ns(lk.b)}:{lk.name}",
-            "--delay-ab-ms", str(spec.up.delay_ms), "--delay-ba-ms", str(spec.down.delay_ms),
-            "--jitter-ab-ms", str(spec.up.jitter_ms), "--jitter-ba-ms", str(spec.down.jitter_ms),
-            "--seed", str(self.seed),
+            sys.executable,
+            str(FORWARDER),
+            "--a",
+            f"{self.ns(lk.a)}:{lk.name}",
+            "--b",
+            f"{self.ns(lk.b)}:{lk.name}",
+            "--delay-ab-ms",
+            str(spec.up.delay_ms),
+            "--delay-ba-ms",
+            str(spec.down.delay_ms),
+            "--jitter-ab-ms",
+            str(spec.up.jitter_ms),
+            "--jitter-ba-ms",
+            str(spec.down.jitter_ms),
+            "--seed",
+            str(self.seed),
             *(["--offload"] if self._offload(spec) else []),
         ]
         with self._log(f"forwarder-{link_name}") as log:
@@ -363,17 +394,27 @@ class Lab(AbstractContextManager["Lab"]):
         return open(self.workdir / f"{name}.log", "wb")
 
     def _start_services(self) -> None:
-        wanted = [s for s in services.SERVICES
-                  if (s.name in ("serve", "serve6") and self.with_serve)
-                  or (s.name not in ("serve", "serve6", "proxy") and self.with_services)
-                  or (s.name == "proxy" and self._proxy_delay(s.host) is not None)]
+        wanted = [
+            s
+            for s in services.SERVICES
+            if (s.name in ("serve", "serve6") and self.with_serve)
+            or (s.name not in ("serve", "serve6", "proxy") and self.with_services)
+            or (s.name == "proxy" and self._proxy_delay(s.host) is not None)
+        ]
         started = []
         for svc in wanted:
             extra = {"proxy_delay_ms": self._proxy_delay(svc.host) or 0.0} if svc.name == "proxy" else {}
             argv = services.command(svc, self.scenario.dns.get(svc.host), self.seed, **extra)
             with self._log(f"{svc.name}-{svc.host}") as log:
-                popen = self.popen(svc.host, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   cwd=services.REPO_ROOT, env=services.environment())
+                popen = self.popen(
+                    svc.host,
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=services.REPO_ROOT,
+                    env=services.environment(),
+                )
             self._procs[-1].name = svc.name
             started.append((svc, popen))
         keys = {}
@@ -437,8 +478,7 @@ class Lab(AbstractContextManager["Lab"]):
     def _write_site_file(self) -> None:
         site = self.scenario.site
         doc = {
-            "school": {"id": site.get("id", "lab-001"), "name": site.get("name", "Lab Elementary"),
-                       "students": site.get("students", 420)},
+            "school": {"id": site.get("id", "lab-001"), "name": site.get("name", "Lab Elementary"), "students": site.get("students", 420)},
             "profile": "default",
             "classrooms": [{"name": "5-1", "devices": site.get("devices", 35)}],
             "targets": {

@@ -18,9 +18,21 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
 __all__ = [
-    "LabError", "run", "ip_batch", "tc_batch", "iptables_restore", "netns_add", "netns_delete",
-    "netns_list", "in_netns", "call_in_netns", "write_sysctl", "pids_in_netns", "kill_pids",
-    "missing_tools", "NETNS_DIR",
+    "LabError",
+    "run",
+    "ip_batch",
+    "tc_batch",
+    "iptables_restore",
+    "netns_add",
+    "netns_delete",
+    "netns_list",
+    "in_netns",
+    "call_in_netns",
+    "write_sysctl",
+    "pids_in_netns",
+    "kill_pids",
+    "missing_tools",
+    "NETNS_DIR",
 ]
 
 NETNS_DIR = Path("/run/netns")
@@ -34,8 +46,7 @@ class LabError(RuntimeError):
     """The lab could not be built or a command in it failed; the message says which."""
 
 
-def run(cmd: Sequence[str], *, input: Optional[str] = None, timeout: float = 10.0,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(cmd: Sequence[str], *, input: Optional[str] = None, timeout: float = 10.0, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` (bounded by ``timeout``); raise :class:`LabError` with its stderr on failure."""
     try:
         proc = subprocess.run(list(cmd), input=input, capture_output=True, text=True, timeout=timeout)

@@ -27,8 +27,12 @@ import signal
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-LAB_NETWORKS = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:2::/48"),
-                ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+LAB_NETWORKS = (
+    ipaddress.ip_network("198.18.0.0/15"),
+    ipaddress.ip_network("2001:2::/48"),
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
 MAX_HEAD = 64 * 1024
 RELAY_CHUNK = 256 * 1024
 HOP_BY_HOP = {"proxy-connection", "proxy-authorization", "connection", "keep-alive", "te", "trailer", "upgrade"}
@@ -49,8 +53,7 @@ async def _read_head(reader: asyncio.StreamReader) -> Optional[bytes]:
         return None
 
 
-async def _copy_exact(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int,
-                      count: Callable[[int], None]) -> bool:
+async def _copy_exact(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int, count: Callable[[int], None]) -> bool:
     """Relay exactly ``n`` bytes, passing each piece's size to ``count`` as it goes (a client
     that stops a download early has still moved what it moved); False if the sender closed early."""
     left = n
@@ -130,8 +133,9 @@ class Proxy:
         await writer.drain()
         await asyncio.gather(_pipe(reader, up_w), _pipe(up_r, writer))
 
-    async def _forward(self, method: str, target: str, version: str, headers: list[str],
-                       reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _forward(
+        self, method: str, target: str, version: str, headers: list[str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         """Forward one request; True when the client's connection may carry another."""
         parts = urlsplit(target)
         if parts.scheme != "http" or not parts.hostname or not _allowed(parts.hostname):
@@ -171,7 +175,9 @@ class Proxy:
             out_headers = [ln for ln in lines[1:] if ln and ln.split(":", 1)[0].strip().lower() not in HOP_BY_HOP]
             clen = next((int(ln.split(":", 1)[1]) for ln in out_headers if ln.lower().startswith("content-length:")), None)
             keep = clen is not None
-            writer.write("\r\n".join([lines[0], *out_headers, "Connection: keep-alive" if keep else "Connection: close", "", ""]).encode("latin-1"))
+            writer.write(
+                "\r\n".join([lines[0], *out_headers, "Connection: keep-alive" if keep else "Connection: close", "", ""]).encode("latin-1")
+            )
             if keep:
                 if not await _copy_exact(up_r, writer, clen, self._count_down):
                     return False
@@ -184,7 +190,6 @@ class Proxy:
             return keep
         finally:
             up_w.close()
-
 
     async def _relay_chunked(self, reader: asyncio.StreamReader, up_w: asyncio.StreamWriter) -> None:
         """Copy a chunked request body (sizes, data, the last chunk and trailers) to the server."""

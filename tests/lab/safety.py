@@ -36,12 +36,12 @@ def is_lab_address(address: str) -> bool:
     return any(ip in ipaddress.ip_network(n) for n in LAB_NETWORKS)
 
 
-_live: dict[int, "Lab"] = {}
+_live: dict[int, Lab] = {}
 _live_lock = threading.RLock()
 _handlers_installed = False
 
 
-def live_labs() -> list["Lab"]:
+def live_labs() -> list[Lab]:
     """Labs of this process that are up (or coming up)."""
     with _live_lock:
         return list(_live.values())
@@ -56,7 +56,7 @@ def teardown_all() -> None:
             print(f"tests.lab: teardown of {lab.run_id} failed: {exc}", file=sys.stderr)
 
 
-def register(lab: "Lab") -> None:
+def register(lab: Lab) -> None:
     global _handlers_installed
     with _live_lock:
         _live[id(lab)] = lab
@@ -70,7 +70,7 @@ def register(lab: "Lab") -> None:
             signal.signal(sig, _make_handler(previous))
 
 
-def unregister(lab: "Lab") -> None:
+def unregister(lab: Lab) -> None:
     with _live_lock:
         _live.pop(id(lab), None)
 
@@ -84,4 +84,5 @@ def _make_handler(previous: Any) -> Callable[[int, Optional[FrameType]], None]:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
         # SIG_IGN: the process chose to ignore it; the labs are down, carry on.
+
     return handler

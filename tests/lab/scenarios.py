@@ -19,8 +19,17 @@ import yaml
 from .topology import HOSTS, LINKS
 
 __all__ = [
-    "Direction", "LinkSpec", "HostSpec", "Resolver", "Scenario", "ScenarioError",
-    "load_scenarios", "get_scenario", "CATALOGUE", "NOT_IN_LAB", "BASE",
+    "Direction",
+    "LinkSpec",
+    "HostSpec",
+    "Resolver",
+    "Scenario",
+    "ScenarioError",
+    "load_scenarios",
+    "get_scenario",
+    "CATALOGUE",
+    "NOT_IN_LAB",
+    "BASE",
 ]
 
 CATALOGUE = Path(__file__).with_name("scenarios.yaml")
@@ -272,7 +281,7 @@ def load_scenarios(path: Path = CATALOGUE) -> dict[str, Scenario]:
     def normalised(name: str, raw: Any) -> dict[str, Any]:
         raw = _check_keys(raw, _TOP_KEYS, f"{path.name}: {name}")
         out = dict(raw)
-        links = _check_keys(raw.get("links"), {l.name for l in LINKS}, f"{path.name}: {name}.links")
+        links = _check_keys(raw.get("links"), {lk.name for lk in LINKS}, f"{path.name}: {name}.links")
         out["links"] = {k: _normalise_link(v, f"{path.name}: {name}.links.{k}") for k, v in links.items()}
         return out
 

@@ -26,8 +26,15 @@ from .scenarios import Resolver
 from .topology import ADDRESSES, ADDRESSES6
 
 __all__ = [
-    "Service", "SERVICES", "DNS_PORT", "IPERF_PORT", "SERVE_PORT", "DNS_RECORDS",
-    "listening", "serve_identity", "REPO_ROOT",
+    "Service",
+    "SERVICES",
+    "DNS_PORT",
+    "IPERF_PORT",
+    "SERVE_PORT",
+    "DNS_RECORDS",
+    "listening",
+    "serve_identity",
+    "REPO_ROOT",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,8 +88,17 @@ SERVICES: tuple[Service, ...] = (
 def command(service: Service, resolver: Optional[Resolver], seed: int, proxy_delay_ms: float = 0.0) -> list[str]:
     """The argv that runs ``service`` (inside its namespace)."""
     if service.name == "proxy":
-        return [sys.executable, "-m", "tests.lab.proxy", "--host", "0.0.0.0", "--port", str(service.port),
-                "--delay-ms", str(proxy_delay_ms)]
+        return [
+            sys.executable,
+            "-m",
+            "tests.lab.proxy",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(service.port),
+            "--delay-ms",
+            str(proxy_delay_ms),
+        ]
     if service.name == "iperf3":
         return ["iperf3", "-s", "-p", str(service.port)]
     if service.name in ("serve", "serve6"):
@@ -94,9 +110,16 @@ def command(service: Service, resolver: Optional[Resolver], seed: int, proxy_del
         for name, addr in (*DNS_RECORDS.items(), *DNS_RECORDS6.items()):
             argv += ["--record", f"{name}={addr}"]
         argv += [
-            "--delay-ms", str(r.delay_ms), "--miss-delay-ms", str(r.miss_delay_ms),
-            "--timeout-rate", str(r.timeout_rate), "--servfail-rate", str(r.servfail_rate),
-            "--seed", str(seed),
+            "--delay-ms",
+            str(r.delay_ms),
+            "--miss-delay-ms",
+            str(r.miss_delay_ms),
+            "--timeout-rate",
+            str(r.timeout_rate),
+            "--servfail-rate",
+            str(r.servfail_rate),
+            "--seed",
+            str(seed),
         ]
         return argv
     raise ValueError(f"unknown service {service.name!r}")

@@ -19,10 +19,7 @@ def binomial_pmf(k: int, n: int, p: float) -> float:
     if p >= 1.0:
         return 1.0 if k == n else 0.0
     # Logs keep large n from overflowing.
-    log_pmf = (
-        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-        + k * math.log(p) + (n - k) * math.log1p(-p)
-    )
+    log_pmf = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)
     return math.exp(log_pmf)
 
 

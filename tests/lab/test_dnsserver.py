@@ -120,9 +120,10 @@ def test_bad_settings_are_refused() -> None:
 
 def test_runs_as_a_process() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.lab.dnsserver", "--port", "0", "--record", "www.lab.example=198.18.3.2",
-         "--delay-ms", "5"],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "tests.lab.dnsserver", "--port", "0", "--record", "www.lab.example=198.18.3.2", "--delay-ms", "5"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:

@@ -73,8 +73,7 @@ def root_links() -> list[str]:
 
 def others_namespaces() -> set[str]:
     """Namespaces of labs other live processes own (a test run beside this one)."""
-    return {n for r in cleanup.find_labs() if r.owner_alive and (r.state or {}).get("owner_pid") != os.getpid()
-            for n in r.namespaces}
+    return {n for r in cleanup.find_labs() if r.owner_alive and (r.state or {}).get("owner_pid") != os.getpid() for n in r.namespaces}
 
 
 def assert_gone(lab: Lab, keys: set[tuple[int, int]]) -> None:
@@ -90,8 +89,10 @@ def test_up_and_down_within_five_seconds() -> None:
     lab.up()
     lab.down()
     total = time.perf_counter() - start
-    print(f"\nhealthy with serve: up {lab.timings['up_s']:.2f} s, down {lab.timings['down_s']:.2f} s, "
-          f"total {total:.2f} s (serve: {lab.serve_errors or 'ok'})")
+    print(
+        f"\nhealthy with serve: up {lab.timings['up_s']:.2f} s, down {lab.timings['down_s']:.2f} s, "
+        f"total {total:.2f} s (serve: {lab.serve_errors or 'ok'})"
+    )
     assert total < UP_DOWN_LIMIT_S
 
 
@@ -145,10 +146,18 @@ def test_a_taken_run_id_is_refused_and_harms_nothing(lab_factory: Callable[..., 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_tears_down(sig: signal.Signals) -> None:
-    code = ("import time; from tests.lab.netlab import Lab; lab = Lab('healthy', serve=False).up(); "
-            "print(lab.run_id, flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    code = (
+        "import time; from tests.lab.netlab import Lab; lab = Lab('healthy', serve=False).up(); "
+        "print(lab.run_id, flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         assert proc.stdout is not None
         run_id = proc.stdout.readline().strip()
@@ -168,10 +177,10 @@ def test_signal_tears_down(sig: signal.Signals) -> None:
 
 
 def test_down_removes_a_lab_whose_owner_was_killed() -> None:
-    code = ("import time; from tests.lab.netlab import Lab; lab = Lab('uplink-loss').up(); "
-            "print(lab.run_id, flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    code = "import time; from tests.lab.netlab import Lab; lab = Lab('uplink-loss').up(); print(lab.run_id, flush=True); time.sleep(60)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     assert proc.stdout is not None
     run_id = proc.stdout.readline().strip()
     lab = Lab("healthy", run_id=run_id)
@@ -188,8 +197,7 @@ def test_cli_up_detached_status_shell_down() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tests.lab", *args], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run([sys.executable, "-m", "tests.lab", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
 
     run_id = f"cli{os.getpid() % 10000}"
     up = cli("up", "dns-slow", "--detach", "--no-serve", "--run-id", run_id)
@@ -206,8 +214,7 @@ def test_cli_up_detached_status_shell_down() -> None:
     assert_gone(lab, keys)
 
 
-def test_serve_failure_is_recorded_and_the_lab_still_works(monkeypatch: pytest.MonkeyPatch,
-                                                           lab_factory: Callable[..., Lab]) -> None:
+def test_serve_failure_is_recorded_and_the_lab_still_works(monkeypatch: pytest.MonkeyPatch, lab_factory: Callable[..., Lab]) -> None:
     real = services.command
 
     def no_serve(service: services.Service, resolver: object, seed: int) -> list[str]:
@@ -225,8 +232,7 @@ def test_serve_failure_is_recorded_and_the_lab_still_works(monkeypatch: pytest.M
 
 def test_site_file(healthy_lab: Lab) -> None:
     site = yaml.safe_load(healthy_lab.site_file.read_text())
-    assert site["school"] == {"id": "lab-001", "name": "Lab Elementary",
-                              "students": healthy_lab.scenario.site["students"]}
+    assert site["school"] == {"id": "lab-001", "name": "Lab Elementary", "students": healthy_lab.scenario.site["students"]}
     assert site["profile"] == "default"
     assert site["classrooms"] == [{"name": "5-1", "devices": 35}]
     assert site["targets"] == {
@@ -269,7 +275,9 @@ def test_forwarder_carries_300_mbit(lab_factory: Callable[..., Lab], offload: bo
     if four.mbit < FORWARDER_MIN_MBIT:
         four = tools.iperf3(lab, "client", lab.addr("center"), streams=4)
     ping = tools.ping(lab, "client", lab.addr("center"), count=50, interval_s=0.01)
-    print(f"\nforwarder ({'super-packets' if offload else 'per packet'}), 15 ms each way, MTU 1500, no cap: "
-          f"1 stream {one.mbit:.0f} Mbit/s, "
-          f"4 streams {four.mbit:.0f} Mbit/s; ping median {ping.median_ms:.2f} ms (configured 30)")
+    print(
+        f"\nforwarder ({'super-packets' if offload else 'per packet'}), 15 ms each way, MTU 1500, no cap: "
+        f"1 stream {one.mbit:.0f} Mbit/s, "
+        f"4 streams {four.mbit:.0f} Mbit/s; ping median {ping.median_ms:.2f} ms (configured 30)"
+    )
     assert four.mbit >= FORWARDER_MIN_MBIT

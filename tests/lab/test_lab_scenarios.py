@@ -90,8 +90,7 @@ def test_healthy(lab: Lab) -> None:
     for host in ("gateway", "center", "internet"):
         assert_delay(tools.ping(lab, "client", lab.addr(host), count=20, interval_s=0.02), s.base_rtt_ms(host), host)
     down = measure_cap(lab, lab.addr("internet"), expected_cap(lab, "internet", "down"), "download", streams=4)
-    up = measure_cap(lab, lab.addr("internet"), expected_cap(lab, "internet", "up"), "upload", streams=4,
-                     reverse=False)
+    up = measure_cap(lab, lab.addr("internet"), expected_cap(lab, "internet", "up"), "upload", streams=4, reverse=False)
     answer = tools.dig(lab, "client", lab.addr("center"), "www.lab.example")
     assert answer.status == "NOERROR" and answer.answers == [DNS_RECORDS["lab.example"]]
     print(f"\nhealthy: down {down.mbit:.1f} Mbit/s, up {up.mbit:.1f} Mbit/s (4 streams)")
@@ -119,9 +118,7 @@ def test_lan_loss(lab: Lab) -> None:
     rtts = sorted(result.rtts_ms)
     iqr = rtts[(3 * len(rtts)) // 4] - rtts[len(rtts) // 4]
     # 4 standard errors, plus ping's printed resolution (0.01 ms at these RTTs).
-    assert abs(iqr - want_iqr) <= 4 * se_iqr + 0.01, (
-        f"RTT IQR {iqr:.2f} ms, expected {want_iqr:.2f} +- {4 * se_iqr:.2f}"
-    )
+    assert abs(iqr - want_iqr) <= 4 * se_iqr + 0.01, f"RTT IQR {iqr:.2f} ms, expected {want_iqr:.2f} +- {4 * se_iqr:.2f}"
     print(f"\nlan-loss: {result.lost}/{n} lost, RTT median {result.median_ms} ms, IQR {iqr:.2f} ms")
 
 
@@ -130,10 +127,10 @@ def triangular_iqr(half_width: float, n: int) -> tuple[float, float]:
     error from n samples (a sample quartile's is sqrt(p(1-p)/n) / density; the two quartiles
     are positively correlated, so adding their errors in quadrature over-states the IQR's)."""
     a = half_width
-    q1 = -a * (1 - 0.5 ** 0.5)  # F(x) = (x + a)^2 / (2 a^2) = 1/4
-    density = (q1 + a) / a ** 2
+    q1 = -a * (1 - 0.5**0.5)  # F(x) = (x + a)^2 / (2 a^2) = 1/4
+    density = (q1 + a) / a**2
     se_quartile = (0.25 * 0.75 / n) ** 0.5 / density
-    return -2 * q1, se_quartile * 2 ** 0.5
+    return -2 * q1, se_quartile * 2**0.5
 
 
 @scenario("uplink-capacity")
@@ -175,8 +172,7 @@ def test_bufferbloat(lab: Lab) -> None:
 @scenario("center-capacity")
 def test_center_capacity(lab: Lab) -> None:
     measure_cap(lab, lab.addr("center"), expected_cap(lab, "center"), "client <- center (fast)", streams=4)
-    measure_cap(lab, lab.addr("internet"), expected_cap(lab, "internet"), "client <- internet (capped beyond center)",
-                streams=4)
+    measure_cap(lab, lab.addr("internet"), expected_cap(lab, "internet"), "client <- internet (capped beyond center)", streams=4)
 
 
 @scenario("session-limit")
@@ -296,8 +292,11 @@ def test_proxy_overhead(lab: Lab) -> None:
     # the proxy waits before it forwards; the server sits on the proxy's side of the uplink
     times = []
     for _ in range(5):
-        r = lab.run("client", ["curl", "-s", "-o", "/dev/null", "-x", proxy, "-w", "%{time_starttransfer}",
-                               f"{lab.url('internet')}/rtt"], timeout=10)
+        r = lab.run(
+            "client",
+            ["curl", "-s", "-o", "/dev/null", "-x", proxy, "-w", "%{time_starttransfer}", f"{lab.url('internet')}/rtt"],
+            timeout=10,
+        )
         assert r.returncode == 0, r.stderr
         times.append(float(r.stdout) * 1000.0)
     median = statistics.median(times)

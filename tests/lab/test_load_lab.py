@@ -21,8 +21,11 @@ def _probe_load(lab, tmp_path: Path, load: dict, timeout: float = 120) -> dict:
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(site), encoding="utf-8")
     out = tmp_path / "load.json"
-    proc = lab.run("client", [sys.executable, "-m", "giga_netcheck", "probe", "load", "--site", str(path), "--json", str(out),
-                              "--lang", "en", "--no-progress"], timeout=timeout)
+    proc = lab.run(
+        "client",
+        [sys.executable, "-m", "giga_netcheck", "probe", "load", "--site", str(path), "--json", str(out), "--lang", "en", "--no-progress"],
+        timeout=timeout,
+    )
     assert proc.returncode in (0, 1), proc.stderr
     return json.loads(out.read_text(encoding="utf-8"))
 

@@ -37,8 +37,22 @@ def run_without_hops(lab: Lab, *, quick: bool = True, bandwidth: bool = True) ->
     site.write_text(yaml.safe_dump(doc))
     with tempfile.TemporaryDirectory(prefix="gnc-path-") as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "giga_netcheck", "run", "--site", str(site), "--json", str(out), "--out", tmp,
-               "--no-progress", "--lang", "en", *(("--quick",) if quick else ())]
+        cmd = [
+            sys.executable,
+            "-m",
+            "giga_netcheck",
+            "run",
+            "--site",
+            str(site),
+            "--json",
+            str(out),
+            "--out",
+            tmp,
+            "--no-progress",
+            "--lang",
+            "en",
+            *(("--quick",) if quick else ()),
+        ]
         proc = lab.run("client", cmd, timeout=180)
         assert out.exists(), f"no result (exit {proc.returncode}): {proc.stderr[-800:]}"
         return json.loads(out.read_text())

@@ -14,12 +14,20 @@ from tests.lab.tools import expected_goodput_mbit, path_goodput_mbit
 
 VOCABULARY = {
     # domain.md section 5: id -> segment(s) a scenario may name
-    "lan-capacity": {"lan"}, "lan-loss": {"lan"}, "uplink-capacity": {"uplink"}, "uplink-loss": {"uplink"},
-    "bufferbloat": {"lan", "uplink", "center", "internet"}, "center-capacity": {"center"},
-    "proxy-overhead": {"center"}, "session-limit": {"gateway", "center"},
+    "lan-capacity": {"lan"},
+    "lan-loss": {"lan"},
+    "uplink-capacity": {"uplink"},
+    "uplink-loss": {"uplink"},
+    "bufferbloat": {"lan", "uplink", "center", "internet"},
+    "center-capacity": {"center"},
+    "proxy-overhead": {"center"},
+    "session-limit": {"gateway", "center"},
     "per-flow-limit": {"device", "lan", "gateway", "uplink", "center", "internet"},
-    "high-latency": {"center", "internet"}, "dns-slow": {"dns"}, "dns-failure": {"dns"},
-    "ipv4-congestion": {"uplink"}, "peak-congestion": {"uplink"},
+    "high-latency": {"center", "internet"},
+    "dns-slow": {"dns"},
+    "dns-failure": {"dns"},
+    "ipv4-congestion": {"uplink"},
+    "peak-congestion": {"uplink"},
     "no-connectivity": {"device", "lan", "gateway", "uplink", "center", "internet", "dns"},
     "measuring-device": {"device"},
 }
@@ -83,8 +91,7 @@ def test_unknown_keys_name_their_path(tmp_path: Path) -> None:
 
 def test_null_removes_a_setting(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
-    path.write_text("healthy: {links: {uplink: {both: {rate_mbit: 300}}}}\n"
-                    "free: {links: {uplink: {down: {rate_mbit: null}}}}\n")
+    path.write_text("healthy: {links: {uplink: {both: {rate_mbit: 300}}}}\nfree: {links: {uplink: {down: {rate_mbit: null}}}}\n")
     free = load_scenarios(path)["free"]
     assert free.link("uplink").down.rate_mbit is None and free.link("uplink").up.rate_mbit == 300
 
@@ -100,8 +107,8 @@ def test_shapers_sit_where_queues_can_fill() -> None:
     lines = impair.tc_lines(SCENARIOS["bufferbloat"])
     # TUN uplink: the downlink shaper is on the gateway's ingress (through an ifb), the uplink
     # shaper on the center's, so local senders in the center cannot hide behind TSQ.
-    assert any("ifb-uplink root tbf rate 20000000bit" in l for l in lines["gateway"])
-    assert any("ifb-uplink root tbf rate 20000000bit" in l for l in lines["center"])
+    assert any("ifb-uplink root tbf rate 20000000bit" in line for line in lines["gateway"])
+    assert any("ifb-uplink root tbf rate 20000000bit" in line for line in lines["center"])
     assert impair.ip_lines(SCENARIOS["bufferbloat"])["gateway"][0] == "link add name ifb-uplink type ifb"
     # veth LAN: on each sender's egress.
     assert "qdisc replace dev lan root tbf rate 1000000000bit" in lines["client"][0]
@@ -118,16 +125,17 @@ def test_loss_goes_to_the_receivers_raw_prerouting() -> None:
 
 def test_session_limit_rule() -> None:
     rules = impair.iptables_rules(SCENARIOS["session-limit"])
-    assert ("-A FORWARD -p tcp --syn -m connlimit --connlimit-above 40 --connlimit-mask 0 "
-            "-j REJECT --reject-with tcp-reset") in rules["gateway"]
+    assert ("-A FORWARD -p tcp --syn -m connlimit --connlimit-above 40 --connlimit-mask 0 -j REJECT --reject-with tcp-reset") in rules[
+        "gateway"
+    ]
 
 
 def test_per_flow_shaper() -> None:
     scenario = SCENARIOS["per-flow-limit"]
     lines = impair.tc_lines(scenario)["center"]
-    flows = [l for l in lines if l.startswith("class add dev uplink parent 1:1 classid 1:1")]
+    flows = [ln for ln in lines if ln.startswith("class add dev uplink parent 1:1 classid 1:1")]
     assert len(flows) == impair.FLOW_BUCKETS
-    assert all("rate 20000000bit ceil 20000000bit" in l for l in flows)
+    assert all("rate 20000000bit ceil 20000000bit" in ln for ln in flows)
     rules = impair.iptables_rules(scenario)["center"]
     assert "HMARK" in rules and rules.count("CLASSIFY --set-class") == impair.FLOW_BUCKETS
 
@@ -142,9 +150,9 @@ def test_expected_goodput() -> None:
     assert expected_goodput_mbit(300, tun=True) == pytest.approx(289.6, abs=0.01)
     assert path_goodput_mbit(SCENARIOS["center-capacity"], "internet") == pytest.approx(47.82, abs=0.01)
     assert path_goodput_mbit(SCENARIOS["center-capacity"], "center") == pytest.approx(289.6, abs=0.01)
-    uncapped = dataclasses.replace(SCENARIOS[BASE], links={**SCENARIOS[BASE].links,
-                                                          "lan": dataclasses.replace(SCENARIOS[BASE].link("lan"),
-                                                                                     down=Direction())})
+    uncapped = dataclasses.replace(
+        SCENARIOS[BASE], links={**SCENARIOS[BASE].links, "lan": dataclasses.replace(SCENARIOS[BASE].link("lan"), down=Direction())}
+    )
     assert path_goodput_mbit(uncapped, "gateway") is None
 
 

@@ -30,9 +30,31 @@ def test_scheduled_run_uses_at_most_5_mb_and_finishes_in_time(healthy_lab, tmp_p
     history = tmp_path / "history.jsonl"
     before = _iface_bytes(lab)
     t0 = time.monotonic()
-    proc = lab.run("client", [sys.executable, "-m", "giga_netcheck", "run", "--site", str(lab.site_file), "--mode", "scheduled",
-                              "--splay", "0", "--time-limit", "90", "--history", str(history), "--out", str(tmp_path),
-                              "--json", str(tmp_path / "r.json"), "--no-progress"], timeout=120)
+    proc = lab.run(
+        "client",
+        [
+            sys.executable,
+            "-m",
+            "giga_netcheck",
+            "run",
+            "--site",
+            str(lab.site_file),
+            "--mode",
+            "scheduled",
+            "--splay",
+            "0",
+            "--time-limit",
+            "90",
+            "--history",
+            str(history),
+            "--out",
+            str(tmp_path),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--no-progress",
+        ],
+        timeout=120,
+    )
     took = time.monotonic() - t0
     moved = _iface_bytes(lab) - before
     print(f"scheduled run in the lab: {moved} bytes on the client's interfaces, {took:.1f} s, exit {proc.returncode}")

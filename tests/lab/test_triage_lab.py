@@ -22,8 +22,7 @@ FULL_RUN = {
 def test_top_claim_is_the_scenario_cause(lab):
     v = diagnose(lab, quick=lab.scenario.name not in FULL_RUN)
     assert v.correct, (
-        f"{v.scenario}: expected {v.expected or 'no claim'} [{v.expected_segment}], "
-        f"got {v.claims or 'no claim'} (status {v.status})"
+        f"{v.scenario}: expected {v.expected or 'no claim'} [{v.expected_segment}], got {v.claims or 'no claim'} (status {v.status})"
     )
     if v.expected is None:
         assert v.status in ("pass", "warn") and v.exit_code == 0

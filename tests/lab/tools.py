@@ -19,8 +19,17 @@ from .netlab import Lab
 from .scenarios import Scenario
 
 __all__ = [
-    "PingResult", "IperfResult", "DigResult", "ping", "iperf3", "dig", "dig_many",
-    "expected_goodput_mbit", "TCP_PAYLOAD_BYTES", "connect_many", "loaded_ping",
+    "PingResult",
+    "IperfResult",
+    "DigResult",
+    "ping",
+    "iperf3",
+    "dig",
+    "dig_many",
+    "expected_goodput_mbit",
+    "TCP_PAYLOAD_BYTES",
+    "connect_many",
+    "loaded_ping",
     "path_goodput_mbit",
 ]
 
@@ -80,8 +89,7 @@ _COUNTS = re.compile(r"(\d+) packets transmitted, (\d+) received")
 _SUMMARY = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
 
 
-def ping(lab: Lab, host: str, target: str, count: int = 20, interval_s: float = 0.02,
-         wait_s: float = 1.0) -> PingResult:
+def ping(lab: Lab, host: str, target: str, count: int = 20, interval_s: float = 0.02, wait_s: float = 1.0) -> PingResult:
     """``ping -c count -i interval_s`` from ``host`` to ``target``."""
     argv = ["ping", "-n", "-c", str(count), "-i", f"{interval_s:g}", "-W", f"{wait_s:g}", target]
     proc = lab.run(host, argv, timeout=count * interval_s + wait_s + 10)
@@ -90,8 +98,7 @@ def ping(lab: Lab, host: str, target: str, count: int = 20, interval_s: float = 
         raise RuntimeError(f"ping gave no summary: {proc.stdout[-300:]} {proc.stderr[-300:]}")
     summary = _SUMMARY.search(proc.stdout)
     avg, mdev = (float(summary.group(2)), float(summary.group(4))) if summary else (float("nan"), float("nan"))
-    return PingResult(int(counts.group(1)), int(counts.group(2)), [float(m) for m in _RTT.findall(proc.stdout)],
-                      avg_ms=avg, mdev_ms=mdev)
+    return PingResult(int(counts.group(1)), int(counts.group(2)), [float(m) for m in _RTT.findall(proc.stdout)], avg_ms=avg, mdev_ms=mdev)
 
 
 @dataclass(frozen=True)
@@ -113,14 +120,38 @@ class IperfResult:
     raw: dict = field(repr=False, default_factory=dict)
 
 
-def iperf3(lab: Lab, host: str, server: str, seconds: float = 3, streams: int = 1, reverse: bool = True,
-           omit_s: float = 1, port: int = 5201, extra: Sequence[str] = ()) -> IperfResult:
+def iperf3(
+    lab: Lab,
+    host: str,
+    server: str,
+    seconds: float = 3,
+    streams: int = 1,
+    reverse: bool = True,
+    omit_s: float = 1,
+    port: int = 5201,
+    extra: Sequence[str] = (),
+) -> IperfResult:
     """iperf3 from ``host`` to ``server``; ``reverse`` (default) measures the download direction.
 
     The first ``omit_s`` seconds (slow start) are left out, as domain.md section 6 asks.
     """
-    argv = ["iperf3", "-c", server, "-p", str(port), "-t", f"{seconds:g}", "-O", f"{omit_s:g}",
-            "-P", str(streams), "-J", "--get-server-output", *(["-R"] if reverse else []), *extra]
+    argv = [
+        "iperf3",
+        "-c",
+        server,
+        "-p",
+        str(port),
+        "-t",
+        f"{seconds:g}",
+        "-O",
+        f"{omit_s:g}",
+        "-P",
+        str(streams),
+        "-J",
+        "--get-server-output",
+        *(["-R"] if reverse else []),
+        *extra,
+    ]
     data: dict = {}
     for attempt in range(5):
         proc = lab.run(host, argv, timeout=seconds + omit_s + 20)
@@ -139,8 +170,11 @@ def iperf3(lab: Lab, host: str, server: str, seconds: float = 3, streams: int = 
     sent = end.get("sum_sent", {})
     end_mbit = end["sum_received"]["bits_per_second"] / 1e6
     if reverse:  # the client received: its own intervals
-        intervals = [iv["sum"]["bits_per_second"] / 1e6 for iv in data.get("intervals", [])
-                     if not iv["sum"].get("omitted") and iv["sum"]["seconds"] > 0.5]
+        intervals = [
+            iv["sum"]["bits_per_second"] / 1e6
+            for iv in data.get("intervals", [])
+            if not iv["sum"].get("omitted") and iv["sum"]["seconds"] > 0.5
+        ]
     else:  # the server received: its text output, the only form it sends back
         intervals = _server_intervals(str(data.get("server_output_text", "")), streams)
     return IperfResult(
@@ -153,9 +187,7 @@ def iperf3(lab: Lab, host: str, server: str, seconds: float = 3, streams: int = 
     )
 
 
-_TEXT_INTERVAL = re.compile(
-    r"^\[(?:SUM|\s*\d+)\]\s+([\d.]+)-([\d.]+)\s+sec\s+[\d.]+ \w?Bytes\s+([\d.]+) ([KMG]?)bits/sec\s*(.*)$"
-)
+_TEXT_INTERVAL = re.compile(r"^\[(?:SUM|\s*\d+)\]\s+([\d.]+)-([\d.]+)\s+sec\s+[\d.]+ \w?Bytes\s+([\d.]+) ([KMG]?)bits/sec\s*(.*)$")
 _UNIT = {"": 1e-6, "K": 1e-3, "M": 1.0, "G": 1e3}
 
 
@@ -192,8 +224,7 @@ _QTIME = re.compile(r"Query time: (\d+) msec")
 
 
 def _dig_argv(server: str, name: str, rdtype: str, timeout_s: int) -> list[str]:
-    return ["dig", f"@{server}", name, rdtype, f"+timeout={timeout_s}", "+tries=1", "+noall", "+comments",
-            "+answer", "+stats"]
+    return ["dig", f"@{server}", name, rdtype, f"+timeout={timeout_s}", "+tries=1", "+noall", "+comments", "+answer", "+stats"]
 
 
 def _parse_dig(text: str) -> DigResult:
@@ -211,8 +242,10 @@ def dig(lab: Lab, host: str, server: str, name: str, rdtype: str = "A", timeout_
 
 def dig_many(lab: Lab, host: str, server: str, names: Sequence[str], timeout_s: int = 1) -> list[DigResult]:
     """One ``dig`` per name, all at once (so timeouts cost one ``timeout_s``, not one each)."""
-    procs = [lab.popen(host, _dig_argv(server, name, "A", timeout_s), stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL, text=True) for name in names]
+    procs = [
+        lab.popen(host, _dig_argv(server, name, "A", timeout_s), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for name in names
+    ]
     results = []
     for proc in procs:
         out, _ = proc.communicate(timeout=timeout_s + 20)
@@ -220,8 +253,7 @@ def dig_many(lab: Lab, host: str, server: str, names: Sequence[str], timeout_s: 
     return results
 
 
-def connect_many(lab: Lab, host: str, target: str, port: int, count: int,
-                 timeout_s: float = 2.0) -> tuple[list[socket.socket], list[str]]:
+def connect_many(lab: Lab, host: str, target: str, port: int, count: int, timeout_s: float = 2.0) -> tuple[list[socket.socket], list[str]]:
     """Open ``count`` TCP connections from ``host``, one after another, keeping them open.
 
     Returns the open sockets (the caller closes them) and, per failed attempt, why
@@ -239,7 +271,7 @@ def connect_many(lab: Lab, host: str, target: str, port: int, count: int,
             except ConnectionRefusedError:
                 failures.append("reset")  # an RST to our SYN: a full session table
                 sock.close()
-            except socket.timeout:
+            except TimeoutError:
                 failures.append("timeout")
                 sock.close()
             except OSError as exc:
@@ -248,8 +280,18 @@ def connect_many(lab: Lab, host: str, target: str, port: int, count: int,
     return opened, failures
 
 
-def loaded_ping(lab: Lab, host: str, target: str, server: str, load_s: float = 4.0, count: int = 20,
-                interval_s: float = 0.1, settle_s: float = 1.2, reverse: bool = True, streams: int = 1) -> PingResult:
+def loaded_ping(
+    lab: Lab,
+    host: str,
+    target: str,
+    server: str,
+    load_s: float = 4.0,
+    count: int = 20,
+    interval_s: float = 0.1,
+    settle_s: float = 1.2,
+    reverse: bool = True,
+    streams: int = 1,
+) -> PingResult:
     """Ping ``target`` while iperf3 loads the path to ``server`` (latency under load).
 
     The ping starts ``settle_s`` into the load, once the queue has filled, and ends before it.

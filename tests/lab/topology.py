@@ -24,8 +24,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "HOSTS", "LINKS", "ROUTES", "ADDRESSES", "LAN", "UPLINK", "UPSTREAM",
-    "Link", "host_address", "link", "NS_PREFIX", "LINK6", "ADDRESSES6", "ROUTES6", "PREFIX6_LEN", "addr6",
+    "HOSTS",
+    "LINKS",
+    "ROUTES",
+    "ADDRESSES",
+    "LAN",
+    "UPLINK",
+    "UPSTREAM",
+    "Link",
+    "host_address",
+    "link",
+    "NS_PREFIX",
+    "LINK6",
+    "ADDRESSES6",
+    "ROUTES6",
+    "PREFIX6_LEN",
+    "addr6",
 ]
 
 NS_PREFIX = "gnc-"
@@ -123,7 +137,7 @@ def link(name: str) -> Link:
     for candidate in LINKS:
         if candidate.name == name:
             return candidate
-    raise KeyError(f"no link {name!r}; links are {', '.join(l.name for l in LINKS)}")
+    raise KeyError(f"no link {name!r}; links are {', '.join(lk.name for lk in LINKS)}")
 
 
 def host_address(host: str) -> str:

@@ -34,8 +34,23 @@ def diagnose(lab: Lab, *, quick: bool = True, extra: tuple[str, ...] = (), timeo
     """``giga-netcheck run --site <lab site>`` in the client namespace; parse the JSON result."""
     with tempfile.TemporaryDirectory(prefix="gnc-triage-") as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "giga_netcheck", "run", "--site", str(lab.site_file), "--json", str(out),
-               "--out", tmp, "--no-progress", "--lang", "en", *(("--quick",) if quick else ()), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "giga_netcheck",
+            "run",
+            "--site",
+            str(lab.site_file),
+            "--json",
+            str(out),
+            "--out",
+            tmp,
+            "--no-progress",
+            "--lang",
+            "en",
+            *(("--quick",) if quick else ()),
+            *extra,
+        ]
         proc = lab.run("client", cmd, timeout=timeout)
         if not out.exists():
             raise AssertionError(f"no result from giga-netcheck (exit {proc.returncode}): {proc.stderr[-800:]}")
@@ -43,7 +58,13 @@ def diagnose(lab: Lab, *, quick: bool = True, extra: tuple[str, ...] = (), timeo
     claims = tuple((c["id"], c["segment"], c["confidence"]) for c in doc["causes"] if c["confidence"] >= 0.5)
     sc = lab.scenario
     return Verdict(
-        scenario=sc.name, expected=sc.cause, expected_segment=sc.segment,
-        top=claims[0][0] if claims else None, top_segment=claims[0][1] if claims else None,
-        claims=claims, status=doc["status"], exit_code=proc.returncode, result=doc,
+        scenario=sc.name,
+        expected=sc.cause,
+        expected_segment=sc.segment,
+        top=claims[0][0] if claims else None,
+        top_segment=claims[0][1] if claims else None,
+        claims=claims,
+        status=doc["status"],
+        exit_code=proc.returncode,
+        result=doc,
     )

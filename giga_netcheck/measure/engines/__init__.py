@@ -55,8 +55,9 @@ class CountingStream(Protocol):
     def join(self, timeout: Optional[float] = None) -> None: ...
 
 
-def poll_streams(streams: Sequence[CountingStream], t0: float, duration_s: float, interval_s: float,
-                 stop: threading.Event) -> list[tuple[float, int, bool]]:
+def poll_streams(
+    streams: Sequence[CountingStream], t0: float, duration_s: float, interval_s: float, stop: threading.Event
+) -> list[tuple[float, int, bool]]:
     """Read the streams' byte counters every ``interval_s`` until ``duration_s`` after ``t0``,
     ``stop``, or every stream has ended. Returns ``(perf_counter time, total bytes, any stream
     still alive)`` points, the first being ``(t0, 0, True)``: engines derive their samples,
@@ -72,8 +73,9 @@ def poll_streams(streams: Sequence[CountingStream], t0: float, duration_s: float
     return points
 
 
-def run_streams(streams: Sequence[CountingStream], duration_s: float, interval_s: float,
-                stop: threading.Event, local_stop: threading.Event) -> tuple[float, list[tuple[float, int, bool]]]:
+def run_streams(
+    streams: Sequence[CountingStream], duration_s: float, interval_s: float, stop: threading.Event, local_stop: threading.Event
+) -> tuple[float, list[tuple[float, int, bool]]]:
     """Start the streams, poll them (:func:`poll_streams`), then set ``local_stop`` (the
     streams' own stop) and join them. Returns the start time and the polled points."""
     t0 = time.perf_counter()
@@ -123,11 +125,7 @@ class SessionCache(Generic[S]):
 
 def rate_samples(points: Sequence[tuple[float, int, bool]], *, only_alive: bool = False) -> list[float]:
     """Mbit/s between consecutive points (optionally only intervals that ended with a stream alive)."""
-    return [
-        (b[1] - a[1]) * 8 / (b[0] - a[0]) / 1e6
-        for a, b in zip(points, points[1:])
-        if b[0] > a[0] and (b[2] or not only_alive)
-    ]
+    return [(b[1] - a[1]) * 8 / (b[0] - a[0]) / 1e6 for a, b in zip(points, points[1:]) if b[0] > a[0] and (b[2] or not only_alive)]
 
 
 def stream_errors(errors: Sequence[BaseException], n_streams: int) -> tuple[Optional[str], Optional[str]]:

@@ -16,10 +16,19 @@ from giga_netcheck.measure.engines import ThroughputPlan, rate_samples
 
 
 def summarize(
-    target: Target, plan: ThroughputPlan, engine: str, points: Sequence[tuple[float, int, bool]], *,
-    per_stream_bytes: Sequence[int] = (), url: Optional[str] = None, error: Optional[str] = None,
-    error_kind: Optional[str] = None, server: Optional[dict[str, Any]] = None,
-    engine_raw: Optional[dict[str, Any]] = None, notes: tuple[str, ...] = (), whole_if_short: bool = False,
+    target: Target,
+    plan: ThroughputPlan,
+    engine: str,
+    points: Sequence[tuple[float, int, bool]],
+    *,
+    per_stream_bytes: Sequence[int] = (),
+    url: Optional[str] = None,
+    error: Optional[str] = None,
+    error_kind: Optional[str] = None,
+    server: Optional[dict[str, Any]] = None,
+    engine_raw: Optional[dict[str, Any]] = None,
+    notes: tuple[str, ...] = (),
+    whole_if_short: bool = False,
 ) -> BandwidthMeasurement:
     """One measurement from ``poll_streams`` points (the first is ``(t0, 0, True)``).
 
@@ -37,30 +46,67 @@ def summarize(
     if goodput is None and whole_if_short and last_total > 0 and error is None:
         goodput = last_total * 8 / span / 1e6
         notes = tuple(notes) + (SHORT_NOTE,)
-    steady = samples[int(round(plan.warmup_s / plan.interval_s)):]
+    steady = samples[int(round(plan.warmup_s / plan.interval_s)) :]
     return BandwidthMeasurement(
-        target=target.name, role=target.role, url=url or target.url or "", direction=plan.direction,
-        streams=plan.streams, engine=engine, duration_s=round(t_end - t_start, 3), warmup_s=plan.warmup_s,
-        interval_s=plan.interval_s, goodput_mbps=None if goodput is None else round(goodput, 3),
-        p50_mbps=_r(percentile(steady, 50)), p90_mbps=_r(percentile(steady, 90)), bytes_total=last_total,
+        target=target.name,
+        role=target.role,
+        url=url or target.url or "",
+        direction=plan.direction,
+        streams=plan.streams,
+        engine=engine,
+        duration_s=round(t_end - t_start, 3),
+        warmup_s=plan.warmup_s,
+        interval_s=plan.interval_s,
+        goodput_mbps=None if goodput is None else round(goodput, 3),
+        p50_mbps=_r(percentile(steady, 50)),
+        p90_mbps=_r(percentile(steady, 90)),
+        bytes_total=last_total,
         samples_mbps=tuple(round(x, 3) for x in samples),
         per_stream_mbps=tuple(round(b * 8 / span / 1e6, 3) for b in per_stream_bytes),
-        error=error, error_kind=error_kind, server=server, engine_raw=engine_raw, notes=notes,
+        error=error,
+        error_kind=error_kind,
+        server=server,
+        engine_raw=engine_raw,
+        notes=notes,
     )
 
 
 SHORT_NOTE = "engine.short_transfer"
 
 
-def failed(target: Target, plan: ThroughputPlan, engine: str, error: str, kind: str, *,
-           url: Optional[str] = None, server: Optional[dict[str, Any]] = None,
-           engine_raw: Optional[dict[str, Any]] = None, notes: tuple[str, ...] = ()) -> BandwidthMeasurement:
+def failed(
+    target: Target,
+    plan: ThroughputPlan,
+    engine: str,
+    error: str,
+    kind: str,
+    *,
+    url: Optional[str] = None,
+    server: Optional[dict[str, Any]] = None,
+    engine_raw: Optional[dict[str, Any]] = None,
+    notes: tuple[str, ...] = (),
+) -> BandwidthMeasurement:
     """A measurement that moved nothing: the reason is the result."""
     return BandwidthMeasurement(
-        target=target.name, role=target.role, url=url or target.url or "", direction=plan.direction,
-        streams=plan.streams, engine=engine, duration_s=0.0, warmup_s=plan.warmup_s, interval_s=plan.interval_s,
-        goodput_mbps=None, p50_mbps=None, p90_mbps=None, bytes_total=0, samples_mbps=(),
-        error=one_line(error), error_kind=kind, server=server, engine_raw=engine_raw, notes=notes,
+        target=target.name,
+        role=target.role,
+        url=url or target.url or "",
+        direction=plan.direction,
+        streams=plan.streams,
+        engine=engine,
+        duration_s=0.0,
+        warmup_s=plan.warmup_s,
+        interval_s=plan.interval_s,
+        goodput_mbps=None,
+        p50_mbps=None,
+        p90_mbps=None,
+        bytes_total=0,
+        samples_mbps=(),
+        error=one_line(error),
+        error_kind=kind,
+        server=server,
+        engine_raw=engine_raw,
+        notes=notes,
     )
 
 

@@ -17,9 +17,9 @@ from typing import Iterator, Optional
 import httpx
 
 from giga_netcheck.core.models import BandwidthMeasurement, Target
-from giga_netcheck.measure.proxy_discovery import without_credentials
 from giga_netcheck.core.stats import percentile
 from giga_netcheck.measure.engines import ThroughputEngine, ThroughputPlan, poll_streams, rate_samples, stream_errors
+from giga_netcheck.measure.proxy_discovery import without_credentials
 
 READ_CHUNK = 256 * 1024
 _UPLOAD_BLOCK = memoryview(bytes(range(256)) * (READ_CHUNK // 256))
@@ -96,7 +96,7 @@ class HttpEngine(ThroughputEngine):
         if warm is not None and t_end > warm[0]:
             goodput = (last_total - warm[1]) * 8 / (t_end - warm[0]) / 1e6
         per_stream = tuple(round(s.bytes * 8 / max(t_end - t_start, 1e-9) / 1e6, 3) for s in streams)
-        steady = samples[int(round(plan.warmup_s / plan.interval_s)):]
+        steady = samples[int(round(plan.warmup_s / plan.interval_s)) :]
         errors = [s.error for s in streams if s.error is not None]
         err_text, err_kind = stream_errors(errors, len(streams))
         if last_total == 0 and errors:

@@ -89,8 +89,7 @@ def single_server(url: str, name: str) -> LibreSpeedServer:
     """A target URL as a one-entry list: ``<url>/backend/*.php``, or ``<url>/*.php`` for ``.../backend``."""
     base = url.rstrip("/")
     prefix = "" if base.endswith("/backend") else "backend/"
-    return LibreSpeedServer(name, base + "/", f"{prefix}garbage.php", f"{prefix}empty.php", f"{prefix}empty.php",
-                            f"{prefix}getIP.php")
+    return LibreSpeedServer(name, base + "/", f"{prefix}garbage.php", f"{prefix}empty.php", f"{prefix}empty.php", f"{prefix}getIP.php")
 
 
 def parse_server_list(text: str, source: str) -> list[LibreSpeedServer]:
@@ -173,8 +172,11 @@ class _Session:
         got = [p for p in self.ping_ms if p is not None]
         jitter = (sum(abs(a - b) for a, b in zip(got, got[1:])) / (len(got) - 1)) if len(got) > 1 else None
         return {
-            "protocol": "librespeed", "ck_size_mib": CK_SIZE, "ul_blob_bytes": UL_BLOB_BYTES,
-            "client_ip": self.client_ip, "ping_ms": self.ping_ms,
+            "protocol": "librespeed",
+            "ck_size_mib": CK_SIZE,
+            "ul_blob_bytes": UL_BLOB_BYTES,
+            "client_ip": self.client_ip,
+            "ping_ms": self.ping_ms,
             "ping_p50_ms": None if not got else round(percentile(got, 50), 3),
             "jitter_ms": None if jitter is None else round(jitter, 3),
             "selection_ping_ms": self.selection or None,
@@ -279,7 +281,9 @@ class LibreSpeedEngine(ThroughputEngine):
                 raise ProtocolFailure(f"{where}: {ip_url} answered HTTP {resp.status_code}: not a LibreSpeed backend")
             ip = _client_ip(resp.text[:4096])
             if ip is None:
-                raise ProtocolFailure(f"{where}: {ip_url} answered {one_line(resp.text[:60])!r}, not an IP address: not a LibreSpeed backend")
+                raise ProtocolFailure(
+                    f"{where}: {ip_url} answered {one_line(resp.text[:60])!r}, not an IP address: not a LibreSpeed backend"
+                )
             pings = self._pings(client, server.url("pingURL", target.secure), where, PING_COUNT)
         return _Session(server, target.secure, ip, pings, selection)
 
@@ -297,12 +301,15 @@ class LibreSpeedEngine(ThroughputEngine):
             if resp.status_code != 200:
                 raise ProtocolFailure(f"{where}: {url} answered HTTP {resp.status_code}: not a LibreSpeed backend")
             if len(resp.content) > 1024:
-                raise ProtocolFailure(f"{where}: {url} answered {len(resp.content)} bytes; empty.php answers none: not a LibreSpeed backend")
+                raise ProtocolFailure(
+                    f"{where}: {url} answered {len(resp.content)} bytes; empty.php answers none: not a LibreSpeed backend"
+                )
             out.append(round(ms, 3))
         return out
 
     def _select(self, servers: list[LibreSpeedServer], secure: bool) -> tuple[LibreSpeedServer, dict[str, Optional[float]]]:
         """The lowest-ping server (three pings each, six servers at a time, like LibreSpeed's selector)."""
+
         def best_ping(s: LibreSpeedServer) -> Optional[float]:
             try:
                 with httpx.Client(timeout=2.0, trust_env=False) as client:
@@ -339,6 +346,15 @@ class LibreSpeedEngine(ThroughputEngine):
             err_text = f"{len(errors)} of {len(streams)} streams failed: {errors[0]}"
         elif err_text:
             err_text = f"{where}: {err_text}"
-        return summarize(target, plan, self.name, points, per_stream_bytes=[s.bytes for s in streams],
-                         url=url.split("?")[0], error=err_text and one_line(err_text), error_kind=err_kind,
-                         server=sess.record(), engine_raw=sess.raw())
+        return summarize(
+            target,
+            plan,
+            self.name,
+            points,
+            per_stream_bytes=[s.bytes for s in streams],
+            url=url.split("?")[0],
+            error=err_text and one_line(err_text),
+            error_kind=err_kind,
+            server=sess.record(),
+            engine_raw=sess.raw(),
+        )

@@ -46,8 +46,7 @@ TOOL = "speedtest-cli"
 MINI_CONFIG: dict[str, Any] = {
     "client": {"ip": "", "lat": "0", "lon": "0", "isp": "", "country": ""},
     "ignore_servers": [],
-    "sizes": {"upload": [524288, 1048576, 7340032],
-              "download": [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000]},
+    "sizes": {"upload": [524288, 1048576, 7340032], "download": [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000]},
     "counts": {"upload": 17, "download": 4},
     "threads": {"upload": 2, "download": 8},
     "length": {"upload": 10, "download": 10},
@@ -168,11 +167,17 @@ def _mapped(exc: BaseException, target: Target) -> ProbeError:
     """speedtest-cli's exceptions as ours, the message naming the target (one line)."""
     where = f"{target.name} ({target.url or 'speedtest.net'})"
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    if isinstance(exc, (speedtest.InvalidSpeedtestMiniServer, speedtest.SpeedtestConfigError,
-                        speedtest.SpeedtestServersError)):
+    if isinstance(exc, (speedtest.InvalidSpeedtestMiniServer, speedtest.SpeedtestConfigError, speedtest.SpeedtestServersError)):
         return ProtocolFailure(f"{where}: not a speedtest server: {text}")
-    if isinstance(exc, (speedtest.SpeedtestMiniConnectFailure, speedtest.ConfigRetrievalError,
-                        speedtest.ServersRetrievalError, speedtest.SpeedtestBestServerFailure)):
+    if isinstance(
+        exc,
+        (
+            speedtest.SpeedtestMiniConnectFailure,
+            speedtest.ConfigRetrievalError,
+            speedtest.ServersRetrievalError,
+            speedtest.SpeedtestBestServerFailure,
+        ),
+    ):
         return UnreachableFailure(f"{where}: speedtest-cli could not reach it: {text}")
     if isinstance(exc, (speedtest.NoMatchedServers, speedtest.InvalidServerIDType)):
         err = ProbeError(f"{where}: no Ookla server with id {target.server_id}: {text}")
@@ -198,8 +203,7 @@ class SpeedtestEngine(ThroughputEngine):
 
     def _open(self, target: Target) -> _Session:
         shutdown = _Shutdown()
-        kw = dict(source_address=self.source_address, timeout=self.timeout_s, secure=target.secure,
-                  shutdown_event=shutdown)
+        kw = dict(source_address=self.source_address, timeout=self.timeout_s, secure=target.secure, shutdown_event=shutdown)
         if target.url:
             st: speedtest.Speedtest = _MiniSpeedtest(**kw)
             mode = "mini"
@@ -228,8 +232,9 @@ class SpeedtestEngine(ThroughputEngine):
         with sess.lock:
             return self._measure(sess, target, plan, stop, notes)
 
-    def _measure(self, sess: _Session, target: Target, plan: ThroughputPlan, stop: threading.Event,
-                 notes: tuple[str, ...]) -> BandwidthMeasurement:
+    def _measure(
+        self, sess: _Session, target: Target, plan: ThroughputPlan, stop: threading.Event, notes: tuple[str, ...]
+    ) -> BandwidthMeasurement:
         st = sess.st
         local_stop = threading.Event()
         sess.shutdown.events = (stop, local_stop)
@@ -260,9 +265,13 @@ class SpeedtestEngine(ThroughputEngine):
         results = st.results.dict()
         own_bps = box.get("bps")
         raw = {
-            "tool": TOOL, "version": speedtest.__version__, "mode": sess.mode, "threads": plan.streams,
+            "tool": TOOL,
+            "version": speedtest.__version__,
+            "mode": sess.mode,
+            "threads": plan.streams,
             "speedtest_mbps": None if own_bps is None else round(own_bps / 1e6, 3),
-            "requests": sess.opener.requests, "results": _json_safe(results),
+            "requests": sess.opener.requests,
+            "results": _json_safe(results),
         }
         error = kind = None
         moved = points[-1][1]
@@ -270,12 +279,24 @@ class SpeedtestEngine(ThroughputEngine):
             mapped = _mapped(box["error"], target)
             error, kind = str(mapped), mapped.kind
         elif moved == 0:
-            error = (f"{target.name} ({sess.server.get('url')}): speedtest-cli moved no bytes "
-                     f"({sess.opener.requests} requests; its transfer threads swallow HTTP errors)")
+            error = (
+                f"{target.name} ({sess.server.get('url')}): speedtest-cli moved no bytes "
+                f"({sess.opener.requests} requests; its transfer threads swallow HTTP errors)"
+            )
             kind = "protocol"
-        return summarize(target, plan, self.name, points, url=sess.server.get("url"), error=error,
-                         error_kind=kind, server=sess.server, engine_raw=raw, notes=notes,
-                         whole_if_short=True)
+        return summarize(
+            target,
+            plan,
+            self.name,
+            points,
+            url=sess.server.get("url"),
+            error=error,
+            error_kind=kind,
+            server=sess.server,
+            engine_raw=raw,
+            notes=notes,
+            whole_if_short=True,
+        )
 
 
 def _json_safe(value: Any) -> Any:

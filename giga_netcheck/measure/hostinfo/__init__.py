@@ -17,10 +17,10 @@ import os
 import sys
 from typing import Mapping, Optional
 
+from giga_netcheck.measure.hostinfo.commands import DEFAULT_TIMEOUT_S, CommandRunner, decode_console, run_command
 from giga_netcheck.measure.hostinfo.common import Notes, platform_facts
 from giga_netcheck.measure.hostinfo.models import HostInfo, PingSummary, ProxySettings, Route, WifiInfo
 from giga_netcheck.measure.hostinfo.ping import parse_ping
-from giga_netcheck.measure.hostinfo.commands import DEFAULT_TIMEOUT_S, CommandRunner, decode_console, run_command
 
 __all__ = [
     "detect",

@@ -9,8 +9,8 @@ import re
 import socket
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
-from giga_netcheck.measure.hostinfo.models import ProxySettings, Route
 from giga_netcheck.measure.hostinfo.commands import DEFAULT_TIMEOUT_S, CommandRunner
+from giga_netcheck.measure.hostinfo.models import ProxySettings, Route
 
 DEFAULT_DESTINATIONS = {"default", "0.0.0.0/0", "0/0", "::/0", "0.0.0.0"}
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
 
+from giga_netcheck.measure.hostinfo.commands import CommandRunner
 from giga_netcheck.measure.hostinfo.common import (
     Notes,
     ProbeIcmp,
@@ -28,7 +29,6 @@ from giga_netcheck.measure.hostinfo.common import (
     usable_gateway,
 )
 from giga_netcheck.measure.hostinfo.models import HostInfo, ProxySettings, Route, WifiInfo
-from giga_netcheck.measure.hostinfo.commands import CommandRunner
 
 ReadText = Callable[[str], Optional[str]]
 
@@ -209,8 +209,7 @@ def resolved_upstream(status: ResolvedStatus, interface: Optional[str] = None) -
     ordered: list[str] = []
     routed = [ln for ln in status.links if ln.default_route is not False]
     own = [ln for ln in routed if ln.name == interface]
-    for group in ([s for ln in own for s in ln.servers], status.global_servers,
-                  [s for ln in routed for s in ln.servers]):
+    for group in ([s for ln in own for s in ln.servers], status.global_servers, [s for ln in routed for s in ln.servers]):
         for server in group:
             if server not in ordered:
                 ordered.append(server)
@@ -242,8 +241,7 @@ def _unescape_iw(text: str) -> str:
     """iw prints non-ASCII SSID bytes as ``\\xNN``; decode them (UTF-8, e.g. Japanese SSIDs)."""
     if "\\x" not in text:
         return text
-    raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]),
-                 text.encode("utf-8", "surrogateescape"))
+    raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "surrogateescape"))
     return raw.decode("utf-8", errors="replace")
 
 
@@ -391,8 +389,7 @@ def _default_route(runner: CommandRunner, family: str, notes: Notes) -> tuple[Op
     return pick_default_route(routes), text is not None
 
 
-def _resolvers(runner: CommandRunner, read_text: ReadText, interface: Optional[str],
-               notes: Notes) -> tuple[tuple[str, ...], Optional[str]]:
+def _resolvers(runner: CommandRunner, read_text: ReadText, interface: Optional[str], notes: Notes) -> tuple[tuple[str, ...], Optional[str]]:
     """(upstream resolvers, local stub or None). See HostInfo.stub_resolver for why both."""
     conf = read_text("/etc/resolv.conf")
     if conf is None:
@@ -423,8 +420,7 @@ def _resolvers(runner: CommandRunner, read_text: ReadText, interface: Optional[s
     return upstream, stub
 
 
-def _link_speed(runner: CommandRunner, read_text: ReadText, interface: str,
-                notes: Notes) -> Optional[int]:
+def _link_speed(runner: CommandRunner, read_text: ReadText, interface: str, notes: Notes) -> Optional[int]:
     # sysfs needs no extra tool and no privileges; ethtool covers drivers sysfs leaves blank.
     text = read_text(f"/sys/class/net/{interface}/speed")
     speed = parse_sysfs_speed(text) if text else None
@@ -445,8 +441,12 @@ def _wifi(runner: CommandRunner, interface: str, notes: Notes) -> Optional[WifiI
         if info is None:
             notes.add(f"wifi: {interface} is not associated")
         return info
-    text = run(runner, ["nmcli", "-t", "-f", ",".join(NMCLI_WIFI_FIELDS), "device", "wifi",
-                        "list", "ifname", interface, "--rescan", "no"], notes, "wifi")
+    text = run(
+        runner,
+        ["nmcli", "-t", "-f", ",".join(NMCLI_WIFI_FIELDS), "device", "wifi", "list", "ifname", interface, "--rescan", "no"],
+        notes,
+        "wifi",
+    )
     if text is None:
         return None
     info = wifi_from_nmcli(parse_nmcli_wifi_list(text, NMCLI_WIFI_FIELDS), interface)
@@ -457,9 +457,9 @@ def _wifi(runner: CommandRunner, interface: str, notes: Notes) -> Optional[WifiI
     return info
 
 
-def detect_linux(runner: CommandRunner, env: Mapping[str, str],
-                 read_text: ReadText = read_text_file,
-                 probe_icmp: ProbeIcmp = probe_icmp_sockets) -> HostInfo:
+def detect_linux(
+    runner: CommandRunner, env: Mapping[str, str], read_text: ReadText = read_text_file, probe_icmp: ProbeIcmp = probe_icmp_sockets
+) -> HostInfo:
     """Collect HostInfo on Linux. Never raises; every gap becomes a note."""
     notes = Notes()
     os_name, os_version, hostname = platform_facts(notes)
@@ -500,4 +500,3 @@ def detect_linux(runner: CommandRunner, env: Mapping[str, str],
         dgram_icmp=dgram_icmp,
         notes=tuple(notes.items),
     )
-

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from giga_netcheck.measure.hostinfo.commands import CommandRunner
 from giga_netcheck.measure.hostinfo.common import (
     Notes,
     ProbeIcmp,
@@ -25,7 +26,6 @@ from giga_netcheck.measure.hostinfo.common import (
     run,
 )
 from giga_netcheck.measure.hostinfo.models import HostInfo, ProxySettings, Route, WifiInfo
-from giga_netcheck.measure.hostinfo.commands import CommandRunner
 
 AIRPORT = "/System/Library/PrivateFrameworks/Apple80211.framework/Versions/Current/Resources/airport"
 
@@ -132,8 +132,7 @@ def parse_scutil_dns(text: str) -> tuple[ScutilResolver, ...]:
     return tuple(resolvers)
 
 
-def scutil_default_resolvers(resolvers: tuple[ScutilResolver, ...],
-                             interface: Optional[str] = None) -> tuple[str, ...]:
+def scutil_default_resolvers(resolvers: tuple[ScutilResolver, ...], interface: Optional[str] = None) -> tuple[str, ...]:
     """Servers of the default resolver: the first unscoped one that is not bound to a domain
     and not "Supplemental" (VPN split-DNS entries such as Tailscale's carry that flag).
     Falls back to the scoped resolver of ``interface``."""
@@ -184,8 +183,7 @@ def parse_scutil_proxy(text: str) -> ProxySettings:
     pac = values.get("ProxyAutoConfigURLString") if values.get("ProxyAutoConfigEnable") == "1" else None
     if not (http or https or pac):
         return ProxySettings()
-    return ProxySettings(http=http, https=https, no_proxy=tuple(arrays.get("ExceptionsList", [])),
-                         pac_url=pac, source="scutil")
+    return ProxySettings(http=http, https=https, no_proxy=tuple(arrays.get("ExceptionsList", [])), pac_url=pac, source="scutil")
 
 
 # --- link speed --------------------------------------------------------------------------
@@ -312,8 +310,7 @@ def _wifi(runner: CommandRunner, notes: Notes) -> Optional[WifiInfo]:
     return info
 
 
-def detect_macos(runner: CommandRunner, env: Mapping[str, str],
-                 probe_icmp: ProbeIcmp = probe_icmp_sockets) -> HostInfo:
+def detect_macos(runner: CommandRunner, env: Mapping[str, str], probe_icmp: ProbeIcmp = probe_icmp_sockets) -> HostInfo:
     """Collect HostInfo on macOS. Never raises; every gap becomes a note."""
     notes = Notes()
     os_name, os_version, hostname = platform_facts(notes)

@@ -24,13 +24,9 @@ _UNIX_RTT = re.compile(r"min/avg/max(?:/\w+)? = (\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)/
 
 # "Packets: Sent = 10, Received = 10, Lost = 0 (0% loss),"
 # "パケット数: 送信 = 4、受信 = 4、損失 = 0 (0% の損失)、"
-_WIN_COUNTS = re.compile(
-    r"(?:Sent|送信) = (\d+)[,、]\s*(?:Received|受信) = (\d+)[,、]\s*(?:Lost|損失) = (\d+)"
-)
+_WIN_COUNTS = re.compile(r"(?:Sent|送信) = (\d+)[,、]\s*(?:Received|受信) = (\d+)[,、]\s*(?:Lost|損失) = (\d+)")
 # "Minimum = 56ms, Maximum = 194ms, Average = 107ms" / "最小 = 0ms、最大 = 11ms、平均 = 4ms"
-_WIN_RTT = re.compile(
-    r"(?:Minimum|最小) = (\d+)ms[,、]\s*(?:Maximum|最大) = (\d+)ms[,、]\s*(?:Average|平均) = (\d+)ms"
-)
+_WIN_RTT = re.compile(r"(?:Minimum|最小) = (\d+)ms[,、]\s*(?:Maximum|最大) = (\d+)ms[,、]\s*(?:Average|平均) = (\d+)ms")
 
 # ICMP errors sent back by a router or the host's own stack, per reply line.
 _ERROR_LINE = re.compile(

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from giga_netcheck.measure.hostinfo.commands import CommandRunner
 from giga_netcheck.measure.hostinfo.common import (
     Notes,
     ProbeIcmp,
@@ -29,7 +30,6 @@ from giga_netcheck.measure.hostinfo.common import (
     usable_gateway,
 )
 from giga_netcheck.measure.hostinfo.models import HostInfo, ProxySettings, Route, WifiInfo
-from giga_netcheck.measure.hostinfo.commands import CommandRunner
 
 # --- routes ------------------------------------------------------------------------------
 
@@ -49,20 +49,21 @@ def parse_route_print(text: str) -> tuple[Route, ...]:
         line = raw.strip()
         if line.startswith(("Persistent Routes", "固定ルート")):
             persistent = True
-        elif line.startswith(("Active Routes", "アクティブ ルート")) or "Route Table" in line \
-                or "ルート テーブル" in line:
+        elif line.startswith(("Active Routes", "アクティブ ルート")) or "Route Table" in line or "ルート テーブル" in line:
             persistent = False
         if persistent or not line:
             continue
         tokens = line.split()
         if len(tokens) == 5 and is_ip(tokens[0], 4) and is_ip(tokens[1], 4) and tokens[4].isdigit():
             dest, mask, gateway, iface, metric = tokens
-            routes.append(Route(
-                destination="default" if dest == "0.0.0.0" and mask == "0.0.0.0" else f"{dest}/{mask}",
-                gateway=gateway if is_ip(gateway) else None,  # "On-link"
-                interface=iface,
-                metric=int(metric),
-            ))
+            routes.append(
+                Route(
+                    destination="default" if dest == "0.0.0.0" and mask == "0.0.0.0" else f"{dest}/{mask}",
+                    gateway=gateway if is_ip(gateway) else None,  # "On-link"
+                    interface=iface,
+                    metric=int(metric),
+                )
+            )
             continue
         # IPv6 rows: "If Metric Destination Gateway"; a long destination pushes the
         # gateway onto the next line ("9 286 fe80::x/128" then "On-link").
@@ -73,12 +74,14 @@ def parse_route_print(text: str) -> tuple[Route, ...]:
                 pending_v6 = tokens
                 continue
             idx, metric, dest, gateway = tokens
-            routes.append(Route(
-                destination="default" if dest == "::/0" else dest,
-                gateway=gateway if is_ip(gateway) else None,
-                interface=idx,
-                metric=int(metric),
-            ))
+            routes.append(
+                Route(
+                    destination="default" if dest == "::/0" else dest,
+                    gateway=gateway if is_ip(gateway) else None,
+                    interface=idx,
+                    metric=int(metric),
+                )
+            )
     return tuple(routes)
 
 
@@ -93,12 +96,14 @@ def parse_netsh_ipv4_routes(text: str) -> tuple[Route, ...]:
     routes = []
     for _, _, metric, prefix, idx, last in rows:
         gateway = last if is_ip(last) else None
-        routes.append(Route(
-            destination="default" if prefix == "0.0.0.0/0" else prefix,
-            gateway=gateway,
-            interface=names.get(idx, last if gateway is None else idx),
-            metric=int(metric),
-        ))
+        routes.append(
+            Route(
+                destination="default" if prefix == "0.0.0.0/0" else prefix,
+                gateway=gateway,
+                interface=names.get(idx, last if gateway is None else idx),
+                metric=int(metric),
+            )
+        )
     return tuple(routes)
 
 
@@ -107,8 +112,7 @@ def parse_netsh_ipv4_routes(text: str) -> tuple[Route, ...]:
 _IPCONFIG_LABELS = {
     "hostname": ("Host Name", "ホスト名"),
     "description": ("Description", "説明"),
-    "ipv4": ("IPv4 Address", "IP Address", "Autoconfiguration IPv4 Address", "IPv4 アドレス",
-             "自動構成 IPv4 アドレス"),
+    "ipv4": ("IPv4 Address", "IP Address", "Autoconfiguration IPv4 Address", "IPv4 アドレス", "自動構成 IPv4 アドレス"),
     "gateway": ("Default Gateway", "デフォルト ゲートウェイ"),
     "dns": ("DNS Servers", "DNS サーバー"),
     "media": ("Media State", "メディアの状態"),
@@ -194,20 +198,21 @@ def parse_ipconfig(text: str) -> Ipconfig:
     adapters = []
     for b in blocks:
         media = " ".join(b.get("media", []))
-        adapters.append(IpconfigAdapter(
-            name=b["name"][0],
-            kind=b["kind"][0],
-            description=(b.get("description") or [None])[0],
-            ipv4=tuple(b.get("ipv4", [])),
-            gateways=tuple(g for g in b.get("gateway", []) if usable_gateway(g)),
-            dns=tuple(b.get("dns", [])),
-            connected=not ("disconnected" in media.lower() or "接続されていません" in media),
-        ))
+        adapters.append(
+            IpconfigAdapter(
+                name=b["name"][0],
+                kind=b["kind"][0],
+                description=(b.get("description") or [None])[0],
+                ipv4=tuple(b.get("ipv4", [])),
+                gateways=tuple(g for g in b.get("gateway", []) if usable_gateway(g)),
+                dns=tuple(b.get("dns", [])),
+                connected=not ("disconnected" in media.lower() or "接続されていません" in media),
+            )
+        )
     return Ipconfig(hostname, tuple(adapters))
 
 
-def pick_adapter(config: Ipconfig, interface_ip: Optional[str] = None,
-                 name: Optional[str] = None) -> Optional[IpconfigAdapter]:
+def pick_adapter(config: Ipconfig, interface_ip: Optional[str] = None, name: Optional[str] = None) -> Optional[IpconfigAdapter]:
     """The adapter that owns ``interface_ip`` (the default route's interface address) or is
     called ``name``; else the first connected adapter with an IPv4 default gateway."""
     for adapter in config.adapters:
@@ -310,8 +315,7 @@ def parse_dns_client_server_address(text: str) -> tuple[DnsClientServers, ...]:
         items = [s.strip() for s in body.split(",") if s.strip()]
         if truncated and items:
             items = items[:-1]  # "100.100.111.3..." is cut short, unusable
-        rows.append(DnsClientServers(match.group("alias").strip(), int(match.group("idx")),
-                                     match.group("fam"), tuple(items), truncated))
+        rows.append(DnsClientServers(match.group("alias").strip(), int(match.group("idx")), match.group("fam"), tuple(items), truncated))
     return tuple(rows)
 
 
@@ -347,8 +351,7 @@ def parse_winhttp_proxy(text: str) -> ProxySettings:
                 https = as_proxy_url(addr)
     else:
         http = https = as_proxy_url(server)
-    no_proxy = () if not bypass or bypass == "(none)" or bypass == "(なし)" else \
-        tuple(p.strip() for p in bypass.split(";") if p.strip())
+    no_proxy = () if not bypass or bypass == "(none)" or bypass == "(なし)" else tuple(p.strip() for p in bypass.split(";") if p.strip())
     return ProxySettings(http=http, https=https, no_proxy=no_proxy, source="winhttp")
 
 
@@ -392,27 +395,27 @@ def parse_netsh_wlan_interfaces(text: str) -> tuple[WifiInfo, ...]:
             continue
         channel = leading_int(b.get("channel"))
         band_text = b.get("band", "").replace(" ", "")
-        band = band_text if band_text in {"2.4GHz", "5GHz", "6GHz"} else (
-            band_for_channel(channel) if channel else None)
-        found.append(WifiInfo(
-            ssid=b["ssid"],
-            bssid=b.get("bssid") or None,
-            frequency_mhz=frequency_for_channel(channel, band) if channel else None,
-            band=band,
-            channel=channel,
-            signal_dbm=leading_int(b.get("rssi")),
-            tx_rate_mbps=leading_number(b.get("tx_rate")),
-            signal_pct=leading_int(b.get("signal")),
-            interface=b.get("name"),
-        ))
+        band = band_text if band_text in {"2.4GHz", "5GHz", "6GHz"} else (band_for_channel(channel) if channel else None)
+        found.append(
+            WifiInfo(
+                ssid=b["ssid"],
+                bssid=b.get("bssid") or None,
+                frequency_mhz=frequency_for_channel(channel, band) if channel else None,
+                band=band,
+                channel=channel,
+                signal_dbm=leading_int(b.get("rssi")),
+                tx_rate_mbps=leading_number(b.get("tx_rate")),
+                signal_pct=leading_int(b.get("signal")),
+                interface=b.get("name"),
+            )
+        )
     return tuple(found)
 
 
 # --- detection -------------------------------------------------------------------------------
 
 
-def detect_windows(runner: CommandRunner, env: Mapping[str, str],
-                   probe_icmp: ProbeIcmp = probe_icmp_sockets) -> HostInfo:
+def detect_windows(runner: CommandRunner, env: Mapping[str, str], probe_icmp: ProbeIcmp = probe_icmp_sockets) -> HostInfo:
     """Collect HostInfo on Windows. Never raises; every gap becomes a note."""
     notes = Notes()
     os_name, os_version, hostname = platform_facts(notes)
@@ -446,8 +449,7 @@ def detect_windows(runner: CommandRunner, env: Mapping[str, str],
     else:
         text = run(runner, ["netsh", "interface", "ip", "show", "config"], notes, "dns")
         configs = parse_netsh_ip_config(text) if text else ()
-        chosen = next((c for c in configs if c.name == interface), None) or \
-            next((c for c in configs if c.gateway), None)
+        chosen = next((c for c in configs if c.name == interface), None) or next((c for c in configs if c.gateway), None)
         if chosen is not None:
             interface, resolvers = chosen.name, chosen.dns
             gateway4 = gateway4 or chosen.gateway

@@ -133,9 +133,14 @@ class Video(Activity):
         self.segment_bytes = max(1, int(bitrate_mbps * 1e6 * segment_s / 8))
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "bitrate_mbps": self.bitrate_mbps, "segment_s": self.segment_s,
-                "segment_bytes": self.segment_bytes, "connections_per_device": self.connections,
-                "pass": "every segment arrives before its play time (no stall) and no connection error"}
+        return {
+            "kind": self.kind,
+            "bitrate_mbps": self.bitrate_mbps,
+            "segment_s": self.segment_s,
+            "segment_bytes": self.segment_bytes,
+            "connections_per_device": self.connections,
+            "pass": "every segment arrives before its play time (no stall) and no connection error",
+        }
 
     def offset(self, rng: random.Random) -> float:
         return rng.uniform(0.0, min(1.0, self.segment_s / 2))
@@ -196,9 +201,12 @@ class Video(Activity):
     def summary(self, devices: list[Device]) -> dict[str, Any]:
         segs = sum(d.metrics.get("segments", 0) for d in devices)
         stalls = sum(d.metrics.get("stalls", 0) for d in devices)
-        return {"segments": segs, "stalls": stalls,
-                "devices_with_stalls": sum(1 for d in devices if d.metrics.get("stalls")),
-                "stall_pct": round(100.0 * stalls / segs, 2) if segs else None}
+        return {
+            "segments": segs,
+            "stalls": stalls,
+            "devices_with_stalls": sum(1 for d in devices if d.metrics.get("stalls")),
+            "stall_pct": round(100.0 * stalls / segs, 2) if segs else None,
+        }
 
 
 # ---------------------------------------------------------------------------- web apps
@@ -212,16 +220,23 @@ class WebApps(Activity):
     kind = "web-apps"
     connections = 2
 
-    def __init__(self, objects: int = 8, object_bytes: int = 25_000, upload_bytes: int = 10_000,
-                 think_s: float = 3.0, page_limit_s: float = 2.0) -> None:
+    def __init__(
+        self, objects: int = 8, object_bytes: int = 25_000, upload_bytes: int = 10_000, think_s: float = 3.0, page_limit_s: float = 2.0
+    ) -> None:
         self.objects, self.object_bytes, self.upload_bytes = objects, object_bytes, upload_bytes
         self.think_s, self.page_limit_s = think_s, page_limit_s
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "objects_per_page": self.objects, "object_bytes": self.object_bytes,
-                "upload_bytes": self.upload_bytes, "think_s": self.think_s, "page_limit_s": self.page_limit_s,
-                "connections_per_device": self.connections,
-                "pass": f"every page (objects + upload) loads within {self.page_limit_s:g} s and no connection error"}
+        return {
+            "kind": self.kind,
+            "objects_per_page": self.objects,
+            "object_bytes": self.object_bytes,
+            "upload_bytes": self.upload_bytes,
+            "think_s": self.think_s,
+            "page_limit_s": self.page_limit_s,
+            "connections_per_device": self.connections,
+            "pass": f"every page (objects + upload) loads within {self.page_limit_s:g} s and no connection error",
+        }
 
     def offset(self, rng: random.Random) -> float:
         return rng.uniform(0.0, min(self.think_s, 1.5))  # pupils do not all click in the same millisecond
@@ -245,8 +260,9 @@ class WebApps(Activity):
                 return
             m["page_started"] = t0
             shares = [self.objects // n + (1 if i < self.objects % n else 0) for i in range(n)]
-            outcomes = await asyncio.gather(*(self._share(c, env, s, i == 0) for i, (c, s) in enumerate(zip(dev.conns, shares))),
-                                            return_exceptions=True)
+            outcomes = await asyncio.gather(
+                *(self._share(c, env, s, i == 0) for i, (c, s) in enumerate(zip(dev.conns, shares))), return_exceptions=True
+            )
             failed = False
             for o in outcomes:
                 if isinstance(o, BaseException):
@@ -277,8 +293,12 @@ class WebApps(Activity):
 
     def summary(self, devices: list[Device]) -> dict[str, Any]:
         times = [t for d in devices for t in d.metrics.get("page_s", ())]
-        return {"pages": len(times), "slow_pages": sum(d.metrics.get("slow", 0) for d in devices),
-                "page_load_p50_s": _r(percentile(times, 50)), "page_load_p95_s": _r(percentile(times, 95))}
+        return {
+            "pages": len(times),
+            "slow_pages": sum(d.metrics.get("slow", 0) for d in devices),
+            "page_load_p50_s": _r(percentile(times, 50)),
+            "page_load_p95_s": _r(percentile(times, 95)),
+        }
 
 
 # --------------------------------------------------------------------------- textbook
@@ -294,9 +314,14 @@ class Textbook(Activity):
         self.page_bytes, self.limit_s, self.every_s = page_bytes, limit_s, every_s
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "page_bytes": self.page_bytes, "limit_s": self.limit_s, "every_s": self.every_s,
-                "connections_per_device": self.connections,
-                "pass": f"every page turn ({self.page_bytes / 1e6:g} MB, whole class at once) arrives within {self.limit_s:g} s"}
+        return {
+            "kind": self.kind,
+            "page_bytes": self.page_bytes,
+            "limit_s": self.limit_s,
+            "every_s": self.every_s,
+            "connections_per_device": self.connections,
+            "pass": f"every page turn ({self.page_bytes / 1e6:g} MB, whole class at once) arrives within {self.limit_s:g} s",
+        }
 
     def offset(self, rng: random.Random) -> float:
         return 0.2  # all at once: that is the point
@@ -341,8 +366,12 @@ class Textbook(Activity):
 
     def summary(self, devices: list[Device]) -> dict[str, Any]:
         times = [t for d in devices for t in d.metrics.get("turn_s", ())]
-        return {"turns": len(times), "late_turns": sum(d.metrics.get("late", 0) for d in devices),
-                "turn_p50_s": _r(percentile(times, 50)), "turn_p95_s": _r(percentile(times, 95))}
+        return {
+            "turns": len(times),
+            "late_turns": sum(d.metrics.get("late", 0) for d in devices),
+            "turn_p50_s": _r(percentile(times, 50)),
+            "turn_p95_s": _r(percentile(times, 95)),
+        }
 
 
 # -------------------------------------------------------------------------------- CBT
@@ -360,8 +389,15 @@ class Cbt(Activity):
 
     kind = "cbt"
 
-    def __init__(self, down_mbps: float = 0.5, up_mbps: float = 0.6, every_s: float = 4.0, request_bytes: int = 2_000,
-                 item_limit_s: float = 3.0, answer_limit_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        down_mbps: float = 0.5,
+        up_mbps: float = 0.6,
+        every_s: float = 4.0,
+        request_bytes: int = 2_000,
+        item_limit_s: float = 3.0,
+        answer_limit_s: float = 3.0,
+    ) -> None:
         self.down_mbps, self.up_mbps, self.every_s = down_mbps, up_mbps, every_s
         self.request_bytes = request_bytes
         self.image_bytes = max(1, int(down_mbps * 1e6 * every_s / 8) - request_bytes)
@@ -369,13 +405,23 @@ class Cbt(Activity):
         self.item_limit_s, self.answer_limit_s = item_limit_s, answer_limit_s
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "down_mbps": self.down_mbps, "up_mbps": self.up_mbps, "every_s": self.every_s,
-                "request_bytes": self.request_bytes, "image_bytes": self.image_bytes, "answer_bytes": self.answer_bytes,
-                "item_limit_s": self.item_limit_s, "answer_limit_s": self.answer_limit_s,
-                "connections_per_device": self.connections,
-                "pass": (f"every item (request + {self.image_bytes / 1e3:.0f} kB image) appears within {self.item_limit_s:g} s, "
-                         f"every answer ({self.answer_bytes / 1e3:.0f} kB upload) is stored within {self.answer_limit_s:g} s, "
-                         "and no connection error")}
+        return {
+            "kind": self.kind,
+            "down_mbps": self.down_mbps,
+            "up_mbps": self.up_mbps,
+            "every_s": self.every_s,
+            "request_bytes": self.request_bytes,
+            "image_bytes": self.image_bytes,
+            "answer_bytes": self.answer_bytes,
+            "item_limit_s": self.item_limit_s,
+            "answer_limit_s": self.answer_limit_s,
+            "connections_per_device": self.connections,
+            "pass": (
+                f"every item (request + {self.image_bytes / 1e3:.0f} kB image) appears within {self.item_limit_s:g} s, "
+                f"every answer ({self.answer_bytes / 1e3:.0f} kB upload) is stored within {self.answer_limit_s:g} s, "
+                "and no connection error"
+            ),
+        }
 
     def offset(self, rng: random.Random) -> float:
         return rng.uniform(0.0, 1.0)  # "begin": the whole class within a second
@@ -446,10 +492,16 @@ class Cbt(Activity):
     def summary(self, devices: list[Device]) -> dict[str, Any]:
         items = [t for d in devices for t in d.metrics.get("item_s", ())]
         answers = [t for d in devices for t in d.metrics.get("answer_s", ())]
-        return {"items": len(items), "late_items": sum(d.metrics.get("late_items", 0) for d in devices),
-                "item_p50_s": _r(percentile(items, 50)), "item_p95_s": _r(percentile(items, 95)),
-                "answers": len(answers), "late_answers": sum(d.metrics.get("late_answers", 0) for d in devices),
-                "answer_p50_s": _r(percentile(answers, 50)), "answer_p95_s": _r(percentile(answers, 95))}
+        return {
+            "items": len(items),
+            "late_items": sum(d.metrics.get("late_items", 0) for d in devices),
+            "item_p50_s": _r(percentile(items, 50)),
+            "item_p95_s": _r(percentile(items, 95)),
+            "answers": len(answers),
+            "late_answers": sum(d.metrics.get("late_answers", 0) for d in devices),
+            "answer_p50_s": _r(percentile(answers, 50)),
+            "answer_p95_s": _r(percentile(answers, 95)),
+        }
 
 
 # ------------------------------------------------------------------------- video call
@@ -490,16 +542,25 @@ class VideoCall(Activity):
     kind = "video-call"
     connections = 0
 
-    def __init__(self, bitrate_mbps: float = 1.2, packet_bytes: int = 1200, loss_pct: float = 1.0,
-                 rtt_ms: float = 100.0, jitter_ms: float = 30.0) -> None:
+    def __init__(
+        self, bitrate_mbps: float = 1.2, packet_bytes: int = 1200, loss_pct: float = 1.0, rtt_ms: float = 100.0, jitter_ms: float = 30.0
+    ) -> None:
         self.bitrate_mbps, self.packet_bytes = bitrate_mbps, packet_bytes
         self.pps = max(1.0, bitrate_mbps * 1e6 / 8 / packet_bytes)
         self.limits = {"loss_pct": loss_pct, "rtt_p50_ms": rtt_ms, "jitter_ms": jitter_ms}
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "bitrate_mbps": self.bitrate_mbps, "packet_bytes": self.packet_bytes,
-                "packets_per_s": round(self.pps, 1), "limits": self.limits, "connections_per_device": 0,
-                "pass": "loss < {loss_pct:g}%, median RTT < {rtt_p50_ms:g} ms, jitter < {jitter_ms:g} ms over the UDP echo".format(**self.limits)}
+        return {
+            "kind": self.kind,
+            "bitrate_mbps": self.bitrate_mbps,
+            "packet_bytes": self.packet_bytes,
+            "packets_per_s": round(self.pps, 1),
+            "limits": self.limits,
+            "connections_per_device": 0,
+            "pass": "loss < {loss_pct:g}%, median RTT < {rtt_p50_ms:g} ms, jitter < {jitter_ms:g} ms over the UDP echo".format(
+                **self.limits
+            ),
+        }
 
     async def run(self, dev: Device, env: StepEnv) -> None:
         if not env.udp_port:
@@ -538,9 +599,11 @@ class VideoCall(Activity):
         sent = dev.metrics.get("sent", 0)
         got = proto.rtts
         dev.metrics.update(
-            sent=sent, received=len(got),
+            sent=sent,
+            received=len(got),
             loss_pct=round(100.0 * (sent - len(got)) / sent, 3) if sent else None,
-            rtt_p50_ms=_r(percentile(got, 50)), jitter_ms=_r(jitter(got)),
+            rtt_p50_ms=_r(percentile(got, 50)),
+            jitter_ms=_r(jitter(got)),
         )
         if proto.refused:
             dev.errors["refused"] += proto.refused
@@ -549,18 +612,26 @@ class VideoCall(Activity):
         m = dev.metrics
         if not m.get("sent"):
             return None if not dev.errors else False
-        return (m["loss_pct"] is not None and m["loss_pct"] < self.limits["loss_pct"]
-                and m["rtt_p50_ms"] is not None and m["rtt_p50_ms"] < self.limits["rtt_p50_ms"]
-                and (m["jitter_ms"] or 0.0) < self.limits["jitter_ms"])
+        return (
+            m["loss_pct"] is not None
+            and m["loss_pct"] < self.limits["loss_pct"]
+            and m["rtt_p50_ms"] is not None
+            and m["rtt_p50_ms"] < self.limits["rtt_p50_ms"]
+            and (m["jitter_ms"] or 0.0) < self.limits["jitter_ms"]
+        )
 
     def summary(self, devices: list[Device]) -> dict[str, Any]:
         sent = sum(d.metrics.get("sent", 0) for d in devices)
         got = sum(d.metrics.get("received", 0) for d in devices)
         p50s = [d.metrics["rtt_p50_ms"] for d in devices if d.metrics.get("rtt_p50_ms") is not None]
         jit = [d.metrics["jitter_ms"] for d in devices if d.metrics.get("jitter_ms") is not None]
-        return {"packets_sent": sent, "packets_received": got,
-                "loss_pct": round(100.0 * (sent - got) / sent, 3) if sent else None,
-                "rtt_p50_ms": _r(percentile(p50s, 50)), "jitter_p95_ms": _r(percentile(jit, 95))}
+        return {
+            "packets_sent": sent,
+            "packets_received": got,
+            "loss_pct": round(100.0 * (sent - got) / sent, 3) if sent else None,
+            "rtt_p50_ms": _r(percentile(p50s, 50)),
+            "jitter_p95_ms": _r(percentile(jit, 95)),
+        }
 
 
 def _r(v: Optional[float]) -> Optional[float]:

@@ -22,8 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Iterator, Optional
 
-from giga_netcheck.measure.loadgen.activities import Activity, Device, StepEnv
 from giga_netcheck.core.load import rpm
+from giga_netcheck.measure.loadgen.activities import Activity, Device, StepEnv
 from giga_netcheck.measure.loadgen.client import ERROR_KINDS, TIMEOUTS, HttpConn, Meter, classify, until, within
 
 WATCH_S = 0.05
@@ -103,8 +103,13 @@ async def _device_main(dev: Device, activity: Activity, env: StepEnv) -> None:
 
 
 async def run_step(
-    n: int, activity: Activity, target: RampTarget, step_s: float, stop: threading.Event,
-    budget: Budget, seed: int = 0,
+    n: int,
+    activity: Activity,
+    target: RampTarget,
+    step_s: float,
+    stop: threading.Event,
+    budget: Budget,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Run one step of ``n`` devices; returns the step's record (see docs/load.md)."""
     loop = asyncio.get_running_loop()
@@ -113,8 +118,7 @@ async def run_step(
     start = loop.time() + 0.05
     env = StepEnv(target.host, target.port, target.udp_port, start, start + step_s, meter)
     devices = [
-        Device(i, [HttpConn(target.host, target.port, meter) for _ in range(activity.connections)], activity.offset(rng))
-        for i in range(n)
+        Device(i, [HttpConn(target.host, target.port, meter) for _ in range(activity.connections)], activity.offset(rng)) for i in range(n)
     ]
     tasks = [loop.create_task(_device_main(d, activity, env)) for d in devices]
     foreign: list[float] = []
@@ -155,8 +159,17 @@ async def run_step(
 
 
 def summarize_step(
-    n: int, activity: Activity, devices: list[Device], meter: Meter, start: float, ended: float,
-    samples: list[float], peak_open: int, foreign: list[float], self_ms: list[float], stopped: Optional[str],
+    n: int,
+    activity: Activity,
+    devices: list[Device],
+    meter: Meter,
+    start: float,
+    ended: float,
+    samples: list[float],
+    peak_open: int,
+    foreign: list[float],
+    self_ms: list[float],
+    stopped: Optional[str],
 ) -> dict[str, Any]:
     verdicts = [activity.met(d) for d in devices]
     judged = [v for v in verdicts if v is not None]
@@ -198,8 +211,15 @@ def summarize_step(
 
 
 def run_ramp(
-    counts: list[int], activity: Activity, target: RampTarget, *, step_s: float, stop: threading.Event,
-    budget: Budget, hook: StepHook = _no_latency, on_step: Optional[Callable[[dict[str, Any]], None]] = None,
+    counts: list[int],
+    activity: Activity,
+    target: RampTarget,
+    *,
+    step_s: float,
+    stop: threading.Event,
+    budget: Budget,
+    hook: StepHook = _no_latency,
+    on_step: Optional[Callable[[dict[str, Any]], None]] = None,
     seed: int = 0,
 ) -> tuple[list[dict[str, Any]], Optional[str]]:
     """Run the steps in one event loop; return the steps measured and why it stopped early (or None)."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Optional
 
-from giga_netcheck.measure.engines import ThroughputEngine, ThroughputPlan, registry
-from giga_netcheck.measure.engines.http import HttpEngine
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import Target
+from giga_netcheck.measure.engines import ThroughputEngine, ThroughputPlan, registry
+from giga_netcheck.measure.engines.http import HttpEngine
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 from giga_netcheck.measure.probes.latency import LoadedLatencySampler
 from giga_netcheck.measure.probes.proxy import resolve_v4_or_v6
@@ -53,8 +53,11 @@ class BandwidthProbe(Probe):
 
     def _servers(self, ctx: ProbeContext) -> list[Target]:
         # giga-netcheck servers once /id verified them; other engines check their servers themselves
-        return [t for t in ctx.targets if (t.engine == "http" and t.url and t.name in ctx.servers)
-                or (t.engine != "http" and t.role != "gateway" and not self.only)]
+        return [
+            t
+            for t in ctx.targets
+            if (t.engine == "http" and t.url and t.name in ctx.servers) or (t.engine != "http" and t.role != "gateway" and not self.only)
+        ]
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         s = ctx.settings
@@ -88,6 +91,8 @@ class BandwidthProbe(Probe):
             out.status, out.reason, out.reason_kind = "failed", failed[0].error or Text("reason.no_bytes"), failed[0].error_kind
         elif failed:
             out.status = "partial"
-            out.reason = Text("reason.some_tests_failed", failures="; ".join(
-                f"{m.direction} → {m.target}" + (f": {m.error}" if m.error else "") for m in failed))
+            out.reason = Text(
+                "reason.some_tests_failed",
+                failures="; ".join(f"{m.direction} → {m.target}" + (f": {m.error}" if m.error else "") for m in failed),
+            )
         return out

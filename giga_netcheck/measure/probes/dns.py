@@ -72,9 +72,18 @@ def measure(resolver: str, server: str, name: str, kind: str, n: int, timeout_s:
         error, kind_err = str(mapped), mapped.kind
     got = [t for t in times if t is not None]
     return DnsSeries(
-        resolver=resolver, server=server, name=name, kind=kind, times_ms=tuple(times),
-        rcodes=tuple(rcodes), answers=tuple(sorted(answers)), timeouts=sum(1 for t in times if t is None),
-        p50_ms=_r(percentile(got, 50)), p95_ms=_r(percentile(got, 95)), error=error, error_kind=kind_err,
+        resolver=resolver,
+        server=server,
+        name=name,
+        kind=kind,
+        times_ms=tuple(times),
+        rcodes=tuple(rcodes),
+        answers=tuple(sorted(answers)),
+        timeouts=sum(1 for t in times if t is None),
+        p50_ms=_r(percentile(got, 50)),
+        p95_ms=_r(percentile(got, 95)),
+        error=error,
+        error_kind=kind_err,
     )
 
 
@@ -88,10 +97,7 @@ def agreement(series: list[DnsSeries]) -> list[DnsAgreement]:
     for s in series:
         if s.kind == "warm" and s.answers:
             by_name.setdefault(s.name, {})[f"{s.resolver}@{s.server}"] = s.answers
-    return [
-        DnsAgreement(name=name, agree=len(set(ans.values())) <= 1, answers=ans)
-        for name, ans in by_name.items() if len(ans) > 1
-    ]
+    return [DnsAgreement(name=name, agree=len(set(ans.values())) <= 1, answers=ans) for name, ans in by_name.items() if len(ans) > 1]
 
 
 class DnsProbe(Probe):
@@ -132,5 +138,8 @@ class DnsProbe(Probe):
         elif broken and len(broken) == len(series):
             out.status, out.reason, out.reason_kind = "failed", broken[0].error, broken[0].error_kind
         elif broken:
-            out.status, out.reason = "partial", Text("reason.some_resolvers_failed", failures="; ".join(sorted({f"{b.server}: {b.error}" for b in broken})))
+            out.status, out.reason = (
+                "partial",
+                Text("reason.some_resolvers_failed", failures="; ".join(sorted({f"{b.server}: {b.error}" for b in broken}))),
+            )
         return out

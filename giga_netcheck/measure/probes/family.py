@@ -22,11 +22,11 @@ from dataclasses import replace
 from typing import Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from giga_netcheck.measure.engines import ThroughputPlan
-from giga_netcheck.measure.engines.http import HttpEngine
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import FamilyPath, LatencySeries, Target
 from giga_netcheck.core.stats import summarize_rtts
+from giga_netcheck.measure.engines import ThroughputPlan
+from giga_netcheck.measure.engines.http import HttpEngine
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 
 FAMILIES = (("ipv4", socket.AF_INET), ("ipv6", socket.AF_INET6))
@@ -83,8 +83,9 @@ def tcp_connect_ms(address: str, port: int, timeout_s: float) -> Optional[float]
         sock.close()
 
 
-def connect_series(target: Target, address: str, port: int, count: int, interval_s: float, timeout_s: float,
-                   phase: str, stop) -> LatencySeries:
+def connect_series(
+    target: Target, address: str, port: int, count: int, interval_s: float, timeout_s: float, phase: str, stop
+) -> LatencySeries:
     """``count`` TCP connects to ``address``:``port`` as a latency series (raises FamilyUnusable)."""
     rtts: list[Optional[float]] = []
     for i in range(count):
@@ -93,8 +94,15 @@ def connect_series(target: Target, address: str, port: int, count: int, interval
         rtts.append(tcp_connect_ms(address, port, timeout_s))
         if i + 1 < count:
             time.sleep(interval_s)
-    return LatencySeries(target.name, target.role, address, "tcp-connect", phase, tuple(
-        None if r is None else round(r, 3) for r in rtts), summarize_rtts(rtts))
+    return LatencySeries(
+        target.name,
+        target.role,
+        address,
+        "tcp-connect",
+        phase,
+        tuple(None if r is None else round(r, 3) for r in rtts),
+        summarize_rtts(rtts),
+    )
 
 
 def _pinned_url(url: str, address: str) -> str:
@@ -145,12 +153,14 @@ class FamilyProbe(Probe):
                 try:
                     rtt = connect_series(t, addr, port, count, s.latency_interval_s, s.latency_timeout_s, "family", ctx.stop)
                 except FamilyUnusable as exc:
-                    out.families.append(FamilyPath(t.name, t.role, fam, addr, "not-measured",
-                                                   Text("reason.family_unusable", family=fam, error=str(exc))))
+                    out.families.append(
+                        FamilyPath(t.name, t.role, fam, addr, "not-measured", Text("reason.family_unusable", family=fam, error=str(exc)))
+                    )
                     continue
                 if rtt.stats.received == 0:
-                    out.families.append(FamilyPath(t.name, t.role, fam, addr, "not-measured",
-                                                   Text("reason.family_no_answer", family=fam), rtt))
+                    out.families.append(
+                        FamilyPath(t.name, t.role, fam, addr, "not-measured", Text("reason.family_no_answer", family=fam), rtt)
+                    )
                     continue
                 pinned = Target(t.name, t.role, addr, _pinned_url(t.url or "", addr))
                 plan = ThroughputPlan("download", s.streams, s.duration_s, s.warmup_s)

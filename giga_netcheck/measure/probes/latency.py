@@ -8,9 +8,9 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from giga_netcheck.core.errors import ProbeError, map_exception
+from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import LatencySeries, Target
 from giga_netcheck.core.stats import summarize_rtts
-from giga_netcheck.core.i18n import Text
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, no_answer_reason
 from giga_netcheck.measure.probes.rtt import RttMethod, open_method
 
@@ -33,8 +33,14 @@ def _ports(target: Target, servers: dict) -> tuple[Optional[int], Optional[int]]
 
 
 def measure_series(
-    target: Target, ctx: ProbeContext, *, phase: str, count: int, interval_s: float,
-    deadline: Optional[float] = None, stop: Optional[threading.Event] = None,
+    target: Target,
+    ctx: ProbeContext,
+    *,
+    phase: str,
+    count: int,
+    interval_s: float,
+    deadline: Optional[float] = None,
+    stop: Optional[threading.Event] = None,
 ) -> LatencySeries:
     """Send ``count`` probes (or until ``deadline``/``stop``); never raises."""
     stop = stop or ctx.stop
@@ -63,9 +69,15 @@ def measure_series(
         if method is not None:
             method.close()
     return LatencySeries(
-        target=target.name, role=target.role, host=target.host, method=name, phase=phase,
+        target=target.name,
+        role=target.role,
+        host=target.host,
+        method=name,
+        phase=phase,
         rtts_ms=tuple(None if r is None else round(r, 4) for r in rtts),
-        stats=summarize_rtts(rtts), error=error, error_kind=kind,
+        stats=summarize_rtts(rtts),
+        error=error,
+        error_kind=kind,
     )
 
 
@@ -118,11 +130,9 @@ class LoadedLatencySampler:
         self._threads = [threading.Thread(target=self._one, args=(t,), daemon=True) for t in self._points]
 
     def _one(self, t: Target) -> None:
-        self._results[t.name] = measure_series(
-            t, self.ctx, phase=self.phase, count=10_000, interval_s=self.interval_s, stop=self._stop
-        )
+        self._results[t.name] = measure_series(t, self.ctx, phase=self.phase, count=10_000, interval_s=self.interval_s, stop=self._stop)
 
-    def __enter__(self) -> "LoadedLatencySampler":
+    def __enter__(self) -> LoadedLatencySampler:
         for th in self._threads:
             th.start()
         return self

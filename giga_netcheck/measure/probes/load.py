@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 from urllib.parse import urlsplit
 
-from giga_netcheck.config.site import parse_mix_spec
-from giga_netcheck.core.i18n import Text
-from giga_netcheck.core import load as analysis
-from giga_netcheck.measure.loadgen.activities import Activity, Cbt, Textbook, VideoCall, WebApps, activity_for
-from giga_netcheck.measure.loadgen.ramp import PAUSE_S, Budget, RampTarget, run_ramp
 from giga_netcheck.config.load import HARD_MAX_BYTES, HARD_MAX_DEVICES, HARD_MAX_DURATION_S, LoadSettings
+from giga_netcheck.config.site import parse_mix_spec
+from giga_netcheck.core import load as analysis
+from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import LatencySeries, Target
 from giga_netcheck.core.stats import summarize_rtts
+from giga_netcheck.measure.loadgen.activities import Activity, Cbt, Textbook, VideoCall, WebApps, activity_for
+from giga_netcheck.measure.loadgen.ramp import PAUSE_S, Budget, RampTarget, run_ramp
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 from giga_netcheck.measure.probes.latency import LoadedLatencySampler, measure_series
 
@@ -64,13 +64,20 @@ class LoadPlan:
     max_duration_s: float
 
     def caps(self) -> dict[str, Any]:
-        return {"max_devices": self.max_devices, "steps": len(self.counts), "step_s": self.step_s,
-                "max_duration_s": round(self.max_duration_s, 1), "max_bytes": self.max_bytes}
+        return {
+            "max_devices": self.max_devices,
+            "steps": len(self.counts),
+            "step_s": self.step_s,
+            "max_duration_s": round(self.max_duration_s, 1),
+            "max_bytes": self.max_bytes,
+        }
 
     def caps_text(self) -> str:
-        return (f"load: {self.activity.kind} on up to {max(self.counts)} devices (cap {self.max_devices}) against "
-                f"{self.target.name} ({self.target.url}), {len(self.counts)} steps of {self.step_s:g} s, "
-                f"at most {self.max_duration_s:.0f} s and {self.max_bytes / 1e6:.0f} MB")
+        return (
+            f"load: {self.activity.kind} on up to {max(self.counts)} devices (cap {self.max_devices}) against "
+            f"{self.target.name} ({self.target.url}), {len(self.counts)} steps of {self.step_s:g} s, "
+            f"at most {self.max_duration_s:.0f} s and {self.max_bytes / 1e6:.0f} MB"
+        )
 
 
 def _min_step_s(activity: Activity) -> float:
@@ -139,8 +146,20 @@ def make_plan(ctx: ProbeContext, settings: LoadSettings, quick: bool) -> tuple[O
     parts = urlsplit(target.url)
     ident = ctx.servers.get(target.name) or {}
     ramp_target = RampTarget(target.name, parts.hostname or target.host, parts.port or 80, ident.get("udp_echo_port"))
-    return LoadPlan(target, ramp_target, verified, activity, name, profile, needed, counts, step_s,
-                    max_devices, int(min(settings.max_mb * 1e6, HARD_MAX_BYTES)), duration), None
+    return LoadPlan(
+        target,
+        ramp_target,
+        verified,
+        activity,
+        name,
+        profile,
+        needed,
+        counts,
+        step_s,
+        max_devices,
+        int(min(settings.max_mb * 1e6, HARD_MAX_BYTES)),
+        duration,
+    ), None
 
 
 def _idle(ctx: ProbeContext) -> dict[str, LatencySeries]:
@@ -164,13 +183,20 @@ def hop_summary(series: LatencySeries, idle: Optional[LatencySeries]) -> dict[st
     The first quarter of the step's samples is left out of the figures (kept in ``rtts_ms``):
     the queue is still filling while the devices start, as the bandwidth probe's warm-up."""
     idle_p50 = idle.stats.p50_ms if idle else None
-    loaded = summarize_rtts(series.rtts_ms[len(series.rtts_ms) // 4:])
+    loaded = summarize_rtts(series.rtts_ms[len(series.rtts_ms) // 4 :])
     inc = None if idle_p50 is None or loaded.p50_ms is None else round(loaded.p50_ms - idle_p50, 3)
     return {
-        "target": series.target, "role": series.role, "method": series.method,
-        "p50_ms": loaded.p50_ms, "p95_ms": loaded.p95_ms, "loss_pct": loaded.loss_pct,
-        "idle_p50_ms": idle_p50, "increase_ms": inc, "grade": analysis.grade(inc),
-        "rtts_ms": list(series.rtts_ms), "error": series.error,
+        "target": series.target,
+        "role": series.role,
+        "method": series.method,
+        "p50_ms": loaded.p50_ms,
+        "p95_ms": loaded.p95_ms,
+        "loss_pct": loaded.loss_pct,
+        "idle_p50_ms": idle_p50,
+        "increase_ms": inc,
+        "grade": analysis.grade(inc),
+        "rtts_ms": list(series.rtts_ms),
+        "error": series.error,
     }
 
 
@@ -214,13 +240,16 @@ class LoadProbe(Probe):
             ctx.progress.advance(plan.step_s)
             share = step["met_share"]
             errs = sum(step["errors"].values())
-            ctx.progress.note(f"load: {step['devices']} devices: "
-                              f"{'-' if share is None else f'{share * 100:.0f}%'} met, {step['goodput_mbps']:.1f} Mbit/s"
-                              + (f", {errs} connection errors" if errs else ""))
+            ctx.progress.note(
+                f"load: {step['devices']} devices: "
+                f"{'-' if share is None else f'{share * 100:.0f}%'} met, {step['goodput_mbps']:.1f} Mbit/s"
+                + (f", {errs} connection errors" if errs else "")
+            )
 
         budget = Budget(plan.max_bytes, plan.max_duration_s)
-        steps, stopped = run_ramp(list(plan.counts), plan.activity, plan.ramp_target, step_s=plan.step_s,
-                                  stop=ctx.stop, budget=budget, hook=hook, on_step=on_step)
+        steps, stopped = run_ramp(
+            list(plan.counts), plan.activity, plan.ramp_target, step_s=plan.step_s, stop=ctx.stop, budget=budget, hook=hook, on_step=on_step
+        )
         load = build_section(plan, steps, stopped, idle)
         out = LoadOutput(load=load)
         if stopped == "interrupted":
@@ -232,8 +261,7 @@ class LoadProbe(Probe):
         return out
 
 
-def build_section(plan: LoadPlan, steps: list[dict[str, Any]], stopped: Optional[str],
-                  idle: dict[str, LatencySeries]) -> dict[str, Any]:
+def build_section(plan: LoadPlan, steps: list[dict[str, Any]], stopped: Optional[str], idle: dict[str, LatencySeries]) -> dict[str, Any]:
     """The ``load`` section of the result (docs/load.md)."""
     k = analysis.knee(steps)
     complete = [s for s in steps if s["complete"]]
@@ -253,9 +281,13 @@ def build_section(plan: LoadPlan, steps: list[dict[str, Any]], stopped: Optional
         "steps": steps,
         "knee": k,
         "supports": analysis.supports(k, plan.needed),
-        "responsiveness": None if loaded is None else {
-            "rpm": loaded["rpm"], "working_rtt_ms": loaded["working_rtt_ms"],
-            "rating": analysis.rpm_rating(loaded["rpm"]), "at_devices": loaded["devices"],
+        "responsiveness": None
+        if loaded is None
+        else {
+            "rpm": loaded["rpm"],
+            "working_rtt_ms": loaded["working_rtt_ms"],
+            "rating": analysis.rpm_rating(loaded["rpm"]),
+            "at_devices": loaded["devices"],
         },
         "bufferbloat": analysis.bufferbloat(complete),
     }

@@ -65,7 +65,7 @@ class PathLimits:
     total_s: float = 12.0
     """The whole probe: every target, every probe kind."""
 
-    def quick(self) -> "PathLimits":
+    def quick(self) -> PathLimits:
         return PathLimits(max_hops=self.max_hops, probes_per_hop=2, timeout_s=0.5, total_s=5.0)
 
 
@@ -211,7 +211,9 @@ class TcpSynKind(ProbeKind):
     def payload(self, key: int) -> bytes:
         inet = self.inet
         # TCP's checksum covers a pseudo-header with both addresses: build under an IP layer
-        pkt = inet.IP(src=self.src, dst=self.dst) / inet.TCP(sport=self.ident, dport=self.port or 80, flags="S", seq=self.SEQ_BASE + key, window=1024)
+        pkt = inet.IP(src=self.src, dst=self.dst) / inet.TCP(
+            sport=self.ident, dport=self.port or 80, flags="S", seq=self.SEQ_BASE + key, window=1024
+        )
         return bytes(pkt)[20:]
 
     PROTO = 6
@@ -354,15 +356,15 @@ def _only_from(sock: socket.socket, src: str, sport: int, dport: int) -> None:
 
     addr = struct.unpack("!I", socket.inet_aton(src))[0]
     prog = [
-        (0x20, 0, 0, 12),          # A = source address
-        (0x15, 0, 5, addr),        # != src: drop
-        (0xB1, 0, 0, 0),           # X = IP header length
-        (0x48, 0, 0, 0),           # A = TCP source port
-        (0x15, 0, 3, sport),       # != the target's port: drop
-        (0x48, 0, 0, 2),           # A = TCP destination port
-        (0x15, 0, 1, dport),       # != ours: drop
-        (0x06, 0, 0, 0xFFFF),      # keep
-        (0x06, 0, 0, 0),           # drop
+        (0x20, 0, 0, 12),  # A = source address
+        (0x15, 0, 5, addr),  # != src: drop
+        (0xB1, 0, 0, 0),  # X = IP header length
+        (0x48, 0, 0, 0),  # A = TCP source port
+        (0x15, 0, 3, sport),  # != the target's port: drop
+        (0x48, 0, 0, 2),  # A = TCP destination port
+        (0x15, 0, 1, dport),  # != ours: drop
+        (0x06, 0, 0, 0xFFFF),  # keep
+        (0x06, 0, 0, 0),  # drop
     ]
     buf = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in prog))
     try:
@@ -441,18 +443,27 @@ def trace(tx: Transport, limits: PathLimits, *, deadline: float, stop: Optional[
                 rtts.setdefault(ttl, []).append(None)
     last = dest_ttl or max((t for t in who), default=0)
     hops = tuple(
-        PathHop(ttl=t, address=who[t].most_common(1)[0][0] if t in who else None,
-                reply=kinds[t].most_common(1)[0][0] if t in kinds else None,
-                trace_rtts_ms=tuple(rtts.get(t, ())),
-                other_addresses=tuple(sorted(a for a in who.get(t, {}) if a != who[t].most_common(1)[0][0])) if t in who else ())
+        PathHop(
+            ttl=t,
+            address=who[t].most_common(1)[0][0] if t in who else None,
+            reply=kinds[t].most_common(1)[0][0] if t in kinds else None,
+            trace_rtts_ms=tuple(rtts.get(t, ())),
+            other_addresses=tuple(sorted(a for a in who.get(t, {}) if a != who[t].most_common(1)[0][0])) if t in who else (),
+        )
         for t in range(1, last + 1)
     )
     return Trace(tx.method, dest_ttl is not None, hops)
 
 
 def discover(
-    host: str, port: Optional[int], limits: PathLimits, *, deadline: float, stop: Optional[threading.Event] = None,
-    open_transport: Callable[[str, str, Optional[int]], Transport] = RawTransport, methods: Iterable[str] = METHOD_ORDER,
+    host: str,
+    port: Optional[int],
+    limits: PathLimits,
+    *,
+    deadline: float,
+    stop: Optional[threading.Event] = None,
+    open_transport: Callable[[str, str, Optional[int]], Transport] = RawTransport,
+    methods: Iterable[str] = METHOD_ORDER,
 ) -> tuple[Optional[Trace], list[str]]:
     """Try each probe kind until one reaches ``host``; the best trace and what each attempt gave."""
     addr = _resolve(host)
@@ -477,7 +488,10 @@ def discover(
         finally:
             tx.close()
         answered = sum(1 for h in t.hops if h.address)
-        attempts.append(f"{method}: " + (f"reached in {len(t.hops)} hops" if t.reached else f"not reached within {limits.max_hops} hops ({answered} answered)"))
+        attempts.append(
+            f"{method}: "
+            + (f"reached in {len(t.hops)} hops" if t.reached else f"not reached within {limits.max_hops} hops ({answered} answered)")
+        )
         if best is None or (t.reached and not best.reached) or (not best.reached and answered > sum(1 for h in best.hops if h.address)):
             best = t
         if t.reached:
@@ -532,8 +546,12 @@ class PathProbe(Probe):
 
     name = "path"
 
-    def __init__(self, limits: Optional[PathLimits] = None, open_transport: Callable[..., Transport] = RawTransport,
-                 permitted: Callable[[], Optional[str]] = raw_sockets_allowed) -> None:
+    def __init__(
+        self,
+        limits: Optional[PathLimits] = None,
+        open_transport: Callable[..., Transport] = RawTransport,
+        permitted: Callable[[], Optional[str]] = raw_sockets_allowed,
+    ) -> None:
         self.limits = limits
         self.open_transport = open_transport
         self.permitted = permitted
@@ -568,8 +586,7 @@ class PathProbe(Probe):
                 break
             t0 = time.monotonic()
             try:
-                got, attempts = discover(t.host, _port_of(t), limits, deadline=deadline, stop=ctx.stop,
-                                         open_transport=self.open_transport)
+                got, attempts = discover(t.host, _port_of(t), limits, deadline=deadline, stop=ctx.stop, open_transport=self.open_transport)
                 error = kind = None
             except ProbeError as exc:
                 got, attempts, error, kind = None, [], str(exc), exc.kind
@@ -579,11 +596,21 @@ class PathProbe(Probe):
             hops = name_hops(got, t, ctx.targets, known) if got else ()
             if got is None and error is None:
                 error, kind = "; ".join(attempts) or "no probe kind could be used", "error"
-            paths.append(DiscoveredPath(
-                target=t.name, host=t.host, method=got.method if got else None, reached=bool(got and got.reached),
-                hops=hops, attempts=tuple(attempts), max_hops=limits.max_hops, probes_per_hop=limits.probes_per_hop,
-                seconds=round(time.monotonic() - t0, 3), error=error, error_kind=kind,
-            ))
+            paths.append(
+                DiscoveredPath(
+                    target=t.name,
+                    host=t.host,
+                    method=got.method if got else None,
+                    reached=bool(got and got.reached),
+                    hops=hops,
+                    attempts=tuple(attempts),
+                    max_hops=limits.max_hops,
+                    probes_per_hop=limits.probes_per_hop,
+                    seconds=round(time.monotonic() - t0, 3),
+                    error=error,
+                    error_kind=kind,
+                )
+            )
         new = list(known.values())
         out.latency = self._idle(ctx, new)
         ctx.hops.extend(new)  # the bandwidth probe's sampler measures them under load
@@ -596,7 +623,9 @@ class PathProbe(Probe):
             out.reason_kind = next((p.error_kind for p in paths if p.error_kind), None)
         elif any(not p.reached for p in paths):
             out.status = "partial"
-            out.reason = Text("reason.path_not_reached", failures="; ".join(f"{p.target} ({'; '.join(p.attempts)})" for p in paths if not p.reached))
+            out.reason = Text(
+                "reason.path_not_reached", failures="; ".join(f"{p.target} ({'; '.join(p.attempts)})" for p in paths if not p.reached)
+            )
         return out
 
     @staticmethod
@@ -628,9 +657,14 @@ def attach_hop_stats(paths: Iterable[DiscoveredPath], latency: Iterable[LatencyS
                 hops.append(h)
                 continue
             idle = next((s for s in latency if s.target == h.name and s.phase == "idle"), None)
-            loaded = [s for s in latency if s.target == h.name and s.phase != "idle" and s.stats.p50_ms is not None and s.stats.received >= 3]
+            loaded = [
+                s for s in latency if s.target == h.name and s.phase != "idle" and s.stats.p50_ms is not None and s.stats.received >= 3
+            ]
             worst = max(loaded, key=lambda s: s.stats.p50_ms or 0.0, default=None)
-            hops.append(replace(h, idle=idle.stats if idle else None, loaded=worst.stats if worst else None,
-                                loaded_phase=worst.phase if worst else None))
+            hops.append(
+                replace(
+                    h, idle=idle.stats if idle else None, loaded=worst.stats if worst else None, loaded_phase=worst.phase if worst else None
+                )
+            )
         out.append(replace(p, hops=tuple(hops)))
     return tuple(out)

@@ -25,10 +25,10 @@ import httpx
 from giga_netcheck.core.errors import map_exception
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import LatencySeries, ProxyPath, ProxyReport, Target
-from giga_netcheck.measure.proxy_discovery import ProxyConfig, without_credentials
 from giga_netcheck.core.stats import summarize_rtts
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 from giga_netcheck.measure.probes.family import FamilyUnusable, connect_series
+from giga_netcheck.measure.proxy_discovery import ProxyConfig, without_credentials
 
 TTFB_COUNT_MAX = 15
 """Requests through the proxy per target (after the one that opens the connection)."""
@@ -46,9 +46,15 @@ def probe_paths(cfg: ProxyConfig, any_via_proxy: bool, bandwidth_via_proxy: bool
     """Which probes go through the proxy. ICMP, UDP and DNS never can; the own HTTP throughput
     engine goes through it where it applies (each bandwidth figure records its ``proxy``, null:
     direct), the other engines, the server check and the load ramp still connect direct."""
-    return {"latency": "direct", "dns": "direct", "bandwidth": "proxy" if bandwidth_via_proxy else "direct",
-            "identify": "direct", "family": "direct", "load": "direct",
-            "proxy": "proxy" if any_via_proxy else "direct"}
+    return {
+        "latency": "direct",
+        "dns": "direct",
+        "bandwidth": "proxy" if bandwidth_via_proxy else "direct",
+        "identify": "direct",
+        "family": "direct",
+        "load": "direct",
+        "proxy": "proxy" if any_via_proxy else "direct",
+    }
 
 
 def ttfb_series(target: Target, url: str, proxy: str, count: int, timeout_s: float, stop) -> tuple[LatencySeries, Optional[BaseException]]:
@@ -69,8 +75,9 @@ def ttfb_series(target: Target, url: str, proxy: str, count: int, timeout_s: flo
                 error, ms, ok = exc, None, False
             if i > 0:
                 rtts.append(round(ms, 3) if ok and ms is not None else None)
-    series = LatencySeries(target.name, target.role, urlsplit(proxy).hostname or proxy, "http-ttfb", "proxy",
-                           tuple(rtts), summarize_rtts(rtts))
+    series = LatencySeries(
+        target.name, target.role, urlsplit(proxy).hostname or proxy, "http-ttfb", "proxy", tuple(rtts), summarize_rtts(rtts)
+    )
     return series, error
 
 
@@ -103,16 +110,18 @@ class ProxyProbe(Probe):
             try:
                 if addr is None:
                     raise FamilyUnusable(f"{proxy_host}: does not resolve")
-                connect = connect_series(Target(t.name, t.role, addr), addr, proxy_port, count,
-                                         s.latency_interval_s, s.latency_timeout_s, "proxy", ctx.stop)
+                connect = connect_series(
+                    Target(t.name, t.role, addr), addr, proxy_port, count, s.latency_interval_s, s.latency_timeout_s, "proxy", ctx.stop
+                )
             except FamilyUnusable as exc:
                 err_text, err_kind = str(exc), "unreachable"
             ttfb, exc = ttfb_series(t, f"{t.url}/rtt", choice.proxy, count, timeout, ctx.stop)
             if exc is not None and err_text is None:
                 mapped = map_exception(exc)
                 err_text, err_kind = str(mapped), mapped.kind
-            paths.append(ProxyPath(t.name, t.role, t.url, without_credentials(choice.proxy), choice.decided_by, connect, ttfb,
-                                   err_text, err_kind))
+            paths.append(
+                ProxyPath(t.name, t.role, t.url, without_credentials(choice.proxy), choice.decided_by, connect, ttfb, err_text, err_kind)
+            )
         via = any(p.proxy for p in paths)
         notes = []
         if cfg.pac_status and cfg.pac_status != "evaluated":
@@ -121,9 +130,14 @@ class ProxyProbe(Probe):
             notes.append(Text("note.proxy_direct_probes"))
         out = ProbeOutput()
         out.proxy = ProxyReport(
-            detected=cfg.detected, source=cfg.source, http=without_credentials(cfg.http),
-            https=without_credentials(cfg.https), no_proxy=cfg.no_proxy, pac_url=without_credentials(cfg.pac_url),
-            pac_status=cfg.pac_status, paths=tuple(paths),
+            detected=cfg.detected,
+            source=cfg.source,
+            http=without_credentials(cfg.http),
+            https=without_credentials(cfg.https),
+            no_proxy=cfg.no_proxy,
+            pac_url=without_credentials(cfg.pac_url),
+            pac_status=cfg.pac_status,
+            paths=tuple(paths),
             probe_paths=probe_paths(cfg, via, any(p.proxy for p, t in zip(paths, http_targets) if t.engine == "http")),
             notes=tuple(notes),
         )

@@ -59,7 +59,7 @@ class RttMethod(ABC):
     def close(self) -> None:
         """Release sockets."""
 
-    def __enter__(self) -> "RttMethod":
+    def __enter__(self) -> RttMethod:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -109,6 +109,7 @@ class IcmpRaw(RttMethod):
             self.sock.sendto(packet, (self.addr, 0))
         except OSError as exc:
             raise map_exception(exc) from exc
+
         def ours(data: bytes, src) -> bool:
             if src[0] != self.addr:
                 return False
@@ -244,9 +245,7 @@ class TcpConnect(RttMethod):
             sock.close()
 
 
-METHODS: dict[str, type[RttMethod]] = {
-    m.name: m for m in (IcmpRaw, IcmpDgram, UdpEcho, TcpConnect)
-}
+METHODS: dict[str, type[RttMethod]] = {m.name: m for m in (IcmpRaw, IcmpDgram, UdpEcho, TcpConnect)}
 
 
 def open_method(names: list[str], host: str, *, udp_port: Optional[int], tcp_port: Optional[int]) -> tuple[RttMethod, list[str]]:
