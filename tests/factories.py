@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
 
-from giga_netcheck.config.site import Limit, Profile, load_profile
+from giga_netcheck.config.profiles import load_profile
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.models import (
     SCHEMA_VERSION,
@@ -34,6 +34,7 @@ from giga_netcheck.core.models import (
     School,
     Target,
 )
+from giga_netcheck.core.profile import Limit, Profile
 from giga_netcheck.core.stats import percentile, summarize_rtts
 from giga_netcheck.core.thresholds import evaluate
 from giga_netcheck.core.triage import TriageInput

@@ -28,7 +28,8 @@ import pytest
 from rich.console import Console
 
 import giga_netcheck
-from giga_netcheck.config.site import load_profile, load_site
+from giga_netcheck.config.profiles import load_profile
+from giga_netcheck.config.site import load_site
 from giga_netcheck.core.i18n import Messages, Text, catalogue
 from giga_netcheck.core.models import Evidence, Measurements, ProbeRecord, RunResult, to_dict
 from giga_netcheck.core.results import load

@@ -15,22 +15,12 @@ from typing import Optional
 import pytest
 import yaml
 
-from giga_netcheck.config.site import (
-    LIMIT_KEYS,
-    PROFILES_ENV,
-    Limit,
-    default_site,
-    list_profile_files,
-    load_profile,
-    load_site,
-    mix_spec,
-    parse_mix_spec,
-    profile_dirs,
-    shipped_profiles_dir,
-    strictest,
-)
+from giga_netcheck.config.profiles import PROFILES_ENV, list_profile_files, load_profile, mix_spec, parse_mix_spec, profile_dirs
+from giga_netcheck.config.site import default_site, load_site
 from giga_netcheck.core.errors import ConfigError, UnknownProfileError
 from giga_netcheck.core.models import Classroom, School, to_dict
+from giga_netcheck.core.profile import LIMIT_KEYS, Limit, strictest
+from giga_netcheck.core.reference import shipped_profiles_dir
 from giga_netcheck.core.thresholds import MEXT_2024_POINTS, evaluate, interpolate, mext_recommended_mbps, school_needs
 from giga_netcheck.measure.runner import conclude, load_profiles
 from tests.factories import bandwidth, check_by, facts, latency, measurements, run_result

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from giga_netcheck.cli.main import app
 from giga_netcheck.cli.profiles import profiles_app
-from giga_netcheck.config.site import PROFILES_ENV, shipped_profiles_dir
+from giga_netcheck.config.profiles import PROFILES_ENV
+from giga_netcheck.core.reference import shipped_profiles_dir
 
 BAD = Path(__file__).resolve().parent / "data" / "bad-profiles"
 SHIPPED = shipped_profiles_dir()

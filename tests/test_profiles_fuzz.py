@@ -16,10 +16,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from giga_netcheck.cli.profiles import describe
-from giga_netcheck.config.site import load_profile, load_site, profile_dirs, shipped_profiles_dir
+from giga_netcheck.config.profiles import load_profile, profile_dirs
+from giga_netcheck.config.site import load_site
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import Classroom, School
+from giga_netcheck.core.reference import shipped_profiles_dir
 from giga_netcheck.core.thresholds import evaluate, school_needs
 from tests.factories import facts, healthy_measurements
 

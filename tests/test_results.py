@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from giga_netcheck.config.site import load_profile
+from giga_netcheck.config.profiles import load_profile
 from giga_netcheck.core.errors import ResultFileError
 from giga_netcheck.core.models import SCHEMA_VERSION, RunResult, School, from_dict, to_dict
 from giga_netcheck.core.results import dumps, load, report_basename, upgrade, write_atomic

@@ -8,18 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from giga_netcheck.config.site import (
-    LIMIT_KEYS,
-    PROFILES_ENV,
-    Limit,
-    ProbeSettings,
-    load_profile,
-    load_site,
-    profile_dirs,
-    shipped_profiles_dir,
-)
+from giga_netcheck.config.profiles import PROFILES_ENV, load_profile, profile_dirs
+from giga_netcheck.config.site import ProbeSettings, load_site
 from giga_netcheck.core.errors import ConfigError, UnknownProfileError
 from giga_netcheck.core.models import Classroom, School, Target
+from giga_netcheck.core.profile import LIMIT_KEYS, Limit
+from giga_netcheck.core.reference import shipped_profiles_dir
 
 EXAMPLE_SITE = """\
 # A school with a board data center and two internet points.

@@ -9,7 +9,8 @@ import time
 import httpx
 import pytest
 
-from giga_netcheck.server.app import UDP_MAGIC, ServerConfig, ServerThread
+from giga_netcheck.core.protocol import UDP_MAGIC
+from giga_netcheck.server.app import ServerConfig, ServerThread
 
 
 def test_id_identifies_as_measurement_server(server):

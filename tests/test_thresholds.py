@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from giga_netcheck.config.site import Limit, load_profile
+from giga_netcheck.config.profiles import load_profile
 from giga_netcheck.core.models import Check, Classroom, ProbeRecord, School
+from giga_netcheck.core.profile import Limit
 from giga_netcheck.core.thresholds import MEXT_2024_POINTS, evaluate, mext_recommended_mbps, overall_status
 from giga_netcheck.core.triage import TriageInput, dns_failure
 from tests.factories import (

@@ -13,20 +13,12 @@ from typing import Optional
 
 import typer
 
-from giga_netcheck.config.site import (
-    LIMIT_KEYS,
-    PROFILES_ENV,
-    Profile,
-    SchoolRule,
-    list_profile_files,
-    load_profile,
-    load_site,
-    profile_dirs,
-    validate_profiles,
-)
+from giga_netcheck.config.profiles import PROFILES_ENV, list_profile_files, load_profile, profile_dirs, validate_profiles
+from giga_netcheck.config.site import load_site
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages, detect_lang
 from giga_netcheck.core.models import School, to_dict
+from giga_netcheck.core.profile import LIMIT_KEYS, Profile, SchoolRule
 
 USAGE = 2
 

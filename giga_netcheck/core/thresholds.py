@@ -15,10 +15,10 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from giga_netcheck.config.site import Limit, Profile, SchoolRule, mext_2024_rule
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import Check, Classroom, School
+from giga_netcheck.core.profile import Limit, Profile, SchoolRule, mext_2024_rule
 
 
 def __getattr__(name: str) -> Any:

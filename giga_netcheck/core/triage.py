@@ -13,10 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from giga_netcheck.config.site import Profile
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import Cause, Check, Evidence
+from giga_netcheck.core.profile import Profile
 from giga_netcheck.core.stats import binomial_cdf
 
 CAUSE_SEGMENTS = {

@@ -19,13 +19,17 @@ from typing import Any, Callable, Optional
 import httpx
 
 from giga_netcheck import __version__
-from giga_netcheck.config.site import Profile, Site, load_profile, profile_dirs
-from giga_netcheck.core.errors import NotMeasurementServer, ProbeError, map_exception
+from giga_netcheck.config.profiles import load_profile, profile_dirs
+from giga_netcheck.config.site import Site
+from giga_netcheck.core.errors import NotMeasurementServer, ProbeError
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import SCHEMA_VERSION, Measurements, ProbeRecord, RunResult, Target
+from giga_netcheck.core.profile import Profile
+from giga_netcheck.core.protocol import SERVICE_NAME
 from giga_netcheck.core.thresholds import evaluate, overall_status
 from giga_netcheck.core.triage import TriageInput, triage
+from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, Progress
 from giga_netcheck.measure.probes.dns import DnsProbe
@@ -35,7 +39,6 @@ from giga_netcheck.measure.probes.load import LoadProbe
 from giga_netcheck.measure.probes.path import PathProbe, attach_hop_stats
 from giga_netcheck.measure.probes.proxy import ProxyProbe
 from giga_netcheck.measure.proxy_discovery import ProxyConfig
-from giga_netcheck.server.app import SERVICE_NAME
 
 # the path probe runs first: the hops it finds are sampled under load by the bandwidth probe
 DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (PathProbe, LatencyProbe, DnsProbe, ProxyProbe, BandwidthProbe, FamilyProbe, LoadProbe)

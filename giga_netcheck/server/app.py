@@ -35,11 +35,10 @@ from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
 from giga_netcheck import __version__
+from giga_netcheck.core.protocol import SERVICE_NAME, UDP_MAGIC
 
 log = logging.getLogger("giga_netcheck.server.app")
 
-SERVICE_NAME = "giga-netcheck"
-UDP_MAGIC = b"GNC1"
 CHUNK_BYTES = 256 * 1024
 MAX_HEADER_BYTES = 16 * 1024
 MAX_UDP_BYTES = 1472

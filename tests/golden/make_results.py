@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from giga_netcheck.config.site import load_profile
+from giga_netcheck.config.profiles import load_profile
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import (
     SCHEMA_VERSION,

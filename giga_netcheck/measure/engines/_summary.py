@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 
 from giga_netcheck.core.models import BandwidthMeasurement, Target
 from giga_netcheck.core.stats import percentile
-from giga_netcheck.measure.engines import ThroughputPlan, rate_samples
+from giga_netcheck.measure.engines.base import ThroughputPlan, rate_samples
 
 
 def summarize(

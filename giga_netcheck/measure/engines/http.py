@@ -18,7 +18,7 @@ import httpx
 
 from giga_netcheck.core.models import BandwidthMeasurement, Target
 from giga_netcheck.core.stats import percentile
-from giga_netcheck.measure.engines import ThroughputEngine, ThroughputPlan, poll_streams, rate_samples, stream_errors
+from giga_netcheck.measure.engines.base import ThroughputEngine, ThroughputPlan, poll_streams, rate_samples, stream_errors
 from giga_netcheck.measure.proxy_discovery import without_credentials
 
 READ_CHUNK = 256 * 1024

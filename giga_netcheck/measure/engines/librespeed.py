@@ -40,49 +40,25 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Iterator, Optional
-from urllib.parse import urljoin
 
 import httpx
 
-from giga_netcheck.core.errors import ProbeError, ProtocolFailure, map_exception
+from giga_netcheck.config.serverlist import MAX_LIST_BYTES, LibreSpeedServer, parse_server_list, read_server_list_file
+from giga_netcheck.core.errors import ProbeError, ProtocolFailure
 from giga_netcheck.core.models import BandwidthMeasurement, Target
 from giga_netcheck.core.stats import percentile
-from giga_netcheck.measure.engines import SessionCache, ThroughputEngine, ThroughputPlan, run_streams, stream_errors
 from giga_netcheck.measure.engines._summary import failed, one_line, summarize
+from giga_netcheck.measure.engines.base import SessionCache, ThroughputEngine, ThroughputPlan, run_streams, stream_errors
+from giga_netcheck.measure.failures import map_exception
 
 CK_SIZE = 100
 """MiB per garbage.php request (LibreSpeed's garbagePhp_chunkSize default)."""
 UL_BLOB_BYTES = 20 * 1024 * 1024
 """Bytes per upload request (LibreSpeed's xhr_ul_blob_megabytes default)."""
 PING_COUNT = 10
-MAX_LIST_BYTES = 1 << 20
-KEYS = ("name", "server", "dlURL", "ulURL", "pingURL", "getIpURL")
 READ_CHUNK = 256 * 1024
 _BLOCK = memoryview(os.urandom(READ_CHUNK))
-
-
-@dataclass(frozen=True)
-class LibreSpeedServer:
-    """One entry of a LibreSpeed server list."""
-
-    name: str
-    server: str
-    dlURL: str  # noqa: N815 - LibreSpeed's key names, kept so a list round-trips
-    ulURL: str  # noqa: N815
-    pingURL: str  # noqa: N815
-    getIpURL: str  # noqa: N815
-    id: Optional[str] = None
-
-    def url(self, key: str, secure: bool = False) -> str:
-        """Absolute URL of one of the paths; ``//host/`` takes http or https from ``secure``."""
-        base = self.server
-        if base.startswith("//"):
-            base = ("https:" if secure else "http:") + base
-        if not base.endswith("/"):
-            base += "/"
-        return urljoin(base, getattr(self, key))
 
 
 def single_server(url: str, name: str) -> LibreSpeedServer:
@@ -90,26 +66,6 @@ def single_server(url: str, name: str) -> LibreSpeedServer:
     base = url.rstrip("/")
     prefix = "" if base.endswith("/backend") else "backend/"
     return LibreSpeedServer(name, base + "/", f"{prefix}garbage.php", f"{prefix}empty.php", f"{prefix}empty.php", f"{prefix}getIP.php")
-
-
-def parse_server_list(text: str, source: str) -> list[LibreSpeedServer]:
-    """LibreSpeed's JSON server list; ValueError naming the entry and key that do not fit."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{source}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if not isinstance(data, list) or not data:
-        raise ValueError(f"{source}: expected a JSON array of servers (LibreSpeed's server list format)")
-    out = []
-    for i, entry in enumerate(data):
-        if not isinstance(entry, dict):
-            raise ValueError(f"{source}: [{i}]: expected an object with {', '.join(KEYS)}")
-        for k in KEYS:
-            if not isinstance(entry.get(k), str) or not entry[k].strip():
-                raise ValueError(f"{source}: [{i}].{k}: missing or not a string (LibreSpeed: none of the keys can be omitted)")
-        sid = entry.get("id")
-        out.append(LibreSpeedServer(*(entry[k].strip() for k in KEYS), id=None if sid is None else str(sid)))
-    return out
 
 
 def load_server_list(source: str, timeout_s: float = 5.0) -> list[LibreSpeedServer]:
@@ -123,13 +79,8 @@ def load_server_list(source: str, timeout_s: float = 5.0) -> list[LibreSpeedServ
                     body += chunk
                     if len(body) > MAX_LIST_BYTES:
                         raise ValueError(f"{source}: larger than {MAX_LIST_BYTES // 1024} KiB: not a server list")
-        text = body.decode("utf-8", "replace")
-    else:
-        p = Path(source)
-        if p.stat().st_size > MAX_LIST_BYTES:
-            raise ValueError(f"{source}: larger than {MAX_LIST_BYTES // 1024} KiB: not a server list")
-        text = p.read_text(encoding="utf-8")
-    return parse_server_list(text, source)
+        return parse_server_list(body.decode("utf-8", "replace"), source)
+    return read_server_list_file(source)
 
 
 def _bust(url: str) -> str:

@@ -32,10 +32,11 @@ from typing import Any, Optional
 
 import speedtest
 
-from giga_netcheck.core.errors import ProbeError, ProtocolFailure, UnreachableFailure, map_exception
+from giga_netcheck.core.errors import ProbeError, ProtocolFailure, UnreachableFailure
 from giga_netcheck.core.models import BandwidthMeasurement, Target
-from giga_netcheck.measure.engines import SessionCache, ThroughputEngine, ThroughputPlan, poll_streams
 from giga_netcheck.measure.engines._summary import failed, summarize
+from giga_netcheck.measure.engines.base import SessionCache, ThroughputEngine, ThroughputPlan, poll_streams
+from giga_netcheck.measure.failures import map_exception
 
 NOTE = "engine.speedtest.archived"
 TOOL = "speedtest-cli"

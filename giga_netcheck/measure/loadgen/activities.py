@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from giga_netcheck.core.protocol import UDP_MAGIC
 from giga_netcheck.core.stats import jitter, percentile
 from giga_netcheck.measure.loadgen.client import HttpConn, LoadError, Meter, classify, within
 
@@ -506,7 +507,6 @@ class Cbt(Activity):
 
 # ------------------------------------------------------------------------- video call
 
-UDP_MAGIC = b"GNC1"  # the server echoes only datagrams that start with it (server.UDP_MAGIC)
 FRAME_RATE = 30
 
 

@@ -19,10 +19,10 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from giga_netcheck.core.errors import map_exception
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import DnsAgreement, DnsSeries
 from giga_netcheck.core.stats import percentile
+from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 
 

@@ -7,10 +7,11 @@ import time
 from typing import Optional
 from urllib.parse import urlsplit
 
-from giga_netcheck.core.errors import ProbeError, map_exception
+from giga_netcheck.core.errors import ProbeError
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import LatencySeries, Target
 from giga_netcheck.core.stats import summarize_rtts
+from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, no_answer_reason
 from giga_netcheck.measure.probes.rtt import RttMethod, open_method
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Optional
 from urllib.parse import urlsplit
 
 from giga_netcheck.config.load import HARD_MAX_BYTES, HARD_MAX_DEVICES, HARD_MAX_DURATION_S, LoadSettings
-from giga_netcheck.config.site import parse_mix_spec
+from giga_netcheck.config.profiles import parse_mix_spec
 from giga_netcheck.core import load as analysis
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import LatencySeries, Target

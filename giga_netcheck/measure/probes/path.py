@@ -41,9 +41,10 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 from urllib.parse import urlsplit
 
-from giga_netcheck.core.errors import PermissionFailure, ProbeError, map_exception
+from giga_netcheck.core.errors import PermissionFailure, ProbeError
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import DiscoveredPath, LatencySeries, PathHop, Target
+from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 from giga_netcheck.measure.probes.latency import measure_series
 from giga_netcheck.measure.probes.rtt import _enable_timestamps, _kernel_time, _resolve, open_socket

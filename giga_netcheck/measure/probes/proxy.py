@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from giga_netcheck.core.errors import map_exception
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import LatencySeries, ProxyPath, ProxyReport, Target
 from giga_netcheck.core.stats import summarize_rtts
+from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 from giga_netcheck.measure.probes.family import FamilyUnusable, connect_series
 from giga_netcheck.measure.proxy_discovery import ProxyConfig, without_credentials

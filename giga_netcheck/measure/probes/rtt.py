@@ -26,8 +26,10 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Optional
 
-from giga_netcheck.core.errors import PermissionFailure, ProbeError, UnreachableFailure, map_exception
+from giga_netcheck.core.errors import PermissionFailure, ProbeError, UnreachableFailure
 from giga_netcheck.core.i18n import Text
+from giga_netcheck.core.protocol import UDP_MAGIC
+from giga_netcheck.measure.failures import map_exception
 
 # Python does not export SO_TIMESTAMPNS; 35 is its value on Linux (asm-generic/socket.h).
 # Elsewhere we fall back to user-space receive times.
@@ -196,7 +198,6 @@ class UdpEcho(RttMethod):
         self.sock.close()
 
     def once(self, timeout_s: float) -> Optional[float]:
-        from giga_netcheck.server.app import UDP_MAGIC
 
         self.seq += 1
         payload = UDP_MAGIC + self.token + struct.pack("!I", self.seq) + b"\0" * 52
