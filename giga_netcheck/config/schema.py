@@ -163,7 +163,7 @@ def printable(text: Any) -> str:
     """Text for a one-line message: as written when printable, else its escaped form (a key with a newline)."""
     text = str(text)
     if text.isprintable():
-        return text
+        return str(text)
     return repr(text)[1:-1] if len(text) <= 60 else repr(text[:57])[1:-1] + "..."
 
 

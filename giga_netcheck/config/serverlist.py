@@ -31,7 +31,7 @@ class LibreSpeedServer:
             base = ("https:" if secure else "http:") + base
         if not base.endswith("/"):
             base += "/"
-        return urljoin(base, getattr(self, key))
+        return urljoin(base, str(getattr(self, key)))
 
 
 def parse_server_list(text: str, source: str) -> list[LibreSpeedServer]:
@@ -50,7 +50,8 @@ def parse_server_list(text: str, source: str) -> list[LibreSpeedServer]:
             if not isinstance(entry.get(k), str) or not entry[k].strip():
                 raise ValueError(f"{source}: [{i}].{k}: missing or not a string (LibreSpeed: none of the keys can be omitted)")
         sid = entry.get("id")
-        out.append(LibreSpeedServer(*(entry[k].strip() for k in KEYS), id=None if sid is None else str(sid)))
+        name, server, dl, ul, ping, getip = (entry[k].strip() for k in KEYS)
+        out.append(LibreSpeedServer(name, server, dl, ul, ping, getip, id=None if sid is None else str(sid)))
     return out
 
 

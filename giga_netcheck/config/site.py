@@ -102,7 +102,7 @@ class ScheduleSettings:
     retention_mb: float = 20.0
 
 
-def _schedule_settings(raw: dict, path: str | Path) -> ScheduleSettings:
+def _schedule_settings(raw: dict[str, Any], path: str | Path) -> ScheduleSettings:
     """The validated ``schedule:`` mapping as settings; ranges must end after they start."""
     for key in ("window", "lesson_hours", "full_window"):
         if raw.get(key) is not None:
@@ -388,7 +388,7 @@ def load_site(path: str | Path) -> Site:
     )
 
 
-def _classroom(raw: dict, i: int, site_profile: str, path: str | Path) -> Classroom:
+def _classroom(raw: dict[str, Any], i: int, site_profile: str, path: str | Path) -> Classroom:
     """One ``classrooms[i]`` entry; a ``mix:`` becomes a mix spec in ``Classroom.profile``."""
     key = f"classrooms[{i}]"
     mix = raw.get("mix")

@@ -68,7 +68,7 @@ class Messages:
             if literal:
                 out.append((literal, False))
             if name is not None:
-                value = kw[name]
+                value: Any = kw[name]
                 if isinstance(value, Text):
                     value = {"key": value.key, "args": value.args}
                 if _nested(value):  # a message inside a message: said in this language too
@@ -108,7 +108,9 @@ class Text(str):
         out.key, out.args, out.subject = self.key, dict(self.args), subject
         return out
 
-    def __reduce__(self):  # pickling and copy keep the key (str's own reduce would drop it)
+    def __reduce__(
+        self,
+    ) -> tuple[Any, tuple[str, dict[str, Any], Optional[str]]]:  # pickling and copy keep the key (str's own reduce would drop it)
         return (_rebuild, (self.key, self.args, self.subject))
 
 

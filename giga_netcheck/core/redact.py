@@ -28,7 +28,7 @@ import re
 from typing import Any, Iterable, Optional
 from urllib.parse import urlsplit
 
-from giga_netcheck.core.models import RunResult
+from giga_netcheck.core.models import BandwidthMeasurement, RunResult
 
 _MAC = re.compile(
     r"(?<![0-9A-Fa-f:.-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f:.-]?[0-9A-Fa-f])"
@@ -256,8 +256,8 @@ class Redactor:
 
 def _collect(r: RunResult, red: Redactor) -> None:
     """Register every host the result records, nearest first, so numbering follows the path."""
-    h = r.host or {}
-    wifi = h.get("wifi") if isinstance(h.get("wifi"), dict) else {}
+    h: dict[str, Any] = r.host or {}
+    wifi: dict[str, Any] = h["wifi"] if isinstance(h.get("wifi"), dict) else {}
     red.literal(wifi.get("ssid"), "ssid")
     red.literal(wifi.get("bssid"), "mac")
     for t in r.targets:
@@ -268,7 +268,7 @@ def _collect(r: RunResult, red: Redactor) -> None:
         red.host(h.get(key))
     for x in h.get("resolvers") or ():
         red.host(x)
-    proxy = h.get("proxy") if isinstance(h.get("proxy"), dict) else {}
+    proxy: dict[str, Any] = h["proxy"] if isinstance(h.get("proxy"), dict) else {}
     for key in ("http", "https", "pac_url"):
         red.host(proxy.get(key))
     for x in proxy.get("no_proxy") or ():
@@ -282,8 +282,8 @@ def _collect(r: RunResult, red: Redactor) -> None:
             red.host(k)
             for x in v:
                 red.host(x)
-    for s in r.measurements.latency:
-        red.host(s.host)
+    for series in r.measurements.latency:
+        red.host(series.host)
     for b in r.measurements.bandwidth:
         _bandwidth_hosts(b, red)
     for f in r.measurements.families:
@@ -300,18 +300,18 @@ def _collect(r: RunResult, red: Redactor) -> None:
         for pp in p.paths:
             red.host(pp.url)
             red.host(pp.proxy)
-            for s in (pp.connect, pp.ttfb):
-                if s is not None:
-                    red.host(s.host)
-    for d in r.measurements.paths:
-        red.host(d.host)
-        for hop in d.hops:
+            for conn in (pp.connect, pp.ttfb):
+                if conn is not None:
+                    red.host(conn.host)
+    for trace in r.measurements.paths:
+        red.host(trace.host)
+        for hop in trace.hops:
             red.host(hop.address)
             for x in hop.other_addresses:
                 red.host(x)
 
 
-def _bandwidth_hosts(b, red: Redactor) -> None:
+def _bandwidth_hosts(b: BandwidthMeasurement, red: Redactor) -> None:
     """The test's URL and the engine's server (Ookla host and URL, LibreSpeed URLs): hosts."""
     red.host(b.url)
     red.host(b.proxy)
@@ -334,7 +334,7 @@ def redact(result: RunResult, redactor: Optional[Redactor] = None) -> RunResult:
     """A copy of ``result`` with addresses, MACs, host names and SSIDs replaced consistently."""
     red = redactor or Redactor()
     _collect(result, red)
-    out = red.tree(result)
+    out: RunResult = red.tree(result)
     return dataclasses.replace(out, site_file=_site_file(result.site_file, red))
 
 

@@ -7,7 +7,6 @@ citation); this module finds the shipped files and hands the raw table to the pr
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,13 @@ from giga_netcheck.core.errors import ConfigError
 
 def shipped_profiles_dir() -> Path:
     """profiles/ at the top of the repository (editable install) or inside the wheel."""
-    repo = Path(__file__).resolve().parents[2] / "profiles"
+    here = Path(__file__).resolve()
+    repo = here.parents[2] / "profiles"
     if repo.is_dir():
         return repo
-    return Path(str(resources.files("giga_netcheck.profiles")))
+    # A wheel maps profiles/ into the package (pyproject package-dir): a folder without
+    # __init__.py, so importlib.resources would answer a MultiplexedPath, not a folder.
+    return here.parents[1] / "profiles"
 
 
 @functools.lru_cache(maxsize=1)

@@ -86,7 +86,8 @@ def load(path: str | Path) -> RunResult:
         raise ResultFileError(f"{p}: not a giga-netcheck result (top level is not an object)")
     data = upgrade(data, str(p))
     try:
-        return from_dict(RunResult, data)
+        result: RunResult = from_dict(RunResult, data)
+        return result
     except (TypeError, ValueError) as exc:
         raise ResultFileError(f"{p}: malformed result: {exc}") from None
 
