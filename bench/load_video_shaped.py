@@ -35,6 +35,7 @@ import _common  # noqa: F401  (puts the repository on sys.path)
 
 def child(args: argparse.Namespace) -> None:
     """Runs inside the client namespace: one step, then a JSON line with the client's own figures."""
+    from giga_netcheck.core.models import to_dict
     from giga_netcheck.measure.loadgen.activities import Video
     from giga_netcheck.measure.loadgen.ramp import Budget, RampTarget, run_ramp
 
@@ -53,7 +54,7 @@ def child(args: argparse.Namespace) -> None:
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({"step": steps[0], "stopped": stopped, "cpu_s": cpu, "wall_s": wall, "maxrss_mb": after.ru_maxrss / 1024}))
+    print(json.dumps({"step": to_dict(steps[0]), "stopped": stopped, "cpu_s": cpu, "wall_s": wall, "maxrss_mb": after.ru_maxrss / 1024}))
 
 
 def one(args: argparse.Namespace, scenario: str) -> dict:

@@ -25,6 +25,7 @@ import time
 
 from _common import rss_mb
 
+from giga_netcheck.core.models import to_dict
 from giga_netcheck.measure.loadgen.activities import WebApps
 from giga_netcheck.measure.loadgen.ramp import Budget, RampTarget, run_ramp
 
@@ -108,7 +109,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(5)
-    s = steps[0]
+    s = to_dict(steps[0])  # the step as the result's JSON has it
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     errs = {k: v for k, v in s["errors"].items() if v}
     print(

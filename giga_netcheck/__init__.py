@@ -5,3 +5,5 @@ probes and a measurement server. ``giga_netcheck.cli.main`` is the only place th
 """
 
 __version__ = "0.1.0"
+"""The one place the version is written: pyproject.toml reads it from here (``dynamic``), so the
+installed metadata, ``giga-netcheck version``, results and the server all say the same."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional, Sequence
 
 from giga_netcheck.config.profiles import load_profile
+from giga_netcheck.core import load as load_analysis
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.models import (
     SCHEMA_VERSION,
@@ -24,6 +25,12 @@ from giga_netcheck.core.models import (
     FamilyPath,
     LatencySeries,
     LatencyStats,
+    LoadCaps,
+    LoadClassroom,
+    LoadHop,
+    LoadIdle,
+    LoadResult,
+    LoadStep,
     Measurements,
     NotMeasured,
     PathHop,
@@ -189,7 +196,7 @@ def measurements(
     bandwidth: Iterable[BandwidthMeasurement] = (),
     dns: Iterable[DnsSeries] = (),
     dns_agreement: Iterable[DnsAgreement] = (),
-    load: Optional[dict[str, Any]] = None,
+    load: Optional[LoadResult] = None,
 ) -> Measurements:
     return Measurements(tuple(bandwidth), tuple(latency), tuple(dns), tuple(dns_agreement), load)
 
@@ -305,7 +312,7 @@ def run_result(m: Optional[Measurements] = None, **over: Any) -> RunResult:
             healthy_bandwidth() + [bandwidth("internet", None, error="refused", error_kind="refused", bytes_total=0)],
             healthy_dns() + [dns(None, n=3, timeouts=3, server="10.0.0.53", resolver="10.0.0.53")],
             [DnsAgreement("www.mext.go.jp", False, {"system@192.168.1.1": ("203.0.113.80",), "10.0.0.53@10.0.0.53": ()})],
-            {"cpu_pct": 12.5, "samples": [10.0, 15.0]},
+            sample_load(),
         )
     )
     if default_m:
@@ -468,3 +475,77 @@ def discovered_path(
             )
         )
     return DiscoveredPath(target_name, host, method, reached, tuple(out), (f"{method}: reached in {len(out)} hops",), 16, 3, 2.5)
+
+
+# ------------------------------------------------------------------------------- load ramp
+
+
+def load_step(
+    devices: int, met_share: Optional[float] = 1.0, *, connections: Optional[int] = None, goodput_mbps: float = 10.0, **kw: Any
+) -> LoadStep:
+    """One ramp step: ``devices`` devices of which ``met_share`` met their activity (any other LoadStep field by keyword)."""
+    judged = kw.pop("judged", devices if met_share is not None else 0)
+    met = kw.pop("met", round((met_share or 0.0) * judged))
+    return LoadStep(
+        devices=devices,
+        connections=devices if connections is None else connections,
+        met=met,
+        judged=judged,
+        met_share=met_share,
+        goodput_mbps=goodput_mbps,
+        **kw,
+    )
+
+
+def load_result(
+    steps: Sequence[LoadStep], needed: int = 35, *, target: str = "center", activity: Optional[dict[str, Any]] = None, **kw: Any
+) -> LoadResult:
+    """The load section of a ramp with these steps, reduced as the probe reduces it (knee, supports, grades)."""
+    k = load_analysis.knee(steps)
+    fields: dict[str, Any] = dict(
+        target=target,
+        url=f"http://{target}.example:8080",
+        verified_server=True,
+        classroom=LoadClassroom(name="5-1", devices_needed=needed, profile="web-apps"),
+        activity=activity or {"kind": "web-apps"},
+        caps=LoadCaps(max_devices=300, steps=len(steps), step_s=4.0, max_duration_s=30.0, max_bytes=2 * 10**9),
+        planned_devices=tuple(s.devices for s in steps),
+        meet_share=load_analysis.MEET_SHARE,
+        steps=tuple(steps),
+        knee=k,
+        supports=load_analysis.supports(k, needed),
+        responsiveness=load_analysis.responsiveness(steps),
+        bufferbloat=load_analysis.bufferbloat(steps),
+    )
+    fields.update(kw)
+    return LoadResult(**fields)
+
+
+def sample_load() -> LoadResult:
+    """A ramp with every load type populated: idle and loaded hops, a knee, a cut step."""
+    hops = lambda inc: (  # noqa: E731
+        LoadHop(
+            target="center",
+            role="center",
+            method="icmp",
+            p50_ms=5.0 + inc,
+            p95_ms=7.0 + inc,
+            loss_pct=0.0,
+            idle_p50_ms=5.0,
+            increase_ms=inc,
+            grade=load_analysis.grade(inc),
+            rtts_ms=(5.0 + inc, None),
+        ),
+    )
+    steps = [
+        load_step(10, 1.0, goodput_mbps=25.0, errors={"refused": 0}, rpm=1800.0, working_rtt_ms=33.3, latency=hops(3.0)),
+        load_step(20, 0.9, goodput_mbps=48.0, errors={"refused": 4}, error_examples=("refused: [Errno 111]",), latency=hops(40.0)),
+        load_step(30, 0.2, goodput_mbps=49.0, complete=False, stopped="interrupted", latency=hops(90.0)),
+    ]
+    return load_result(
+        steps,
+        20,
+        activity={"kind": "video", "bitrate_mbps": 2.5, "segment_s": 2.0, "pass": "every segment in time"},
+        stopped="interrupted",
+        idle={"center": LoadIdle(p50_ms=5.0, method="icmp", rtts_ms=(5.0, 5.1))},
+    )

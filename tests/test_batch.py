@@ -23,6 +23,7 @@ from giga_netcheck.board import batch
 from giga_netcheck.cli.main import app
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult, from_dict
+from giga_netcheck.core.reference import national_share_2024
 from giga_netcheck.core.results import write_atomic
 from giga_netcheck.monitor.history import append, record_of
 from giga_netcheck.render import dashboard as board_html
@@ -194,7 +195,7 @@ def test_sql_agrees_with_python(summary, corpus):
         mine = [g for g in got.values() if g["board"] == b["board"] and g["mext_compliant"] is not None]
         assert b["schools_assessed"] == len(mine)
         assert b["share_compliant"] == pytest.approx(sum(g["mext_compliant"] for g in mine) / len(mine))
-        assert b["national_share_2024"] == pytest.approx(0.216)
+        assert b["national_share_2024"] == pytest.approx(national_share_2024())  # the reference data file's figure
     # causes by frequency per board
     counts: dict[tuple[str, str], int] = {}
     for r in rows:
@@ -215,6 +216,27 @@ def test_sql_agrees_with_python(summary, corpus):
     for r in rows:
         weeks[(r["board"], r["week"])] = weeks.get((r["board"], r["week"]), 0) + 1
     assert {(w["board"], w["week"]): w["runs"] for w in summary.tables["board_weekly"].dicts()} == weeks
+
+
+def test_the_national_share_is_read_from_the_registered_reference_table(corpus, monkeypatch):
+    """The SQL spells no figure: it reads the one-row table batch registers from the reference data file."""
+    figure = national_share_2024()
+    for name in batch.QUERIES:
+        assert repr(figure) not in _code(batch.sql_text(name)), name
+    assert batch.REFERENCE_TABLE in batch.sql_text("board_summary")
+    inputs = batch.read_inputs([corpus["root"] / "collected"], batch.load_sites(corpus["sites"]))
+    monkeypatch.setattr(batch, "reference_row", lambda: {"national_share_2024": figure / 2})
+    con = batch.connect_arrow(batch.to_tables(inputs))
+    try:
+        tables = batch.aggregate(con)
+    finally:
+        con.close()
+    rows = tables["board_summary"].dicts()
+    assert rows and all(r["national_share_2024"] == pytest.approx(figure / 2) for r in rows)
+    # the dashboard and its catalogue lines show the figure the SQL read, through a placeholder
+    m = Messages("ja")
+    html = board_html.render(batch.Summary(tables, inputs), m)
+    assert m("board.chart.national_ref", national=board_html._pct(figure / 2)) in html
 
 
 def test_ranking_is_worst_first(summary):

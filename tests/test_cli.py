@@ -189,7 +189,12 @@ def test_ctrl_c_keeps_what_was_measured(server, dns_server, write_site, tmp_path
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4.0)  # latency and DNS done; the first 60 s download is running
+    # Interrupt once the first (60 s) download is well under way: latency and DNS are done by
+    # then. Waiting on the server's byte count, not a fixed sleep, keeps this true on a slow host.
+    deadline = time.monotonic() + 60
+    while server.server.bytes_sent < 32 * 1024 * 1024 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]
     proc.send_signal(signal.SIGINT)
     t0 = time.monotonic()
     stdout, stderr = proc.communicate(timeout=30)

@@ -35,7 +35,8 @@ from giga_netcheck.core.models import Evidence, Measurements, ProbeRecord, RunRe
 from giga_netcheck.core.results import load
 from giga_netcheck.core.triage import triage
 from giga_netcheck.measure.runner import conclude, run
-from giga_netcheck.render import html as html_render, legacy_key, markdown, not_measured_lines, note_text, reason_text
+from giga_netcheck.render import html as html_render, markdown
+from giga_netcheck.render.common import legacy_key, not_measured_lines, note_text, reason_text
 from giga_netcheck.render.terminal import show
 from tests.conftest import loopback_site
 from tests.factories import run_result

@@ -11,48 +11,44 @@ from rich.console import Console
 
 from giga_netcheck.core import load as analysis
 from giga_netcheck.core.i18n import LANGS, Messages
+from giga_netcheck.core.models import LoadHop, LoadResponsiveness
 from giga_netcheck.measure.loadgen.client import ERROR_KINDS
 from giga_netcheck.render.terminal import KNEE_MARK, _bar, load_lines, show, show_load
-from tests.factories import healthy_measurements, run_result
+from tests.factories import healthy_measurements, load_result, load_step, run_result
 
 
 def _step(devices, met, judged, refused=0, reset=0, complete=True, inc=3.0):
     errors = {k: 0 for k in ERROR_KINDS}
     errors.update(refused=refused, reset=reset)
-    return {
-        "devices": devices,
-        "connections": 2 * devices,
-        "complete": complete,
-        "stopped": None if complete else "interrupted",
-        "met": met,
-        "judged": judged,
-        "met_share": round(met / judged, 4) if judged else None,
-        "goodput_mbps": 1.5 * devices,
-        "errors": errors,
-        "rpm": 1200.0,
-        "latency": [{"target": "center", "increase_ms": inc, "grade": analysis.grade(inc)}],
-    }
+    return load_step(
+        devices,
+        round(met / judged, 4) if judged else None,
+        connections=2 * devices,
+        complete=complete,
+        stopped=None if complete else "interrupted",
+        met=met,
+        judged=judged,
+        goodput_mbps=1.5 * devices,
+        errors=errors,
+        rpm=1200.0,
+        latency=(LoadHop(target="center", increase_ms=inc, grade=analysis.grade(inc)),),
+    )
 
 
-def section(steps=None):
+def section(steps=None, **kw):
     steps = steps or [
         _step(10, 10, 10),
         _step(20, 20, 20),
         _step(30, 26, 30, refused=7, reset=2, inc=80),
         _step(40, 12, 40, refused=30, complete=False),
     ]
-    k = analysis.knee(steps)
-    return {
-        "activity": {"kind": "web-apps"},
-        "target": "center",
-        "meet_share": 0.95,
-        "steps": steps,
-        "knee": k,
-        "supports": analysis.supports(k, 35),
-        "responsiveness": {"rpm": 1200.0, "rating": "good", "at_devices": 30},
-        "bufferbloat": analysis.bufferbloat(steps),
-        "stopped": "interrupted",
-    }
+    return load_result(
+        steps,
+        35,
+        responsiveness=LoadResponsiveness(rpm=1200.0, working_rtt_ms=50.0, rating="good", at_devices=30),
+        stopped="interrupted",
+        **kw,
+    )
 
 
 def render(fn, *args, width: int = 140) -> str:
@@ -69,15 +65,15 @@ def test_ramp_table_has_devices_share_errors_by_kind_and_the_knee(lang):
     assert set(rows) == {"10", "20", "30", "40"}, out
     assert KNEE_MARK in rows["20"] and KNEE_MARK not in rows["10"] + rows["30"] + rows["40"]
     assert "100% 20/20" in rows["20"] and "87% 26/30" in rows["30"]
-    wide = section()
-    for st in wide["steps"]:  # the widest cells a run shows: loopback RPM, the longest hop name
-        st["rpm"], st["latency"][0]["target"] = 282780.0, "internet"
+    # the widest cells a run shows: loopback RPM, the longest hop name
+    widest = [
+        dataclasses.replace(st, rpm=282780.0, latency=(dataclasses.replace(st.latency[0], target="internet"),)) for st in section().steps
+    ]
+    wide = section(widest)
     narrow = render(show_load, wide, m, width=80)  # compact: on an 80-column terminal every step is one line
-    for step in wide["steps"]:
+    for step in wide.steps:
         assert any(
-            line.split()[:1] == [str(step["devices"])]
-            and f"{step['met']}/{step['judged']}" in line
-            and f"{step['goodput_mbps']:.1f}" in line
+            line.split()[:1] == [str(step.devices)] and f"{step.met}/{step.judged}" in line and f"{step.goodput_mbps:.1f}" in line
             for line in narrow.splitlines()
         ), narrow
     assert f"{m('load.err.refused')} 7" in rows["30"] and f"{m('load.err.reset')} 2" in rows["30"]
@@ -94,9 +90,10 @@ def test_bars_are_eighths_of_six_cells():
 
 
 def test_verdict_names_the_rate_of_a_cbt_or_video_activity():
-    s = section()
-    s["activity"] = {"kind": "cbt", "down_mbps": 0.5}
+    s = section(activity={"kind": "cbt", "down_mbps": 0.5})
     assert "cbt 0.5 Mbit/s" in load_lines(s, Messages("en"))[0]
+    s = section(activity={"kind": "video", "bitrate_mbps": 2.5, "segment_s": 2.0})
+    assert "video 2.5 Mbit/s" in load_lines(s, Messages("en"))[0]
 
 
 @pytest.mark.parametrize("lang", LANGS)

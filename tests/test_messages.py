@@ -14,6 +14,7 @@ import giga_netcheck
 from giga_netcheck.core import thresholds
 from giga_netcheck.core.i18n import LANGS, Messages, catalogue, detect_lang
 from giga_netcheck.core.models import Classroom, School, Target
+from giga_netcheck.core.reference import national_share_2024
 from giga_netcheck.core.thresholds import evaluate
 from giga_netcheck.core.triage import CAUSE_SEGMENTS, RULES, triage
 from tests.factories import (
@@ -23,6 +24,8 @@ from tests.factories import (
     family_path,
     healthy_measurements,
     latency,
+    load_result,
+    load_step,
     measurements,
     profile,
     proxy_report,
@@ -58,6 +61,15 @@ def test_placeholders_match_between_languages():
     en, ja = catalogue("en"), catalogue("ja")
     differ = {k: (placeholders(en[k]), placeholders(ja[k])) for k in en.keys() & ja.keys() if placeholders(en[k]) != placeholders(ja[k])}
     assert not differ
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_reference_figures_come_through_placeholders(lang):
+    # the national share lives in the reference data file only; a catalogue line formats it
+    figure = f"{national_share_2024() * 100:g}"
+    assert [k for k, v in catalogue(lang).items() if figure in v] == []
+    for key in ("board.chart.national_ref", "board.compliance_sentence"):
+        assert "national" in placeholders(catalogue(lang)[key]), key
 
 
 def test_no_duplicate_keys_in_the_files():
@@ -115,7 +127,7 @@ def _every_check_id() -> set[str]:
     m = measurements(m.latency + (latency("internet-2", 30.0),), m.bandwidth + (bandwidth("internet-2", 5.0),), m.dns)
     m = dataclasses.replace(
         m,
-        load={"classroom": {"name": "a"}, "supports": {"devices": 20, "needed": 30}},
+        load=load_result([load_step(20, 1.0), load_step(25, 0.5)], 30),
         families=(family_path("internet", "ipv4", 30.0), family_path("internet", "ipv6", 290.0)),
         proxy=proxy_report("internet", 330.0, 30.0),
     )

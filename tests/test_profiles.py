@@ -20,7 +20,7 @@ from giga_netcheck.config.site import default_site, load_site
 from giga_netcheck.core.errors import ConfigError, UnknownProfileError
 from giga_netcheck.core.models import Classroom, School, to_dict
 from giga_netcheck.core.profile import LIMIT_KEYS, Limit, strictest
-from giga_netcheck.core.reference import shipped_profiles_dir
+from giga_netcheck.core.reference import REFERENCE_FILE, shipped_profiles_dir
 from giga_netcheck.core.thresholds import MEXT_2024_POINTS, evaluate, interpolate, mext_recommended_mbps, school_needs
 from giga_netcheck.measure.runner import conclude, load_profiles
 from tests.factories import bandwidth, check_by, facts, latency, measurements, run_result
@@ -110,12 +110,21 @@ def test_docs_describe_every_shipped_profile():
 PUBLISHED = [(60, 108), (120, 216), (180, 323), (280, 408), (560, 525), (770, 607), (1050, 711), (1400, 834)]
 
 
-def test_mext_table_is_data_in_the_mext_2024_profile():
-    raw = yaml.safe_load((SHIPPED / "mext-2024.yaml").read_text(encoding="utf-8"))
-    rule = raw["school"]["recommended_bandwidth"]
+def test_mext_table_is_data_in_the_reference_file_and_the_profile_names_it():
+    rule = yaml.safe_load(REFERENCE_FILE.read_text(encoding="utf-8"))["mext_2024"]["recommended_bandwidth"]
     assert rule["rule"] == "mext-2024" and "p.36" in rule["source"]
     assert [(p["students"], p["down_mbps"]) for p in rule["points"]] == PUBLISHED
     assert [(n, float(m)) for n, m in MEXT_2024_POINTS] == [(n, float(m)) for n, m in PUBLISHED]
+    # the shipped mext-2024 profile names the table rather than repeating it (one place for the figures)
+    raw = yaml.safe_load((SHIPPED / "mext-2024.yaml").read_text(encoding="utf-8"))
+    assert raw["school"]["recommended_bandwidth"] == "mext-2024"
+    assert all(str(m) not in (SHIPPED / "mext-2024.yaml").read_text(encoding="utf-8") for _, m in PUBLISHED)
+
+
+def test_a_profile_extending_mext_2024_gets_the_table(tmp_path):
+    write(tmp_path, "prefecture", {"extends": "mext-2024", "description": "ours"})
+    rule = load_profile("prefecture", [tmp_path, *profile_dirs(env={})]).school_bandwidth_rule()
+    assert rule is not None and rule.rule == "mext-2024" and rule.points == MEXT_2024_POINTS and "p.36" in rule.source
 
 
 @pytest.mark.parametrize("students, mbps", PUBLISHED)

@@ -19,6 +19,7 @@ from giga_netcheck.core.redact import Redactor, originals, redact
 from giga_netcheck.core.results import dumps, load
 from giga_netcheck.render import registry
 from giga_netcheck.render.terminal import show
+from tests.factories import load_result, load_step
 
 RESULTS = Path(__file__).parent / "golden" / "results"
 
@@ -80,7 +81,12 @@ def rich_result() -> RunResult:
         causes=causes,
         site_file="/home/tanaka/sites/minato-01.yaml",
         not_measured=r.not_measured + ("dns: 2001:db8:10::53 did not answer",),
-        measurements=dataclasses.replace(r.measurements, load={"server": "http://10.20.0.10:8080", "note": "a4:2b:b0:12:34:56"}),
+        measurements=dataclasses.replace(
+            r.measurements,
+            load=load_result(
+                [load_step(10, 0.5, errors={"reset": 5}, error_examples=("reset: from a4:2b:b0:12:34:56",))], url="http://10.20.0.10:8080"
+            ),
+        ),
     )
 
 
@@ -137,7 +143,9 @@ def test_same_original_same_placeholder_everywhere():
     ssid = r.host["wifi"]["ssid"]
     assert re.fullmatch(r"ssid-\d+", ssid) and all(f"({ssid})" in (c.detail or "") for c in r.checks)
     bssid = r.host["wifi"]["bssid"]
-    assert re.fullmatch(r"mac-\d+", bssid) and bssid in r.host["notes"][0] and r.measurements.load["note"] == bssid
+    assert re.fullmatch(r"mac-\d+", bssid) and bssid in r.host["notes"][0]
+    center = next(t for t in r.targets if t.name == "center")
+    assert r.measurements.load.steps[0].error_examples == (f"reset: from {bssid}",) and r.measurements.load.url == center.url
     assert r.site_file == "minato-01.yaml"
     v6 = r.host["resolvers"][1]
     assert re.fullmatch(r"ip6-\d+", v6) and any(v6 in p.reason for p in r.probes if p.reason) and any(v6 in x for x in r.not_measured)

@@ -233,10 +233,10 @@ def test_html_load_ramp_not_measured_and_charted_when_present():
     m = Messages("en")
     text = html_render.render(r, m)
     assert 'data-not-measured="load"' in text and m("chart.load.not_measured") in text
-    ramp = {
-        "steps": [{"connections": n, "goodput_mbps": min(n * 60.0, 420.0)} for n in (1, 2, 4, 8, 16, 32)],
-        "knee": {"connections": 8, "goodput_mbps": 420.0},
-    }
+    from tests.factories import load_result, load_step
+
+    # goodput levels off at 8 connections, where the devices stop meeting their activity
+    ramp = load_result([load_step(n, 1.0 if n <= 8 else 0.5, goodput_mbps=min(n * 60.0, 420.0)) for n in (1, 2, 4, 8, 16, 32)])
     r2 = dataclasses.replace(r, measurements=dataclasses.replace(r.measurements, load=ramp))
     text2 = html_render.render(r2, m)
     assert 'id="chart-load"' in text2 and 'data-knee="1"' in text2

@@ -1,11 +1,11 @@
-"""stats: percentiles, median, jitter, trimmed mean and RTT summaries on hand-computed cases."""
+"""stats: percentiles, median, jitter, trimmed mean, RTT summaries and rounding on hand-computed cases."""
 
 from __future__ import annotations
 
 import pytest
 
 from giga_netcheck.core.models import LatencyStats
-from giga_netcheck.core.stats import jitter, median, percentile, summarize_rtts, trimmed_mean
+from giga_netcheck.core.stats import jitter, median, percentile, rounded, summarize_rtts, trimmed_mean
 
 
 @pytest.mark.parametrize(
@@ -111,3 +111,23 @@ def test_binomial_cdf(k, n, p, expected):
     from giga_netcheck.core.stats import binomial_cdf
 
     assert binomial_cdf(k, n, p) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "value, digits, expected",
+    [
+        (None, 3, None),  # not measured stays not measured
+        (None, 4, None),
+        (12.34567, 3, 12.346),
+        (12.34567, 4, 12.3457),  # the load activities keep four decimals
+        (0.0004, 3, 0.0),
+        (-1.23449, 3, -1.234),
+        (7, 3, 7),
+    ],
+)
+def test_rounded(value, digits, expected):
+    assert rounded(value, digits) == expected
+
+
+def test_rounded_keeps_three_decimals_by_default():
+    assert rounded(1.23456) == 1.235 and rounded(None) is None

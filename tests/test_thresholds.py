@@ -376,13 +376,12 @@ def test_overall_status(statuses, measured, expected):
 def test_load_ramp_gives_a_devices_check(carried, needed, status):
     import dataclasses
 
+    from giga_netcheck.core.models import LoadSupports
     from giga_netcheck.core.thresholds import _load_checks
+    from tests.factories import load_result
 
-    load = {
-        "classroom": {"name": "5-1"},
-        "activity": {"kind": "web-apps"},
-        "supports": {"devices": carried, "needed": needed, "at_least": False, "first_failing_devices": carried + 10},
-    }
+    sup = LoadSupports(devices=carried, needed=needed, enough=carried >= needed, at_least=False, first_failing_devices=carried + 10)
+    load = load_result((), needed, supports=sup)
     base = facts(healthy_measurements())
     (check,) = _load_checks(dataclasses.replace(base, load=load))
     assert (check.id, check.classroom, check.measured, check.threshold, check.status) == (

@@ -17,8 +17,10 @@ Renderers (CSV with a BOM for Excel, the HTML dashboard) work on the :class:`Sum
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import glob
+import io
 import json
 import math
 import re
@@ -27,13 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
+from giga_netcheck.config.site import load_site
+from giga_netcheck.core.board_summary import Inputs, Skipped, Summary, Table
 from giga_netcheck.core.errors import ResultFileError
 from giga_netcheck.core.models import RunResult, claims, from_dict
-from giga_netcheck.core.results import _safe, upgrade
+from giga_netcheck.core.reference import national_share_2024
+from giga_netcheck.core.results import _safe, upgrade, write_atomic
+from giga_netcheck.core.thresholds import mext_recommended_mbps
 from giga_netcheck.monitor.history import Lessons, Record, record_of
+from giga_netcheck.render.html import load_ramp
 
-NATIONAL_SHARE_2024 = 0.216
-"""Share of Japanese schools that met the MEXT recommended bandwidth in 2024 (domain notes, §1)."""
+REFERENCE_TABLE = "reference_figures"
+"""The one-row table of reference figures the SQL reads (``board_summary.sql``: the national share),
+registered on every connection from giga_netcheck/data/reference.yaml (core/reference.py)."""
 
 CONTEXT_FIELDS = ("region", "isp", "line_type", "contract", "ipv4_method", "connection_model")
 """Site context a board breaks its results down by (site file ``context:``)."""
@@ -118,8 +126,6 @@ class SchoolInfo:
 
 def load_sites(paths: Iterable[str | Path]) -> dict[str, SchoolInfo]:
     """School id -> :class:`SchoolInfo` from site files (raises ConfigError for a bad one)."""
-    from giga_netcheck.config.site import load_site
-
     out: dict[str, SchoolInfo] = {}
     for p in paths:
         site = load_site(p)
@@ -133,29 +139,6 @@ def load_sites(paths: Iterable[str | Path]) -> dict[str, SchoolInfo]:
 
 
 # ----------------------------------------------------------------------------- reading
-
-
-@dataclass
-class Skipped:
-    path: str
-    reason: str
-
-
-@dataclass
-class Inputs:
-    """Flattened rows and what was skipped on the way."""
-
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    causes: list[dict[str, Any]] = field(default_factory=list)
-    files: int = 0
-    result_files: int = 0
-    history_files: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    bad_lines: int = 0
-    """History lines that did not parse, in files that were otherwise read."""
-    duplicates: int = 0
-    """Runs seen twice (same run id, e.g. in a result file and a history line); kept once."""
 
 
 def expand(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
@@ -346,8 +329,6 @@ def _cause_rows(row: dict[str, Any], ids: Iterable[str]) -> list[dict[str, Any]]
 
 
 def _knee(load: Any) -> tuple[Optional[float], Optional[float]]:
-    from giga_netcheck.render.html import load_ramp
-
     ramp = load_ramp(load)
     if ramp is None or ramp[1] is None:
         return None, None
@@ -454,8 +435,6 @@ def _mext(students: Optional[int]) -> tuple[Optional[float], Optional[bool]]:
     if not students or students <= 0:
         return None, None
     if students not in _MEXT_CACHE:
-        from giga_netcheck.core.thresholds import mext_recommended_mbps
-
         mbps, est = mext_recommended_mbps(students)
         _MEXT_CACHE[students] = (round(mbps, 1), est)
     return _MEXT_CACHE[students]
@@ -465,7 +444,7 @@ def _mext(students: Optional[int]) -> tuple[Optional[float], Optional[bool]]:
 
 
 def _schemas():
-    import pyarrow as pa
+    import pyarrow as pa  # heavy to import: only when a batch runs
 
     s, f, i, b = pa.string(), pa.float64(), pa.int32(), pa.bool_()
     ts = pa.timestamp("us", tz="UTC")
@@ -509,7 +488,7 @@ def _schemas():
 
 def to_tables(inputs: Inputs) -> dict[str, Any]:
     """Rows -> Arrow tables (``runs``, ``checks``, ``causes``)."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy to import: only when a batch runs
 
     schemas = _schemas()
     rows = {"runs": inputs.runs, "checks": inputs.checks, "causes": inputs.causes}
@@ -534,8 +513,8 @@ def write_dataset(tables: dict[str, Any], out_dir: str | Path, *, partition: str
     (docs/boards.md). Rows are sorted by partition, so each folder gets one file. Each table's
     folder is replaced as a whole, so partitions of an earlier batch do not linger.
     """
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
+    import pyarrow.compute as pc  # heavy to import: only when a batch runs
+    import pyarrow.dataset as ds  # heavy to import: only when a batch runs
 
     if partition not in PARTITIONS:
         raise ValueError(f"partition: expected one of {', '.join(PARTITIONS)}, got {partition!r}")
@@ -608,7 +587,7 @@ def connect_parquet(root: str | Path, *, materialize: bool = False):
     spent more time converting columns no query reads than the queries saved on rescans
     (1M runs: about 1.2 against 4 CPU seconds).
     """
-    import duckdb
+    import duckdb  # heavy to import: only when a batch runs
 
     con = duckdb.connect()
     base = Path(root)
@@ -622,34 +601,39 @@ def connect_parquet(root: str | Path, *, materialize: bool = False):
         con.execute(
             f"CREATE {kind} {name} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false)"
         )
+    register_reference(con)
     return con
 
 
 def connect_arrow(tables: dict[str, Any]):
     """A DuckDB connection over Arrow tables in memory (tests, the benchmark)."""
-    import duckdb
+    import duckdb  # heavy to import: only when a batch runs
 
     con = duckdb.connect()
     for name in DATASETS:
         con.register(name, tables[name])
+    register_reference(con)
     return con
 
 
+def reference_row() -> dict[str, float]:
+    """The row of :data:`REFERENCE_TABLE`: column name -> value, from the reference data file."""
+    return {"national_share_2024": national_share_2024()}
+
+
+def register_reference(con: Any) -> None:
+    """Create :data:`REFERENCE_TABLE` on ``con`` (the figures passed as parameters, never spelled in SQL)."""
+    row = reference_row()
+    columns = ", ".join(f"CAST(? AS DOUBLE) AS {name}" for name in row)
+    con.execute(f"CREATE TABLE {REFERENCE_TABLE} AS SELECT {columns}", list(row.values()))
+
+
 def _empty_view(con, name: str) -> None:
-    import pyarrow as pa
+    import pyarrow as pa  # heavy to import: only when a batch runs
 
     schema = _schemas()[name]
     con.register(f"_{name}_empty", pa.Table.from_pylist([], schema=schema))
     con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")
-
-
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[tuple]
-
-    def dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, r)) for r in self.rows]
 
 
 def aggregate(con) -> dict[str, Table]:
@@ -679,24 +663,12 @@ def _cell(v: Any) -> Any:
 
 def write_csv(table: Table, path: str | Path) -> Path:
     """UTF-8 with a BOM and CRLF line ends: Excel opens Japanese text correctly on double-click."""
-    import csv
-    import io
-
-    from giga_netcheck.core.results import write_atomic
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(table.columns)
     for r in table.rows:
         w.writerow([_cell(v) for v in r])
     return write_atomic(path, "\ufeff" + buf.getvalue())
-
-
-@dataclass
-class Summary:
-    tables: dict[str, Table]
-    inputs: Inputs
-    generated_at: str = field(default_factory=lambda: dt.datetime.now().astimezone().isoformat(timespec="seconds"))
 
 
 def run_batch(

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+
+from giga_netcheck.core.files import lock_fd
 from giga_netcheck.core.results import _safe, write_atomic
 
 REJECTED = "rejected"
@@ -84,10 +87,6 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
     """Send every spooled result, oldest first; see the module docstring for what happens to each."""
-    import httpx
-
-    from giga_netcheck.monitor.history import lock_fd
-
     target = results_url(url)
     d = Path(spool_dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -132,8 +131,6 @@ def _send(
     client, url: str, body: bytes, headers: dict, retries: int, backoff_s: float, sleep: Callable[[float], None]
 ) -> tuple[Optional[int], dict, Optional[str]]:
     """POST with bounded retries; (status or None, JSON answer, last error text)."""
-    import httpx
-
     error: Optional[str] = None
     status: Optional[int] = None
     answer: dict = {}

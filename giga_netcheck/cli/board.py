@@ -9,9 +9,14 @@ from typing import Any, Optional
 
 import typer
 
+from giga_netcheck.board import batch
+from giga_netcheck.board.upload import deliver, results_url, upload
 from giga_netcheck.cli.common import err, out
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages, detect_lang
+from giga_netcheck.core.models import to_dict
+from giga_netcheck.core.results import write_atomic
+from giga_netcheck.render import dashboard as board_html
 
 TOKEN_ENV = "GIGA_NETCHECK_UPLOAD_TOKEN"
 
@@ -45,10 +50,6 @@ def batch_cmd(
     Bad or partial files are skipped with their reason; the batch never stops on one. Exit codes:
     0 done, 2 usage or site-file error, 3 no run could be read.
     """
-    from giga_netcheck.board import batch
-    from giga_netcheck.core.results import write_atomic
-    from giga_netcheck.render import dashboard as board_html
-
     m = Messages(lang or detect_lang())
     if partition not in batch.PARTITIONS:
         err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--partition: expected month or day, got {partition!r}')}")
@@ -110,8 +111,6 @@ def upload_cmd(
     """
     m = Messages(lang or detect_lang())
     try:
-        from giga_netcheck.board.upload import deliver, results_url
-
         results_url(url)
     except ValueError as exc:
         err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--url: {exc}')}")
@@ -141,9 +140,6 @@ def report_delivery(m: Messages, d: Any, spool_dir: Path) -> None:
 
 def upload_after_run(m: Messages, result: Any, site: Any, url: str, token: Optional[str], spool_dir: Path) -> None:
     """``run --upload``: the result (with the site's context:) to the spool, then the spool to the center."""
-    from giga_netcheck.board.upload import upload
-    from giga_netcheck.core.models import to_dict
-
     doc = to_dict(result)
     context = getattr(site, "context", None)
     if context:

@@ -22,7 +22,11 @@ from giga_netcheck.config.load import ACTIVITIES
 from giga_netcheck.config.site import default_site, load_site
 from giga_netcheck.core.errors import ConfigError, ProbeError
 from giga_netcheck.core.i18n import Messages, detect_lang, translate
+from giga_netcheck.core.models import to_dict
+from giga_netcheck.measure.hostinfo import detect
 from giga_netcheck.measure.probes.base import ProbeContext, Progress
+from giga_netcheck.measure.probes.load import LoadProbe, make_plan
+from giga_netcheck.measure.runner import identify, load_profiles
 from giga_netcheck.render.terminal import show_load
 
 probe_app = typer.Typer(help="Run one probe on its own (load: a classroom of emulated devices).", no_args_is_help=True)
@@ -66,9 +70,6 @@ def load_cmd(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress lines."),
 ) -> None:
     """Emulate a classroom of devices against a measurement server and find how many it carries."""
-    from giga_netcheck.measure.probes.load import LoadProbe, make_plan
-    from giga_netcheck.measure.runner import identify
-
     m = Messages(lang or detect_lang())
     try:
         the_site = load_site(site) if site else default_site()
@@ -77,13 +78,12 @@ def load_cmd(
         over = {k: v for k, v in (("devices", devices), ("activity", activity), ("steps", steps), ("step_s", step_s)) if v is not None}
         if over:
             the_site = dataclasses.replace(the_site, load=dataclasses.replace(the_site.load, enabled=True, **over))
+        profiles = load_profiles(the_site)  # the classroom's profile declares the activity
     except ConfigError as exc:
         err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     host: dict[str, Any] = {}
     if the_site.gateway in (None, "auto"):
-        from giga_netcheck.measure.hostinfo import detect
-
         host = detect().to_dict()
     targets = the_site.targets(host.get("gateway_ipv4"))
     servers: dict[str, dict[str, Any]] = {}
@@ -104,6 +104,7 @@ def load_cmd(
         resolvers={},
         stop=stop,
         progress=_Lines(not no_progress),
+        profiles=profiles,
     )
     probe = LoadProbe(quick=quick)
     why = probe.check(ctx)
@@ -117,13 +118,13 @@ def load_cmd(
             "load.caps",
             activity=plan.activity.kind,
             devices=max(plan.counts),
-            cap=caps["max_devices"],
+            cap=caps.max_devices,
             target=plan.target.name,
             url=plan.target.url,
-            steps=caps["steps"],
+            steps=caps.steps,
             step_s=f"{plan.step_s:g}",
-            seconds=f"{caps['max_duration_s']:.0f}",
-            mb=f"{caps['max_bytes'] / 1e6:.0f}",
+            seconds=f"{caps.max_duration_s:.0f}",
+            mb=f"{caps.max_bytes / 1e6:.0f}",
         ),
         highlight=False,
     )
@@ -160,11 +161,11 @@ def load_cmd(
         raise typer.Exit(3)
     show_load(out, load, m)
     if json_path:
-        json_path.write_text(json.dumps(load, indent=1, ensure_ascii=False), encoding="utf-8")
+        json_path.write_text(json.dumps(to_dict(load), indent=1, ensure_ascii=False), encoding="utf-8")
         out.print(m("report_written", path=str(json_path)), highlight=False)
     if stop.is_set():
         raise typer.Exit(130)
-    raise typer.Exit(0 if load["supports"]["enough"] else 1)
+    raise typer.Exit(0 if load.supports.enough else 1)
 
 
 def register(app: typer.Typer) -> None:

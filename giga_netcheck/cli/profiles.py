@@ -19,6 +19,8 @@ from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages, detect_lang
 from giga_netcheck.core.models import School, to_dict
 from giga_netcheck.core.profile import LIMIT_KEYS, Profile, SchoolRule
+from giga_netcheck.core.thresholds import school_needs
+from giga_netcheck.measure.loadgen.activities import activity_for
 
 USAGE = 2
 
@@ -188,6 +190,7 @@ def describe(p: Profile, m: Messages, *, devices: int = 35, students: Optional[i
     out.append(
         "  " + m("profiles.show.example", devices=n, down=_mbps(round(p.need_down_mbps(n), 3)), up=_mbps(round(p.need_up_mbps(n), 3)))
     )
+    item("profiles.show.load", _load_text(p, n, m))
 
     out.append(m("profiles.show.limits"))
     for key in LIMIT_KEYS:
@@ -204,8 +207,6 @@ def describe(p: Profile, m: Messages, *, devices: int = 35, students: Optional[i
         for k, src in rule.sources.items():
             out.append(f"    {k}: {src}")
         if students:
-            from giga_netcheck.core.thresholds import school_needs
-
             for need in school_needs(rule, School(students=students)):
                 out.append(
                     "  "
@@ -218,6 +219,19 @@ def describe(p: Profile, m: Messages, *, devices: int = 35, students: Optional[i
                     )
                 )
     return out
+
+
+def _load_text(p: Profile, devices: int, m: Messages) -> str:
+    """What the load probe's devices do for a classroom on ``p``: the activity and its rate (a mix: its largest part's)."""
+    part = p.load_part(devices)
+    if part.load is None:
+        return m("profiles.show.load_none")
+    act = activity_for(None, None, part)
+    rate = getattr(act, "bitrate_mbps", None) or getattr(act, "down_mbps", None)
+    text = act.kind + (f" {_mbps(rate)} Mbps" if rate else "")
+    if part is not p:
+        return f"{text} ({m('profiles.show.load_part', name=part.name)})"
+    return text + (f" — {part.load.source}" if rate else "")
 
 
 def rule_text(rule: SchoolRule, m: Messages) -> str:

@@ -15,15 +15,23 @@ import typer
 from rich.progress import BarColumn, Progress as RichBar, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from giga_netcheck import __version__
+from giga_netcheck.cli.board import upload_after_run
 from giga_netcheck.cli.common import Exit, RichProgress, err, fail as _fail, messages as _messages, out
-from giga_netcheck.config.site import Site, default_site, load_site
+from giga_netcheck.cli.schedule import Unattended, resolve_mode  # scheduled mode, history, Prometheus
+from giga_netcheck.config.site import SPEEDTEST_HOST, ProbeSettings, Site, default_site, load_site
 from giga_netcheck.core.errors import ConfigError, ResultFileError
 from giga_netcheck.core.i18n import Messages
-from giga_netcheck.core.models import RunResult
+from giga_netcheck.core.models import Classroom, RunResult, School
+from giga_netcheck.core.redact import redact
 from giga_netcheck.core.results import load as load_result, report_basename, write_atomic
+from giga_netcheck.measure.engines import ENGINES
+from giga_netcheck.measure.hostinfo import detect
 from giga_netcheck.measure.probes.base import Progress
+from giga_netcheck.measure.runner import conclude, load_profiles, run
 from giga_netcheck.render import EXTENSIONS, registry as renderers
 from giga_netcheck.render.terminal import show
+from giga_netcheck.server.app import ServerConfig, ServerThread, run_server
+from giga_netcheck.server.collect import Collector, Tokens
 
 app = typer.Typer(
     help="Find out why a school's network is slow: measure bandwidth, latency and DNS from where you "
@@ -35,8 +43,6 @@ app = typer.Typer(
 
 
 def _host_info() -> dict[str, Any]:
-    from giga_netcheck.measure.hostinfo import detect
-
     return detect().to_dict()
 
 
@@ -53,9 +59,6 @@ def _exit_code(result: RunResult) -> Exit:
 
 
 def _demo_site(url: str) -> Site:
-    from giga_netcheck.config.site import ProbeSettings
-    from giga_netcheck.core.models import Classroom, School
-
     return Site(
         school=School("demo", "Demo (loopback)", None),
         profile="default",
@@ -73,9 +76,6 @@ def _demo_site(url: str) -> Site:
 def _with_engine(site: Site, engine: str) -> Site:
     """``run --engine``: every center and internet target measured by ``engine``; with speedtest and
     no internet target, the nearest Ookla server is one."""
-    from giga_netcheck.config.site import SPEEDTEST_HOST
-    from giga_netcheck.measure.engines import ENGINES
-
     if engine not in ENGINES:
         raise ConfigError(f"--engine: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
     if engine == "speedtest" and not site.internet:
@@ -168,8 +168,6 @@ def run_cmd(
     error, 3 nothing could be measured, 4 another scheduled run holds the lock, 5 the time limit
     was reached, 130 interrupted (the partial report is still written).
     """
-    from giga_netcheck.measure.runner import load_profiles, run
-
     m = _messages(lang)
     unknown = [f for f in formats if f not in renderers()]
     if unknown:
@@ -177,8 +175,6 @@ def run_cmd(
     server = None
     try:
         if demo:
-            from giga_netcheck.server.app import ServerConfig, ServerThread
-
             server = ServerThread(ServerConfig(host="127.0.0.1", port=0)).start()
             the_site = _demo_site(server.url)
             err.print(f"[dim]{m('demo.note')}[/]")
@@ -189,8 +185,6 @@ def run_cmd(
         if engine:
             the_site = _with_engine(the_site, engine)
         load_profiles(the_site)  # a bad profile fails now, before anything is measured
-        from giga_netcheck.cli.schedule import Unattended, resolve_mode  # scheduled mode, history, Prometheus
-
         mode_name = resolve_mode(mode, quick, m)
         quick = mode_name == "quick"
         job = Unattended.prepare(
@@ -248,8 +242,6 @@ def run_cmd(
         raise exc
     result: RunResult = box["result"]
     if redact_ids:
-        from giga_netcheck.core.redact import redact
-
         result = redact(result)
     written = _write_reports(result, m, out_dir, formats) if not job or job.keep_reports(result) else []
     if json_path:
@@ -263,8 +255,6 @@ def run_cmd(
     for p in written:
         out.print(m("report_written", path=str(p)), highlight=False)
     if upload_url:
-        from giga_netcheck.cli.board import upload_after_run
-
         upload_after_run(m, result, the_site, upload_url, upload_token, spool_dir or out_dir / "spool")
     raise typer.Exit(int(job.exit_code(result, _exit_code(result)) if job else _exit_code(result)))
 
@@ -287,14 +277,10 @@ def serve_cmd(
     lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
 ) -> None:
     """Run the measurement server (for the board's data center or a second laptop in the school)."""
-    from giga_netcheck.server.app import ServerConfig, run_server
-
     m = _messages(lang)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     collector = None
     if collect_dir is not None or tokens_file is not None:
-        from giga_netcheck.server.collect import Collector, Tokens
-
         if collect_dir is None or tokens_file is None:
             _fail(m, "error.config", Exit.USAGE, message="--collect and --tokens go together")
         try:
@@ -333,14 +319,10 @@ def report_cmd(
     ),
 ) -> None:
     """Render a saved result again (re-running thresholds and triage by default)."""
-    from giga_netcheck.measure.runner import conclude, load_profiles
-
     m = _messages(lang)
     try:
         result = load_result(result_file)
         if retriage:
-            from giga_netcheck.config.site import Site
-
             site = Site(
                 school=result.school,
                 profile=result.profile,
@@ -357,8 +339,6 @@ def report_cmd(
     except ConfigError as exc:
         _fail(m, "error.config", Exit.USAGE, message=str(exc))
     if redact_ids:
-        from giga_netcheck.core.redact import redact
-
         result = redact(result)
     if fmt == "terminal":
         show(out, result, m)

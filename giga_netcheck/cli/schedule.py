@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,7 +29,9 @@ from giga_netcheck.config.site import Site, load_site
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult
+from giga_netcheck.core.results import write_atomic
 from giga_netcheck.measure.probes.base import Progress
+from giga_netcheck.measure.runner import run
 from giga_netcheck.monitor import history as hist, prometheus
 from giga_netcheck.monitor.scheduled import (
     HARD_LIMIT_GRACE_S,
@@ -50,6 +53,7 @@ from giga_netcheck.monitor.scheduled import (
     widened,
     with_cause,
 )
+from giga_netcheck.render.common import evidence_text
 
 EXIT_LOCKED = 4
 EXIT_TIME_LIMIT = 5
@@ -224,8 +228,6 @@ class Unattended:
     # --------------------------------------------------------------------- running
     def run(self, quick: bool, host: dict[str, Any], progress: Progress) -> RunResult:
         """Measure (in the worker thread): the scheduled plan, or a plain run; add peak-congestion."""
-        from giga_netcheck.measure.runner import run
-
         assert self.stop is not None
         try:
             if self.plan is not None:
@@ -377,8 +379,6 @@ def schedule_cmd(
                     typer.echo(f"# {name}\n{text}")
                 raise typer.Exit(0)
             folder = to or Path.home() / ".config" / "systemd" / "user"
-            from giga_netcheck.core.results import write_atomic
-
             for name, text in units.items():
                 p = write_atomic(folder / name, text)
                 os.chmod(p, 0o644)
@@ -392,8 +392,6 @@ def schedule_cmd(
         typer.echo(line)  # plain: a crontab line must not be wrapped or styled
         raise typer.Exit(0)
     if to is not None:
-        from giga_netcheck.core.results import write_atomic
-
         existing = to.read_text(encoding="utf-8") if to.exists() else ""
         write_atomic(to, merge_crontab(existing, line, the_site.school.id))
         typer.echo(m("schedule.written", path=str(to)))
@@ -544,8 +542,6 @@ def history_cmd(
     out.print(f"[bold]{m('history.analysis', lessons=lessons.label())}[/]", highlight=False)
     _print_cause(out, m, view.cause)
     if html_out is not None:
-        from giga_netcheck.core.results import write_atomic
-
         write_atomic(html_out, history_html(view, m))
         out.print(m("history.html_written", path=str(html_out)), highlight=False)
 
@@ -555,8 +551,6 @@ def _day(when: Optional[dt.datetime]) -> str:
 
 
 def _print_cause(out: Console, m: Messages, cause: Any) -> None:
-    from giga_netcheck.render import evidence_text
-
     if cause is None:
         out.print("  " + m("history.no_peak", reason=m("history.no_peak.reason")), highlight=False)
         return
@@ -570,28 +564,24 @@ def _print_cause(out: Console, m: Messages, cause: Any) -> None:
 
 def history_html(view: HistoryView, m: Messages) -> str:
     """A standalone page: the two trend tables (with a bar per hour) and the analysis."""
-    from html import escape as e
-
-    from giga_netcheck.render import evidence_text
-
     t = view.trends
     peak = max((b.down_mbps_p50 or 0.0 for b in t.hours), default=0.0) or 1.0
     parts = [
         "<!DOCTYPE html>",
-        f'<html lang="{e(m.lang)}"><head><meta charset="utf-8">',
-        f"<title>{e(m('history.title'))} — {e(view.school)}</title>",
+        f'<html lang="{escape(m.lang)}"><head><meta charset="utf-8">',
+        f"<title>{escape(m('history.title'))} — {escape(view.school)}</title>",
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}"
         "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}"
         "tr.lesson td:first-child{font-weight:bold}.bar{display:inline-block;height:.8em;background:#4a7ebb}"
         ".cause{border-left:4px solid #c0392b;padding-left:1em}</style></head><body>",
-        f"<h1>{e(m('history.heading', school=view.school, runs=t.runs, first=_day(t.first), last=_day(t.last)))}</h1>",
-        f"<p>{e(m('history.figures', role=t.role or '—', plan=m(f'plan.{t.plan}') if t.plan else '—'))}</p>",
+        f"<h1>{escape(m('history.heading', school=view.school, runs=t.runs, first=_day(t.first), last=_day(t.last)))}</h1>",
+        f"<p>{escape(m('history.figures', role=t.role or '—', plan=m(f'plan.{t.plan}') if t.plan else '—'))}</p>",
     ]
     if view.skipped:
-        parts.append(f"<p>{e(m('history.skipped', n=view.skipped))}</p>")
+        parts.append(f"<p>{escape(m('history.skipped', n=view.skipped))}</p>")
     for by, title, first in (("hour", "history.by_hour", "history.col.hour"), ("weekday", "history.by_weekday", "history.col.weekday")):
-        parts.append(f"<h2>{e(m(title))}</h2><table><thead><tr>")
-        parts += [f"<th>{e(m(c))}</th>" for c in (first, "history.col.lesson") + _COLS]
+        parts.append(f"<h2>{escape(m(title))}</h2><table><thead><tr>")
+        parts += [f"<th>{escape(m(c))}</th>" for c in (first, "history.col.lesson") + _COLS]
         parts.append("<th></th></tr></thead><tbody>")
         buckets = t.hours if by == "hour" else t.weekdays
         for b, row in zip(buckets, _bucket_rows(view, m, by)):
@@ -599,21 +589,21 @@ def history_html(view: HistoryView, m: Messages) -> str:
             cls = ' class="lesson"' if row[1] else ""
             parts.append(
                 f"<tr{cls}>"
-                + "".join(f"<td>{e(x)}</td>" for x in row)
+                + "".join(f"<td>{escape(x)}</td>" for x in row)
                 + f'<td style="text-align:left;min-width:12em"><span class="bar" style="width:{width}%"></span></td></tr>'
             )
         parts.append("</tbody></table>")
-    parts.append(f"<h2>{e(m('history.analysis', lessons=view.lessons.label()))}</h2>")
+    parts.append(f"<h2>{escape(m('history.analysis', lessons=view.lessons.label()))}</h2>")
     c = view.cause
     if c is None:
-        parts.append(f"<p>{e(m('history.no_peak', reason=m('history.no_peak.reason')))}</p>")
+        parts.append(f"<p>{escape(m('history.no_peak', reason=m('history.no_peak.reason')))}</p>")
     else:
         parts.append(
-            f'<div class="cause"><p><strong>{e(m(f"cause.{c.id}"))}</strong> <code>{e(c.id)}</code> — '
-            f"{e(m(f'segment.{c.segment}'))}, {c.confidence:.0%}</p><ul>"
+            f'<div class="cause"><p><strong>{escape(m(f"cause.{c.id}"))}</strong> <code>{escape(c.id)}</code> — '
+            f"{escape(m(f'segment.{c.segment}'))}, {c.confidence:.0%}</p><ul>"
         )
-        parts += [f"<li>{e(evidence_text(x))}</li>" for x in c.evidence]
-        parts.append(f"</ul><p>→ {e(m(c.advice))}</p></div>")
+        parts += [f"<li>{escape(evidence_text(x))}</li>" for x in c.evidence]
+        parts.append(f"</ul><p>→ {escape(m(c.advice))}</p></div>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from giga_netcheck.config.schema import ListOf, Num, Obj, Str
@@ -67,8 +67,6 @@ class LoadSettings:
     """...and only with this confirmation set too."""
 
     def quick(self) -> LoadSettings:
-        from dataclasses import replace
-
         return replace(self, steps=min(self.steps, 3), step_s=min(self.step_s, 3.0), segment_s=min(self.segment_s, 1.0))
 
 

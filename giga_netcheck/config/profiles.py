@@ -19,8 +19,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
+from giga_netcheck.config.load import ACTIVITIES
 from giga_netcheck.config.schema import Either, ListOf, Num, Obj, Str, printable, validate
 from giga_netcheck.config.yamlfile import config_error as _error, read_yaml
 from giga_netcheck.core.errors import ConfigError, UnknownProfileError
@@ -28,6 +29,7 @@ from giga_netcheck.core.profile import (
     FIGURE_KEYS,
     LIMIT_KEYS,
     Limit,
+    LoadActivity,
     MixPart,
     Profile,
     school_rule_of as _school_rule,
@@ -128,6 +130,13 @@ PROFILE_SCHEMA = Obj(
             }
         ),
         "school": Obj({"recommended_bandwidth": Either((Str(choices=("mext-2024", "none")), _SCHOOL_RULE))}),
+        # what the load probe's devices do (docs/profiles.md); the bitrate defaults to down_mbps_per_device
+        "load": Obj(
+            {
+                "activity": Str(choices=ACTIVITIES),
+                "bitrate_mbps": Obj({"value": Num(0.05, 100), "source": Str()}, required=("value", "source")),
+            }
+        ),
     }
 )
 
@@ -260,7 +269,7 @@ def _shadowed(path: Path, dirs: list[Path]) -> Optional[Path]:
     return None
 
 
-def _merge(base: dict, over: dict) -> dict:
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
@@ -270,7 +279,7 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _merge_profile(base: dict, over: dict) -> dict:
+def _merge_profile(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``extends:``: the child's keys over the parent's; a school rule of another kind replaces, never blends."""
     base = {k: v for k, v in base.items() if k not in ("name", "description", "source")}  # a child speaks for itself
     merged = _merge(base, {k: v for k, v in over.items() if k != "extends"})
@@ -281,7 +290,7 @@ def _merge_profile(base: dict, over: dict) -> dict:
     return merged
 
 
-def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> tuple[dict, tuple[str, ...]]:
+def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The data of the profile file at ``path`` with ``extends:`` resolved, and the parents' paths."""
     if len(chain) > MAX_DEPTH:
         raise _error(f"extends nests deeper than {MAX_DEPTH} profiles", path=str(path), key="extends")
@@ -293,7 +302,8 @@ def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> 
     me = _resolved(path)
     seen = chain + (me,)
     parent = data.get("extends")
-    merged, parents = data, ()
+    merged: dict[str, Any] = data
+    parents: tuple[str, ...] = ()
     if parent is not None:
         ref = str(parent).strip()
         same_name = not _is_path(ref) and ref == path.stem
@@ -317,14 +327,20 @@ def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> 
         merged, parents = _merge_profile(base, data), (str(ppath),) + grand
     if merged.get("mix"):
         own = data.get("classroom") or {}
+        whose = "" if data.get("mix") else f" (it inherits mix: through extends: {data.get('extends')})"
         for k in FIGURE_KEYS:
             if k in own:
-                whose = "" if data.get("mix") else f" (it inherits mix: through extends: {data.get('extends')})"
                 raise _error(
                     f"a profile with mix: takes its need from the mix{whose}; remove this key or the mix",
                     path=str(path),
                     key=f"classroom.{k}",
                 )
+        if "load" in data:
+            raise _error(
+                f"a profile with mix: takes its load activity from its largest part{whose}; remove this key or the mix",
+                path=str(path),
+                key="load",
+            )
     return merged, parents
 
 
@@ -336,7 +352,7 @@ def _locate(ref: str, dirs: list[Path], *, near: Optional[Path], skip: Sequence[
     return find_profile(ref, dirs, skip)
 
 
-def _check_school_rule(data: dict, path: Path) -> None:
+def _check_school_rule(data: dict[str, Any], path: Path) -> None:
     """Per-rule keys: what each rule needs, and keys that belong to another rule."""
     rule = (data.get("school") or {}).get("recommended_bandwidth")
     if not isinstance(rule, dict):
@@ -394,6 +410,7 @@ def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, 
     margin = room.get("warn_margin")
 
     parts: list[MixPart] = []
+    load: Optional[LoadActivity] = None  # a mix: its largest part's (Profile.load_part)
     if data.get("mix"):
         me = _resolved(path)
         for i, entry in enumerate(data["mix"]):
@@ -446,6 +463,7 @@ def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, 
         share = float(room["active_share"]["value"])
         limits = {k: own_limits[k] for k in LIMIT_KEYS}
         warn_margin = float(margin["value"]) if margin else 1.0
+        load = _load_activity(data.get("load"), room, path)
 
     rule = (data.get("school") or {}).get("recommended_bandwidth", "mext-2024")
     if isinstance(rule, dict) and rule["rule"] == "mext-2024" and not rule.get("points"):
@@ -469,7 +487,21 @@ def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, 
         school_rule=_school_rule(rule) if isinstance(rule, dict) else None,
         default_devices=int(room["devices"]["value"]) if "devices" in room else None,
         shadows=str(s) if (s := _shadowed(path, dirs)) else None,
+        load=load,
     )
+
+
+def _load_activity(raw: Optional[dict[str, Any]], room: dict[str, Any], path: Path) -> Optional[LoadActivity]:
+    """The ``load:`` keys of a single-activity profile, ``extends:`` resolved; None when it declares no activity."""
+    if not raw:
+        return None
+    if "activity" not in raw:
+        raise _error("missing (set it here or in the profile this one extends)", path=str(path), key="load.activity")
+    rate = raw.get("bitrate_mbps")
+    if rate is not None:
+        return LoadActivity(str(raw["activity"]), float(rate["value"]), str(rate["source"]))
+    down = room["down_mbps_per_device"]
+    return LoadActivity(str(raw["activity"]), float(down["value"]), f"classroom.down_mbps_per_device: {down['source']}")
 
 
 def compose(parts: Sequence[tuple[str, int]], dirs: list[Path], name: Optional[str] = None) -> Profile:

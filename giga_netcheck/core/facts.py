@@ -16,6 +16,7 @@ from giga_netcheck.core.models import (
     DnsSeries,
     FamilyPath,
     LatencySeries,
+    LoadResult,
     Measurements,
     PathHop,
     ProbeRecord,
@@ -38,7 +39,7 @@ class Facts:
     dns: tuple[DnsSeries, ...]
     unidentified: dict[str, str] = field(default_factory=dict)
     """Target name -> why its URL was not accepted as a measurement server."""
-    load: Optional[dict] = None
+    load: Optional[LoadResult] = None
     """The load probe's section (docs/load.md), None when it did not run."""
     families: tuple[FamilyPath, ...] = ()
     """IPv4 and IPv6 to the same services (probes/family.py)."""
@@ -120,8 +121,7 @@ class Facts:
     def line(self, direction: str) -> Optional[BandwidthMeasurement]:
         """The multi-stream figure to the farthest server that measured (internet before center)."""
         for role in ("internet", "center"):
-            found = [self.throughput(t.name, direction) for t in self.by_role(role)]
-            found = [b for b in found if b is not None]
+            found = [b for t in self.by_role(role) if (b := self.throughput(t.name, direction)) is not None]
             if found:
                 return min(found, key=lambda b: b.goodput_mbps or 0.0)
         return None

@@ -7,8 +7,9 @@ from the steps it was computed from (and is tested on synthetic steps).
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
+from giga_netcheck.core.models import LoadBufferbloat, LoadKnee, LoadResponsiveness, LoadStep, LoadSupports
 from giga_netcheck.core.stats import trimmed_mean
 from giga_netcheck.core.triage import bufferbloat_grade
 
@@ -24,7 +25,7 @@ def plan_steps(needed: int, max_factor: float, steps: int, max_devices: int) -> 
     return sorted(set(counts))
 
 
-def knee(steps: Sequence[dict[str, Any]], share: float = MEET_SHARE) -> Optional[dict[str, Any]]:
+def knee(steps: Sequence[LoadStep], share: float = MEET_SHARE) -> Optional[LoadKnee]:
     """The capacity knee: the largest device count carried before the first step that is not.
 
     Steps are taken in device order; only complete steps with a verdict count. A step counts as
@@ -32,37 +33,37 @@ def knee(steps: Sequence[dict[str, Any]], share: float = MEET_SHARE) -> Optional
     so a lucky larger step after a failing one does not lift the knee. None when even the first
     step is not carried (or nothing was judged).
     """
-    judged = sorted((s for s in steps if s.get("complete", True) and s.get("met_share") is not None), key=lambda s: s["devices"])
-    best: Optional[dict[str, Any]] = None
-    failing: Optional[dict[str, Any]] = None
+    judged = sorted((s for s in steps if s.complete and s.met_share is not None), key=lambda s: s.devices)
+    best: Optional[LoadStep] = None
+    failing: Optional[LoadStep] = None
     for s in judged:
-        if s["met_share"] >= share:
+        if (s.met_share or 0.0) >= share:
             best = s
         else:
             failing = s
             break
-    if best is None:
+    if best is None or best.met_share is None:
         return None
-    return {
-        "devices": best["devices"],
-        "connections": best.get("connections", best["devices"]),
-        "goodput_mbps": best.get("goodput_mbps"),
-        "met_share": best["met_share"],
-        "first_failing_devices": failing["devices"] if failing else None,
-        "beyond_ramp": failing is None,
-    }
+    return LoadKnee(
+        devices=best.devices,
+        connections=best.connections,
+        goodput_mbps=best.goodput_mbps,
+        met_share=best.met_share,
+        first_failing_devices=failing.devices if failing else None,
+        beyond_ramp=failing is None,
+    )
 
 
-def supports(k: Optional[dict[str, Any]], needed: int) -> dict[str, Any]:
+def supports(k: Optional[LoadKnee], needed: int) -> LoadSupports:
     """How many of the devices the classroom needs the ramp showed carried."""
-    carried = k["devices"] if k else 0
-    return {
-        "devices": carried,
-        "needed": needed,
-        "enough": carried >= needed,
-        "at_least": bool(k and k.get("beyond_ramp")),  # no step failed: capacity is this or more
-        "first_failing_devices": k.get("first_failing_devices") if k else None,
-    }
+    carried = k.devices if k else 0
+    return LoadSupports(
+        devices=carried,
+        needed=needed,
+        enough=carried >= needed,
+        at_least=bool(k and k.beyond_ramp),  # no step failed: capacity is this or more
+        first_failing_devices=k.first_failing_devices if k else None,
+    )
 
 
 def rpm(foreign_ms: Sequence[float], self_ms: Sequence[float], trim_pct: float = 5.0) -> tuple[Optional[float], Optional[float]]:
@@ -91,25 +92,30 @@ def rpm_rating(value: Optional[float]) -> Optional[str]:
     return "excellent"
 
 
+def responsiveness(steps: Sequence[LoadStep]) -> Optional[LoadResponsiveness]:
+    """RPM and its rating at the largest complete step (the most load the ramp judged)."""
+    complete = [s for s in steps if s.complete]
+    if not complete:
+        return None
+    loaded = max(complete, key=lambda s: s.devices)
+    return LoadResponsiveness(
+        rpm=loaded.rpm, working_rtt_ms=loaded.working_rtt_ms, rating=rpm_rating(loaded.rpm), at_devices=loaded.devices
+    )
+
+
 def grade(increase_ms: Optional[float]) -> Optional[str]:
     return None if increase_ms is None else bufferbloat_grade(max(0.0, increase_ms))
 
 
-def worst_increase(step: dict[str, Any]) -> Optional[tuple[str, float]]:
-    """(target, increase) of the hop whose RTT rose most in this step."""
-    incs = [(h["target"], h["increase_ms"]) for h in step.get("latency", ()) if h.get("increase_ms") is not None]
-    return max(incs, key=lambda x: x[1]) if incs else None
-
-
-def bufferbloat(steps: Sequence[dict[str, Any]]) -> Optional[dict[str, Any]]:
+def bufferbloat(steps: Sequence[LoadStep]) -> Optional[LoadBufferbloat]:
     """The grade of the largest RTT increase at any hop in any complete step (the queue's worst)."""
     worst: Optional[tuple[float, str, int]] = None
     for s in steps:
-        if not s.get("complete", True):
+        if not s.complete:
             continue
-        w = worst_increase(s)
-        if w is not None and (worst is None or w[1] > worst[0]):
-            worst = (w[1], w[0], s["devices"])
+        hop = s.worst_hop()
+        if hop is not None and hop.increase_ms is not None and (worst is None or hop.increase_ms > worst[0]):
+            worst = (hop.increase_ms, hop.target, s.devices)
     if worst is None:
         return None
-    return {"grade": grade(worst[0]), "increase_ms": round(worst[0], 3), "target": worst[1], "at_devices": worst[2]}
+    return LoadBufferbloat(grade=grade(worst[0]), increase_ms=round(worst[0], 3), target=worst[1], at_devices=worst[2])

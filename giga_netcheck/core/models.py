@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
+from giga_netcheck.core.i18n import Text, encode_args
+
 SCHEMA_VERSION = 1
 
 Role = Literal["gateway", "center", "internet"]
@@ -93,7 +95,8 @@ class BandwidthMeasurement:
     """Seconds discarded at the start (TCP slow start)."""
     interval_s: float
     goodput_mbps: Optional[float]
-    """Bytes moved after the warm-up divided by the time after the warm-up."""
+    """The headline figure, reduced as ``goodput_method`` says (bytes moved after the warm-up
+    divided by the time after it, for every engine but the scheduled light plan's)."""
     p50_mbps: Optional[float]
     p90_mbps: Optional[float]
     bytes_total: int
@@ -113,6 +116,9 @@ class BandwidthMeasurement:
     """``ipv4`` or ``ipv6`` when the test was pinned to one family (see ``families``); None: as the OS chose."""
     proxy: Optional[str] = None
     """The HTTP proxy this test went through; None: direct."""
+    goodput_method: Optional[str] = None
+    """How ``goodput_mbps`` was reduced (core/goodput.py): ``after-warmup``, ``whole-transfer`` or
+    ``first-byte-to-last``; None in results written before the field."""
 
 
 @dataclass(frozen=True)
@@ -268,13 +274,201 @@ class DiscoveredPath:
     error_kind: Optional[str] = None
 
 
+# ------------------------------------------------------------------------------ the load ramp
+# ``measurements.load``: written by the load probe (measure/probes/load.py), reduced by
+# core/load.py, read by thresholds, triage and the renderers. The field order is the JSON order
+# (docs/load.md shows the section, docs/result-schema.md every field).
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadHop:
+    """RTT to one hop during one step, against its idle RTT just before the ramp."""
+
+    target: str
+    role: str = ""
+    method: str = ""
+    p50_ms: Optional[float] = None
+    """Median of the step's samples, its first quarter left out (the queue is still filling)."""
+    p95_ms: Optional[float] = None
+    loss_pct: Optional[float] = None
+    idle_p50_ms: Optional[float] = None
+    increase_ms: Optional[float] = None
+    """``p50_ms - idle_p50_ms``; None when either is missing."""
+    grade: Optional[str] = None
+    """Bufferbloat grade of the increase (A+ ... F)."""
+    rtts_ms: tuple[Optional[float], ...] = ()
+    """Every sample of the step, in order; None is a lost probe."""
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadStep:
+    """One step of the ramp: ``devices`` emulated devices doing the activity for ``duration_s``."""
+
+    devices: int
+    connections: int
+    """Devices x connections per device: what a session table must hold."""
+    complete: bool = True
+    """False for a step cut short (Ctrl-C, a cap); it never counts for the knee."""
+    stopped: Optional[str] = None
+    """Why the step was cut: ``interrupted``, ``byte-cap``, ``time-cap``."""
+    duration_s: float = 0.0
+    met: int = 0
+    """Devices whose activity was served."""
+    judged: int = 0
+    """Devices that had something to judge."""
+    met_share: Optional[float] = None
+    """``met / judged``; None when nothing was judged."""
+    goodput_mbps: float = 0.0
+    down_mbps: float = 0.0
+    up_mbps: float = 0.0
+    bytes: int = 0
+    samples_mbps: tuple[float, ...] = ()
+    """Goodput every 0.5 s."""
+    peak_open_connections: int = 0
+    connections_opened: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    """Connection errors by kind (``refused``, ``reset``, ``timeout`` ...)."""
+    devices_with_errors: int = 0
+    error_examples: tuple[str, ...] = ()
+    activity: dict[str, Any] = field(default_factory=dict)
+    """The activity's own figures for the step (segments and stalls, pages, items ...; docs/load.md)."""
+    rpm: Optional[float] = None
+    working_rtt_ms: Optional[float] = None
+    foreign_rtts_ms: tuple[float, ...] = ()
+    self_rtt_count: int = 0
+    latency: tuple[LoadHop, ...] = ()
+
+    def failed_connections(self, kinds: tuple[str, ...]) -> int:
+        """Connection errors of these kinds in this step."""
+        return sum(int(self.errors.get(k, 0)) for k in kinds)
+
+    def worst_hop(self) -> Optional[LoadHop]:
+        """The hop whose RTT rose most in this step (the first of equals), if any rose at all."""
+        hops = [h for h in self.latency if h.increase_ms is not None]
+        return max(hops, key=lambda h: h.increase_ms or 0.0) if hops else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadIdle:
+    """A hop's idle RTT taken just before the ramp: the baseline of the increase under load."""
+
+    p50_ms: Optional[float]
+    method: str
+    rtts_ms: tuple[Optional[float], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadClassroom:
+    """The classroom the ramp emulates."""
+
+    name: str
+    devices_needed: int
+    profile: str
+    """The profile whose activity the devices do (for a mix, its largest part)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadCaps:
+    """The hard limits the ramp ran under, shown before the first device started."""
+
+    max_devices: int
+    steps: int
+    step_s: float
+    max_duration_s: float
+    max_bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadKnee:
+    """The capacity knee: the largest device count carried before the first step that is not."""
+
+    devices: int
+    connections: int
+    goodput_mbps: Optional[float]
+    met_share: float
+    first_failing_devices: Optional[int]
+    beyond_ramp: bool
+    """No step failed: the capacity is this or more."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadSupports:
+    """How many of the devices the classroom needs the ramp showed carried."""
+
+    devices: int
+    needed: int
+    enough: bool
+    at_least: bool
+    """No step failed: the capacity is ``devices`` or more."""
+    first_failing_devices: Optional[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadResponsiveness:
+    """Responsiveness under load at the largest complete step (draft-ietf-ippm-responsiveness)."""
+
+    rpm: Optional[float]
+    working_rtt_ms: Optional[float]
+    rating: Optional[str]
+    """``poor``, ``fair``, ``good`` or ``excellent``."""
+    at_devices: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBufferbloat:
+    """The largest RTT increase at any hop in any complete step, graded."""
+
+    grade: Optional[str]
+    increase_ms: float
+    target: str
+    at_devices: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadResult:
+    """The load probe's section of the result (``measurements.load``, docs/load.md)."""
+
+    format: int = 1
+    """Version of this section's shape."""
+    target: str
+    url: str
+    verified_server: bool
+    classroom: LoadClassroom
+    activity: dict[str, Any]
+    """The emulated activity as the probe ran it: ``kind`` and the kind's own parameters and pass
+    condition (``bitrate_mbps``, ``page_limit_s``, ``limits`` ...; docs/load.md)."""
+    caps: LoadCaps
+    planned_devices: tuple[int, ...]
+    meet_share: float
+    """A step carries its devices when at least this share of the judged ones met their activity."""
+    stopped: Optional[str] = None
+    idle: dict[str, LoadIdle] = field(default_factory=dict)
+    steps: tuple[LoadStep, ...] = ()
+    knee: Optional[LoadKnee] = None
+    supports: LoadSupports
+    responsiveness: Optional[LoadResponsiveness] = None
+    bufferbloat: Optional[LoadBufferbloat] = None
+
+    @property
+    def activity_kind(self) -> str:
+        """``video``, ``video-call``, ``web-apps``, ``textbook`` or ``cbt``."""
+        return str(self.activity.get("kind", "activity"))
+
+    @property
+    def activity_rate_mbps(self) -> Optional[float]:
+        """The per-device rate the activity ran at (video and calls: bitrate; CBT: download), if it has one."""
+        rate = self.activity.get("bitrate_mbps") or self.activity.get("down_mbps")
+        return float(rate) if isinstance(rate, (int, float)) else None
+
+
 @dataclass(frozen=True)
 class Measurements:
     bandwidth: tuple[BandwidthMeasurement, ...] = ()
     latency: tuple[LatencySeries, ...] = ()
     dns: tuple[DnsSeries, ...] = ()
     dns_agreement: tuple[DnsAgreement, ...] = ()
-    load: Optional[dict[str, Any]] = None
+    load: Optional[LoadResult] = None
     families: tuple[FamilyPath, ...] = ()
     paths: tuple[DiscoveredPath, ...] = ()
     """Traceroutes to the internet targets where the site file does not name the hops."""
@@ -337,8 +531,6 @@ def _take_key(obj: Any, text: str, key: str, args: str) -> None:
     """A field given an ``i18n.Text`` records its key and values beside the English text."""
     value = getattr(obj, text)
     if getattr(obj, key) is None and getattr(value, "key", None):
-        from giga_netcheck.core.i18n import encode_args  # models stay importable without the catalogues
-
         object.__setattr__(obj, key, value.key)
         object.__setattr__(obj, args, encode_args(value.args))
 
@@ -417,7 +609,7 @@ class RunResult:
         add = tuple(
             NotMeasured(str(t), t.key, dict(t.args), getattr(t, "subject", None))
             for t in self.not_measured
-            if getattr(t, "key", None) and str(t) not in known
+            if isinstance(t, Text) and t.key and str(t) not in known
         )
         if add:
             object.__setattr__(self, "not_measured_messages", self.not_measured_messages + add)
@@ -460,7 +652,7 @@ def _convert(tp: Any, data: Any) -> Any:
             if arg is type(None):
                 continue
             return _convert(arg, data)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, dict):
             raise TypeError(f"{tp.__name__}: expected an object, got {type(data).__name__}")
         hints = typing.get_type_hints(tp)
@@ -516,6 +708,16 @@ __all__ = [
     "ProbeRecord",
     "PathHop",
     "DiscoveredPath",
+    "LoadResult",
+    "LoadClassroom",
+    "LoadCaps",
+    "LoadIdle",
+    "LoadStep",
+    "LoadHop",
+    "LoadKnee",
+    "LoadSupports",
+    "LoadResponsiveness",
+    "LoadBufferbloat",
     "FamilyPath",
     "ProxyPath",
     "ProxyReport",

@@ -60,6 +60,20 @@ class SchoolRule:
 
 
 @dataclass(frozen=True)
+class LoadActivity:
+    """Profile key ``load:``: what each emulated device does when the load probe ramps a classroom
+    on this profile (docs/load.md, docs/profiles.md)."""
+
+    activity: str
+    """``video``, ``video-call``, ``web-apps``, ``textbook`` or ``cbt``."""
+    bitrate_mbps: float
+    """Per device, for video and video calls (CBT: its download rate): ``load.bitrate_mbps``, else
+    the profile's own ``classroom.down_mbps_per_device``."""
+    source: str = ""
+    """The bitrate's citation."""
+
+
+@dataclass(frozen=True)
 class MixPart:
     """One activity in a mix: a share of the classroom's devices (profile) or a device count (site)."""
 
@@ -96,6 +110,9 @@ class Profile:
     """Devices a classroom on this profile has when nobody says (``home-online-lesson``: 1)."""
     shadows: Optional[str] = None
     """A profile file of the same name that this one hides (a user profile over a shipped one)."""
+    load: Optional[LoadActivity] = None
+    """What the load probe's devices do for this profile; None for a mix (see :meth:`load_part`) or
+    for a profile that declares no ``load.activity`` (own or through ``extends:``)."""
 
     def need_down_mbps(self, devices: float) -> float:
         if self._counted():
@@ -120,6 +137,11 @@ class Profile:
             out += part.profile.leaves(n)
         return out
 
+    def load_part(self, devices: float = 1.0) -> Profile:
+        """The single-activity profile whose activity the load probe emulates: this one, or for a
+        mix the part that covers the most of ``devices`` (the first listed of equal parts)."""
+        return max(self.leaves(devices), key=lambda leaf: leaf[1])[0]
+
     def school_bandwidth_rule(self) -> Optional[SchoolRule]:
         """The school-level rule this profile holds a school to, or None."""
         if self.school_rule is not None:
@@ -141,12 +163,12 @@ def strictest(candidates: Sequence[tuple[str, Limit]], own: str = "") -> Limit:
         tied = list(dict.fromkeys(o for o, lim in candidates if lim == by_origin[origin]))  # every part with this very limit
         return f"{', '.join(tied)}: {text}"
 
-    by_origin = {}
+    by_origin: dict[str, Limit] = {}
     for o, lim in candidates:
         by_origin.setdefault(o, lim)
     fail_origin, fail = min(candidates, key=lambda c: c[1].fail)
     warns = [(o, lim) for o, lim in candidates if lim.warn is not None and lim.warn < fail.fail]
-    if fail.warn is not None and all(fail.warn <= lim.warn for _, lim in warns):
+    if fail.warn is not None and all(lim.warn is None or fail.warn <= lim.warn for _, lim in warns):
         return Limit(fail.fail, cite(fail_origin, fail.source), fail.warn)
     if not warns:
         return Limit(fail.fail, cite(fail_origin, fail.source), None)
@@ -171,7 +193,7 @@ def school_rule_of(raw: dict[str, Any]) -> SchoolRule:
 def mext_2024_rule() -> SchoolRule:
     """The MEXT 2024 recommended-bandwidth table as a rule (``recommended_bandwidth: mext-2024``).
 
-    The numbers live in profiles/mext-2024.yaml (data, with their citation) and the
-    interpolation in thresholds.
+    The numbers live in giga_netcheck/data/reference.yaml (data, with their citation; read by
+    core/reference.py) and the interpolation in thresholds.
     """
     return school_rule_of(mext_2024_table())

@@ -28,7 +28,7 @@ import re
 from typing import Any, Iterable, Optional
 from urllib.parse import urlsplit
 
-from giga_netcheck.core.models import BandwidthMeasurement, RunResult
+from giga_netcheck.core.models import BandwidthMeasurement, RunResult, to_dict
 
 _MAC = re.compile(
     r"(?<![0-9A-Fa-f:.-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f:.-]?[0-9A-Fa-f])"
@@ -356,8 +356,6 @@ def originals(result: RunResult) -> list[str]:
         elif isinstance(v, (list, tuple)):
             for x in v:
                 yield from scan(x)
-
-    from giga_netcheck.core.models import to_dict
 
     found |= set(scan(to_dict(result)))
     return sorted(found)

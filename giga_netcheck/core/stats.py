@@ -1,4 +1,4 @@
-"""Robust statistics used by every probe: percentiles, jitter, latency summaries."""
+"""Robust statistics used by every probe: percentiles, jitter, latency summaries, rounding."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ import math
 from typing import Iterable, Optional, Sequence
 
 from giga_netcheck.core.models import LatencyStats
+
+
+def rounded(v: Optional[float], digits: int = 3) -> Optional[float]:
+    """``v`` rounded to ``digits`` decimals; None stays None (a figure that was not measured).
+
+    Three decimals is what results store (ms to the microsecond, Mbit/s to the kbit/s)."""
+    return None if v is None else round(v, digits)
 
 
 def percentile(values: Sequence[float], pct: float) -> Optional[float]:
@@ -47,10 +54,8 @@ def trimmed_mean(values: Sequence[float], upper_trim_pct: float = 5.0) -> Option
 def binomial_cdf(k: int, n: int, p: float) -> float:
     """P(at most ``k`` successes in ``n`` trials of probability ``p``): how likely a count this
     low is (e.g. so few lost probes if the loss rate were ``p``)."""
-    from math import comb
-
     p = min(max(p, 0.0), 1.0)
-    return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(0, k + 1))
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(0, k + 1))
 
 
 def summarize_rtts(rtts_ms: Iterable[Optional[float]]) -> LatencyStats:
@@ -59,14 +64,13 @@ def summarize_rtts(rtts_ms: Iterable[Optional[float]]) -> LatencyStats:
     got = [x for x in series if x is not None]
     sent = len(series)
     loss = 100.0 * (sent - len(got)) / sent if sent else 0.0
-    rnd = lambda v: None if v is None else round(v, 3)  # noqa: E731 - tiny local helper
     return LatencyStats(
         sent=sent,
         received=len(got),
         loss_pct=round(loss, 3),
-        min_ms=rnd(min(got)) if got else None,
-        p50_ms=rnd(percentile(got, 50)),
-        p95_ms=rnd(percentile(got, 95)),
-        max_ms=rnd(max(got)) if got else None,
-        jitter_ms=rnd(jitter(got)),
+        min_ms=rounded(min(got)) if got else None,
+        p50_ms=rounded(percentile(got, 50)),
+        p95_ms=rounded(percentile(got, 95)),
+        max_ms=rounded(max(got)) if got else None,
+        jitter_ms=rounded(jitter(got)),
     )

@@ -19,10 +19,12 @@ from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import Check, Classroom, School
 from giga_netcheck.core.profile import Limit, Profile, SchoolRule, mext_2024_rule
+from giga_netcheck.core.stats import rounded
+from giga_netcheck.core.triage import IPV4_CONGESTION_RATIO, PROXY_OVERHEAD_MIN_MS, PROXY_TTFB_RATIO
 
 
 def __getattr__(name: str) -> Any:
-    # The MEXT table is data in profiles/mext-2024.yaml; these names read it on first use.
+    # The MEXT table is data in giga_netcheck/data/reference.yaml; these names read it on first use.
     if name == "MEXT_2024_POINTS":
         return mext_2024_rule().points
     if name == "MEXT_SOURCE":
@@ -149,10 +151,6 @@ def _lower_is_better(measured: Optional[float], limit: Limit) -> str:
     return "pass"
 
 
-def _r(v: Optional[float]) -> Optional[float]:
-    return None if v is None else round(v, 3)
-
-
 def evaluate(
     facts: Facts, school: School, classrooms: tuple[Classroom, ...], profiles: dict[str, Profile], main_profile: Optional[str] = None
 ) -> list[Check]:
@@ -172,6 +170,7 @@ def evaluate(
     if main is None and classrooms:
         main = profiles[classrooms[0].profile]
     rule = main.school_bandwidth_rule() if main else None
+    label = _label(main) if main else ""
     for need in school_needs(rule, school) if rule else []:
         measured = down_v if need.direction == "download" else up_v
         note = line_note if need.direction == "download" else (Text("detail.multi_stream") if up else Text("detail.no_server_reached"))
@@ -180,13 +179,13 @@ def evaluate(
                 id=need.check_id,
                 classroom=None,
                 metric=f"{need.direction}_mbps",
-                measured=_r(measured),
+                measured=rounded(measured),
                 threshold=round(need.need_mbps, 3),
                 warn_at=None,
                 unit="Mbps",
                 better="higher",
                 status=_higher_is_better(measured, need.need_mbps, 1.0),
-                source=Text("source.cited", by=_label(main), cite=need.source),
+                source=Text("source.cited", by=label, cite=need.source),
                 detail=Text("detail.and", a=need.detail, b=note),
                 estimate=need.estimate,
             )
@@ -260,7 +259,7 @@ def evaluate(
                 id="classroom.bandwidth.down",
                 classroom=room.name,
                 metric="download_mbps",
-                measured=_r(down_v),
+                measured=rounded(down_v),
                 threshold=round(need_down, 3),
                 warn_at=round(need_down * p.warn_margin, 3),
                 unit="Mbps",
@@ -275,7 +274,7 @@ def evaluate(
                 id="classroom.bandwidth.up",
                 classroom=room.name,
                 metric="upload_mbps",
-                measured=_r(up_v),
+                measured=rounded(up_v),
                 threshold=round(need_up, 3),
                 warn_at=round(need_up * p.warn_margin, 3),
                 unit="Mbps",
@@ -330,7 +329,7 @@ def evaluate(
                     id=cid,
                     classroom=room.name,
                     metric=metric,
-                    measured=_r(value),
+                    measured=rounded(value),
                     threshold=lim.fail,
                     warn_at=lim.warn,
                     unit=unit,
@@ -348,8 +347,6 @@ def evaluate(
 def _path_checks(facts: Facts) -> list[Check]:
     """IPv4 against IPv6 to the same server, and what a proxy adds to time to first byte (the
     same comparisons as triage's ipv4-congestion and proxy-overhead rules); only where measured."""
-    from giga_netcheck.core.triage import IPV4_CONGESTION_RATIO, PROXY_OVERHEAD_MIN_MS, PROXY_TTFB_RATIO
-
     out: list[Check] = []
     pairs = []
     for t in facts.targets:
@@ -366,8 +363,8 @@ def _path_checks(facts: Facts) -> list[Check]:
                 id="school.ipv4_vs_ipv6",
                 classroom=None,
                 metric="ipv4_download_mbps",
-                measured=_r(v4),
-                threshold=_r(need),
+                measured=rounded(v4),
+                threshold=rounded(need),
                 warn_at=None,
                 unit="Mbps",
                 better="higher",
@@ -391,7 +388,7 @@ def _path_checks(facts: Facts) -> list[Check]:
                 id="school.proxy_overhead",
                 classroom=None,
                 metric="proxy_overhead_ms",
-                measured=_r(worst[1]),
+                measured=rounded(worst[1]),
                 threshold=PROXY_OVERHEAD_MIN_MS,
                 warn_at=None,
                 unit="ms",
@@ -406,17 +403,15 @@ def _path_checks(facts: Facts) -> list[Check]:
 
 def _load_checks(facts: Facts) -> list[Check]:
     """The load ramp's verdict for the classroom it emulated: devices carried vs devices needed."""
-    load = facts.load or {}
-    sup = load.get("supports")
-    room = (load.get("classroom") or {}).get("name")
-    if not sup or not sup.get("needed"):
+    load = facts.load
+    if load is None or not load.supports.needed:
         return []
-    carried, needed = sup.get("devices") or 0, sup["needed"]
-    activity = (load.get("activity") or {}).get("kind", "activity")
+    sup = load.supports
+    carried, needed = sup.devices, sup.needed
     return [
         Check(
             id="classroom.load.devices",
-            classroom=room,
+            classroom=load.classroom.name,
             metric="devices_carried",
             measured=float(carried),
             threshold=float(needed),
@@ -427,10 +422,8 @@ def _load_checks(facts: Facts) -> list[Check]:
             source=Text("source.load_knee"),
             detail=Text(
                 "detail.and",
-                a=activity,
-                b=Text("detail.no_step_failed")
-                if sup.get("at_least")
-                else Text("detail.first_failing", devices=sup.get("first_failing_devices")),
+                a=load.activity_kind,
+                b=Text("detail.no_step_failed") if sup.at_least else Text("detail.first_failing", devices=sup.first_failing_devices),
             ),
         )
     ]

@@ -9,13 +9,14 @@ rule set; docs/triage.md describes each rule.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.models import Cause, Check, Evidence
+from giga_netcheck.core.models import BandwidthMeasurement, Cause, Check, Evidence, LatencySeries, LoadStep, Target
 from giga_netcheck.core.profile import Profile
 from giga_netcheck.core.stats import binomial_cdf
 
@@ -54,7 +55,7 @@ class TriageInput:
     facts: Facts
     checks: tuple[Check, ...]
     profile: Profile
-    host: dict
+    host: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,6 @@ class Rule:
     cause: str
     condition: Callable[[TriageInput], Optional[Finding]]
     doc: str
-
-
-def _check(inp: TriageInput, cid: str) -> Optional[Check]:
-    return next((c for c in inp.checks if c.id == cid), None)
 
 
 def _failing(inp: TriageInput, cid: str) -> list[Check]:
@@ -99,7 +96,7 @@ def _segment_after(facts: Facts, target_name: str) -> str:
     return "center" if facts.by_role("center") else "uplink"
 
 
-def _persists(after: list, shows: Callable[[str], Optional[bool]]) -> Optional[str]:
+def _persists(after: Sequence[Target], shows: Callable[[str], Optional[bool]]) -> Optional[str]:
     """For a discovered hop's symptom: the farthest point beyond it with a figure shows it too
     (a router slow or stingy answering to itself is not the path). That point's name, or None."""
     for u in reversed(after):
@@ -109,7 +106,7 @@ def _persists(after: list, shows: Callable[[str], Optional[bool]]) -> Optional[s
     return None
 
 
-def _hop_note(f: Facts, t, key: str, **args) -> Optional[str]:
+def _hop_note(f: Facts, t: Target, key: str, **args: Any) -> Optional[Text]:
     h = f.path_hop(t.name) if t.role in ("hop", "gateway") else None
     return Text(key, ttl=h.ttl, address=h.address, **args) if h is not None and h.address else None
 
@@ -187,7 +184,7 @@ def _flat_loss(f: Facts, name: str) -> Optional[tuple[int, int]]:
     """(probes sent, probes lost) to a point: its idle probes, plus those sent under load while its
     RTT stayed flat (no queue on the way, so a loss there is no congestion drop), or the idle
     probes alone where they lost a larger share. None when nothing answered. Thirty idle probes
-    miss a 4% loss one time in three (0.96^30): lab uplink-loss, quick, 1 run in 3."""
+    alone miss a 4% loss about one time in three (0.96^30 = 0.29)."""
     s = f.idle.get(name)
     if s is None or not s.stats.received or s.stats.p50_ms is None:
         return None
@@ -225,7 +222,7 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
         if c is None or 100.0 * c[1] / c[0] < lim.fail:
             continue
         loss_pct = 100.0 * c[1] / c[0]
-        farthest = _persists(offsite[i + 1 :], lambda n, pct=loss_pct: loses_too(n, pct)) if role == "hop" else None
+        farthest = _persists(offsite[i + 1 :], functools.partial(loses_too, rate_pct=loss_pct)) if role == "hop" else None
         if role == "hop" and farthest is None:
             continue  # a router that drops echo requests to itself, while the path beyond does not lose
         if gw_loss is not None and gw_loss >= inp.profile.limits["gateway_loss_pct"].fail:
@@ -243,8 +240,8 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
         if counts is not None:
             # too few gateway probes to tell a clean LAN from one losing at the same rate; the rate
             # is pooled over this point and every answering point beyond it, which the loss
-            # reaches too (lab, no center: hop 2 lost 1 of 40, the internet 3 of 40)
-            beyond = [pooled[u.name] for u in offsite[i:] if pooled.get(u.name)]
+            # reaches too (one point's few losses alone understate the rate)
+            beyond = [x for u in offsite[i:] if (x := pooled.get(u.name))]
             rate_pct = 100.0 * sum(x[1] for x in beyond) / max(1, sum(x[0] for x in beyond))
             chance = binomial_cdf(counts[1], counts[0], rate_pct / 100.0)
             if chance >= 0.05:
@@ -373,23 +370,24 @@ def center_capacity(inp: TriageInput) -> Optional[Finding]:
 def bufferbloat(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
     lim = inp.profile.limits["loaded_rtt_increase_ms"]
-    first = None
+
+    def inflated_too(name: str) -> Optional[bool]:
+        rise = f.loaded_increase(name)
+        return None if rise is None else rise[0] >= 0.5 * lim.fail
+
+    first: Optional[tuple[Target, tuple[float, LatencySeries]]] = None
     route = list(f.route)
     for i, t in enumerate(route):  # nearest first: the queue sits before the first inflated hop
-        inc = f.loaded_increase(t.name)
-        if inc is not None and inc[0] >= lim.fail:
-            if (
-                t.role == "hop"
-                and _persists(route[i + 1 :], lambda n: None if f.loaded_increase(n) is None else f.loaded_increase(n)[0] >= 0.5 * lim.fail)
-                is None
-            ):
+        rise = f.loaded_increase(t.name)
+        if rise is not None and rise[0] >= lim.fail:
+            if t.role == "hop" and _persists(route[i + 1 :], inflated_too) is None:
                 continue  # only this router answers slowly under load: its control plane, not a queue
-            first = (t, inc)
+            first = (t, rise)
             break
     if first is None:
         return None
     t, (inc, series) = first
-    ev = (
+    ev: tuple[Evidence, ...] = (
         _ev(
             "rtt_increase_ms",
             inc,
@@ -402,10 +400,11 @@ def bufferbloat(inp: TriageInput) -> Optional[Finding]:
         _ev("loaded_p50_ms", series.stats.p50_ms, "ms", t.name),
     )
     hop_note = _hop_note(f, t, "evidence.queue_before_hop")
-    if hop_note:
-        ev += (_ev("hop_ttl", float(f.path_hop(t.name).ttl), "", t.name, note=hop_note),)
-    # grade C (60 ms) 0.675, 100 ms 0.725, 150 ms 0.79: the rise is what users feel and what
-    # smart queueing fixes, so at grade C it outranks the shortfall that fills the queue
+    hop = f.path_hop(t.name)
+    if hop_note and hop is not None:
+        ev += (_ev("hop_ttl", float(hop.ttl), "", t.name, note=hop_note),)
+    # the rise is what users feel and what smart queueing fixes, so from grade C it outranks the
+    # shortfall that fills the queue (where the confidence alone does not, _weigh_contradictions does)
     return Finding(_clamp(0.6 + min(inc, 400) / 800), _segment_after(f, t.name), ev)
 
 
@@ -438,15 +437,14 @@ def per_flow_limit(inp: TriageInput) -> Optional[Finding]:
     for t in f.targets:
         b1 = f.throughput(t.name, "download", single=True)
         multi = f.throughput(t.name, "download")
-        # "far less": a healthy single TCP flow on a 30 ms path reads 40-80% of many flows (lab,
-        # CUBIC sawtooth at a shaper); a per-flow shaper leaves it at 1/streams or below
+        # "far less": a healthy single TCP flow on a 30 ms path reads 40-80% of many flows (CUBIC's
+        # sawtooth at a shaper); a per-flow shaper leaves it at 1/streams or below
         if not b1 or not multi or not b1.goodput_mbps or not multi.goodput_mbps or b1.goodput_mbps > PER_FLOW_RATIO * multi.goodput_mbps:
             continue
         ratio = b1.goodput_mbps / multi.goodput_mbps
         # every one of N streams held at the single-stream rate is a per-flow shaper's signature,
         # and it means the multi-stream "capacity" is only N x the per-flow cap
-        # (or N-1 x: a hashing shaper puts two of four streams in one bucket about one time in ten;
-        # lab, 10 Mbit/s per flow: four streams read 27.3 = 3 x 9.0, and uplink-capacity won)
+        # (or N-1 x: a hashing shaper puts two of four streams in one bucket about one time in ten)
         shaped = any(abs(multi.goodput_mbps / (b1.goodput_mbps * k) - 1.0) <= 0.2 for k in {multi.streams, max(2, multi.streams - 1)})
         note = Text("evidence.streams_per_flow_cap" if shaped else "evidence.streams", streams=multi.streams)
         ev = (
@@ -489,15 +487,17 @@ def session_limit(inp: TriageInput) -> Optional[Finding]:
 def _session_limit_from_load(f: Facts) -> Optional[Finding]:
     """Connection failures that appear past some concurrency and grow with it, while the
     goodput at that point is well below what the multi-stream test moved on the same path."""
-    load = f.load or {}
-    steps = [st for st in load.get("steps") or [] if st.get("connections_opened")]
+    if f.load is None:
+        return None
+    target = f.load.target
+    steps = [st for st in f.load.steps if st.connections_opened]
     if len(steps) < 2:
         return None
 
-    def failed(st: dict) -> int:
-        return sum(int((st.get("errors") or {}).get(k, 0)) for k in SESSION_ERROR_KINDS)
+    def failed(st: LoadStep) -> int:
+        return st.failed_connections(SESSION_ERROR_KINDS)
 
-    first = next((i for i, st in enumerate(steps) if failed(st) >= max(2, 0.05 * st["connections_opened"])), None)
+    first = next((i for i, st in enumerate(steps) if failed(st) >= max(2, 0.05 * st.connections_opened)), None)
     if first is None:
         return None
     later = steps[first:]
@@ -507,14 +507,14 @@ def _session_limit_from_load(f: Facts) -> Optional[Finding]:
     if first == 0:
         # failing from the first step is a table already full at the first count only if the
         # connections that got through hold at one number at every step while the failures grow
-        # (a server that refuses everyone lets none through; lab: connlimit 30, 18 devices opened
-        # 36: 30 held, 6 refused, then 30 held and 40, 78 refused)
-        peaks = [int(st.get("peak_open_connections") or 0) for st in steps]
+        # (a server that refuses everyone lets none through; a table smaller than the first step's
+        # count holds that many at every step while the refusals grow)
+        peaks = [st.peak_open_connections for st in steps]
         full_at_start = min(peaks) > 0 and max(peaks) <= 1.1 * min(peaks) and growing and failed(steps[-1]) > failed(steps[0])
         if not full_at_start:
             return None
-    line = f.throughput(load.get("target") or "", "download")
-    goodput = steps[first].get("goodput_mbps") or 0.0
+    line = f.throughput(target, "download")
+    goodput = steps[first].goodput_mbps
     spare = line is not None and line.goodput_mbps is not None and goodput < 0.7 * line.goodput_mbps
     if not (spare and clean_before):
         return None
@@ -523,24 +523,24 @@ def _session_limit_from_load(f: Facts) -> Optional[Finding]:
     ev = (
         _ev(
             "connections_without_errors",
-            float(prev["peak_open_connections"]),
+            float(prev.peak_open_connections),
             "",
-            load.get("target"),
+            target,
             note=Text("evidence.connections_held") if full_at_start else Text("evidence.before_failures"),
         ),
         _ev(
             "failed_connections",
             float(failed(steps[first])),
             "",
-            load.get("target"),
+            target,
             note=Text(
                 "evidence.failed_at",
-                connections=steps[first].get("connections_opened"),
-                errors=", ".join(f"{k} {v}" for k, v in (steps[first].get("errors") or {}).items() if v),
+                connections=steps[first].connections_opened,
+                errors=", ".join(f"{k} {v}" for k, v in steps[first].errors.items() if v),
             ),
         ),
-        _ev("load_goodput_mbps", goodput, "Mbps", load.get("target"), note=Text("evidence.bandwidth_spare")),
-        _ev("line_download_mbps", line.goodput_mbps if line else None, "Mbps", load.get("target")),
+        _ev("load_goodput_mbps", goodput, "Mbps", target, note=Text("evidence.bandwidth_spare")),
+        _ev("line_download_mbps", line.goodput_mbps if line else None, "Mbps", target),
     )
     return Finding(_clamp(conf), "gateway", ev)
 
@@ -570,7 +570,7 @@ FAMILY_MIN_SAMPLES = 5
 """Post-warm-up throughput samples, and answered connects, each family needs to be compared."""
 
 
-def _steady_samples(b) -> int:
+def _steady_samples(b: BandwidthMeasurement) -> int:
     skip = int(round(b.warmup_s / b.interval_s)) if b.interval_s else 0
     return max(0, len(b.samples_mbps) - skip)
 
@@ -769,11 +769,11 @@ def _weigh_contradictions(merged: dict[str, tuple[Finding, list[str]]], inp: Tri
     # a far longer RTT to the internet than to the center slows TCP there by itself
     if "center-capacity" in merged and _rtt_ratio(inp, "internet", "center") >= 2.0:
         _lower(merged, "center-capacity", 0.3)
-    # packet loss makes TCP slow (and one flow slower than many) and makes DNS queries time out
     # IPv6 carries more over the same line: the capacity shortfall is IPv4's (PPPoE), not the line's
     if "ipv4-congestion" in merged and merged["ipv4-congestion"][0].confidence >= 0.5:
         for cid in ("uplink-capacity", "center-capacity"):
             _lower(merged, cid, 0.3)
+    # packet loss makes TCP slow (and one flow slower than many) and makes DNS queries time out
     lossy = [c for c in ("lan-loss", "uplink-loss") if c in merged and merged[c][0].confidence >= 0.5]
     if lossy:
         for cid in ("per-flow-limit", "uplink-capacity", "lan-capacity", "center-capacity"):
@@ -781,8 +781,7 @@ def _weigh_contradictions(merged: dict[str, tuple[Finding, list[str]]], inp: Tri
         if _dns_failures_are_timeouts(inp):
             _lower(merged, "dns-failure", 0.4)
     # one flow far below many on a path whose idle RTT is itself too long: TCP's window over that
-    # RTT (and slow start in a short test) explains the gap, and the RTT is the cause to fix
-    # first (lab high-latency, 150 ms: one flow read 47 of 150 Mbit/s, per-flow-limit 0.71)
+    # RTT (and slow start in a short test) explains the gap, and the RTT is the cause to fix first
     pf = merged.get("per-flow-limit")
     if pf and "high-latency" in merged and merged["high-latency"][0].confidence >= 0.5:
         where = next((e.target for e in pf[0].evidence if e.target), None)
@@ -791,15 +790,15 @@ def _weigh_contradictions(merged: dict[str, tuple[Finding, list[str]]], inp: Tri
             _lower(merged, "per-flow-limit", 0.25)
     # a queue that rises grade C or worse under load, in the segment of a capacity shortfall: the
     # rise is what lessons feel and smart queueing fixes it, so it ranks above the shortfall that
-    # fills the queue (lab: 20 Mbit/s uplink, 150 ms queue, quick run: +105 ms, 0.73 < 0.75)
+    # fills the queue (a short test catches the queue before it is full)
     bb = merged.get("bufferbloat")
     if bb and bb[0].confidence >= 0.5:
         for cid in ("lan-capacity", "uplink-capacity", "center-capacity"):
             if cid in merged and merged[cid][0].segment == bb[0].segment:
                 _lower(merged, cid, 0.1)
     # the internet at most half the center's rate (still claimed after the above): the narrowest
-    # point is beyond the center, so a center leg also short of the need ranks below it (lab:
-    # both at 0.75 in a center-capacity run, ranked by id alone)
+    # point is beyond the center, so a center leg also short of the need ranks below it (by
+    # confidence, not by the order of the ids)
     if "center-capacity" in merged and merged["center-capacity"][0].confidence >= 0.5 and "uplink-capacity" in merged:
         _lower(merged, "uplink-capacity", 0.1)
 
@@ -809,10 +808,8 @@ def _rtt_ratio(inp: TriageInput, far: str, near: str) -> float:
     if inp.facts is None:
         return 0.0
     f = inp.facts
-    fars = [f.idle_p50(t.name) for t in f.by_role(far)]
-    nears = [f.idle_p50(t.name) for t in f.by_role(near)]
-    fars = [x for x in fars if x is not None]
-    nears = [x for x in nears if x]
+    fars = [x for t in f.by_role(far) if (x := f.idle_p50(t.name)) is not None]
+    nears = [x for t in f.by_role(near) if (x := f.idle_p50(t.name))]
     return max(fars) / min(nears) if fars and nears else 0.0
 
 

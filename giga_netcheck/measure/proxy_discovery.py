@@ -27,7 +27,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
@@ -107,8 +107,6 @@ class ProxyConfig:
         """Fetch and compile the PAC script (if any); failures are recorded, never raised."""
         if not self.pac_url:
             return self
-        from dataclasses import replace
-
         try:
             text = fetch(self.pac_url)
         except Exception as exc:  # unreachable PAC server: browsers then go direct

@@ -24,7 +24,7 @@ from giga_netcheck.config.site import Site
 from giga_netcheck.core.errors import NotMeasurementServer, ProbeError
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.models import SCHEMA_VERSION, Measurements, ProbeRecord, RunResult, Target
+from giga_netcheck.core.models import SCHEMA_VERSION, LoadResult, Measurements, ProbeRecord, RunResult, Target
 from giga_netcheck.core.profile import Profile
 from giga_netcheck.core.protocol import SERVICE_NAME
 from giga_netcheck.core.thresholds import evaluate, overall_status
@@ -142,9 +142,10 @@ def run(
         stop=stop,
         progress=progress,
         proxy=ProxyConfig.from_settings(getattr(site, "proxy", None), host.get("proxy")).with_pac(fetch_pac),
+        profiles=profiles,
     )
     collected = ProbeOutput()
-    load: Optional[dict[str, Any]] = None
+    load: Optional[LoadResult] = None
     for factory in probes:
         probe = factory()
         if stop.is_set():

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from giga_netcheck.core.errors import NetcheckError
+from giga_netcheck.core.files import lock_fd, pread
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import Cause, Evidence, RunResult, claims
 from giga_netcheck.core.results import fsync_dir, write_atomic
@@ -40,33 +41,6 @@ FORMAT_VERSION = 1
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROLES_FARTHEST_FIRST = ("internet", "center", "gateway")
 PLAN_OF_MODE = {"scheduled": "light", "scheduled-full": "full", "full": "full", "quick": "quick"}
-
-
-try:
-    import fcntl
-except ImportError:  # Windows: byte-range locks instead of flock
-    fcntl = None  # type: ignore[assignment]
-    import msvcrt
-
-
-def lock_fd(fd: int, *, wait: bool = True) -> None:
-    """An exclusive lock on an open file, dropped when it is closed; OSError when held and not ``wait``.
-
-    ``flock`` where there is one; on Windows a lock on the first byte (``msvcrt.locking``).
-    """
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        return
-    os.lseek(fd, 0, os.SEEK_SET)
-    msvcrt.locking(fd, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)  # pragma: no cover - Windows
-
-
-def pread(fd: int, n: int, offset: int) -> bytes:
-    """``os.pread``, or seek and read where the OS has no pread (Windows)."""
-    if hasattr(os, "pread"):
-        return os.pread(fd, n, offset)
-    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
-    return os.read(fd, n)  # pragma: no cover
 
 
 class HistoryError(NetcheckError):

@@ -23,6 +23,7 @@ import errno
 import os
 import random
 import re
+import shlex
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -33,15 +34,18 @@ import httpx
 
 from giga_netcheck.config.site import ProbeSettings, ScheduleSettings, Site
 from giga_netcheck.core.errors import NetcheckError
+from giga_netcheck.core.files import lock_fd, pread
+from giga_netcheck.core.goodput import FIRST_BYTE_TO_LAST, Span
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import BandwidthMeasurement, Cause, RunResult, Target
-from giga_netcheck.core.stats import percentile
-from giga_netcheck.measure.engines import ThroughputEngine, ThroughputPlan, rate_samples, run_streams, stream_errors
+from giga_netcheck.measure.engines import ThroughputEngine, ThroughputPlan, run_streams, stream_errors
+from giga_netcheck.measure.engines._summary import summarize
 from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
 from giga_netcheck.measure.probes.base import Probe, Progress
 from giga_netcheck.measure.probes.dns import DnsProbe
 from giga_netcheck.measure.probes.latency import LatencyProbe
-from giga_netcheck.monitor.history import in_range, lock_fd, parse_range, pread
+from giga_netcheck.measure.runner import conclude, load_profiles, run
+from giga_netcheck.monitor.history import in_range, parse_range
 
 MB = 1_000_000
 DEFAULT_SPLAY_S = 120.0
@@ -252,50 +256,23 @@ class CappedHttpEngine(ThroughputEngine):
             _CappedStream(target.url.rstrip("/"), plan.direction, share, local_stop, max(2.0, plan.duration_s + 2.0))
             for _ in range(plan.streams if share > 0 else 0)
         ]
-        t0, points = run_streams(streams, plan.duration_s, self.interval_s, stop, local_stop)
-        samples = rate_samples(points, only_alive=True)
-        t_end = time.perf_counter()
-        moved = sum(s.bytes for s in streams)
-        # Goodput from the first byte to the last, the first chunk excluded: connection set-up
-        # and the request's round trip are not the line's throughput.
-        firsts = [s.first_at for s in streams if s.first_at is not None]
-        lasts = [s.last_at for s in streams if s.last_at is not None]
-        goodput = None
-        if firsts and lasts and max(lasts) > min(firsts):
-            counted = moved - sum(s.first_bytes for s in streams)
-            if counted > 0:
-                goodput = counted * 8 / (max(lasts) - min(firsts)) / 1e6
+        _, points = run_streams(streams, plan.duration_s, self.interval_s, stop, local_stop)
         errors = [s.error for s in streams if s.error is not None]
         err_text, err_kind = stream_errors(errors, len(streams))
         if not errors and not streams:
             err_kind, err_text = "budget", "the run's data budget is spent"
-        if moved == 0:
-            goodput = None
-        return BandwidthMeasurement(
-            target=target.name,
-            role=target.role,
-            url=target.url,
-            direction=plan.direction,
-            streams=plan.streams,
-            engine=self.name,
-            duration_s=round(t_end - t0, 3),
-            warmup_s=0.0,
-            interval_s=self.interval_s,
-            goodput_mbps=None if goodput is None else round(goodput, 3),
-            p50_mbps=_r(percentile(samples, 50)),
-            p90_mbps=_r(percentile(samples, 90)),
-            bytes_total=moved,
-            samples_mbps=tuple(round(x, 3) for x in samples),
-            per_stream_mbps=tuple(
-                round(s.bytes * 8 / max((s.last_at or t0) - (s.first_at or t0), 1e-9) / 1e6, 3) if s.first_at else 0.0 for s in streams
-            ),
+        # Goodput from the first byte to the last, each stream's first chunk excluded: connection
+        # set-up and the request's round trip are not the line's throughput (core/goodput.py).
+        return summarize(
+            target,
+            replace(plan, interval_s=self.interval_s),
+            self.name,
+            points,
+            method=FIRST_BYTE_TO_LAST,
+            spans=[Span(s.bytes, s.first_bytes, s.first_at, s.last_at) for s in streams],
             error=err_text,
             error_kind=err_kind,
         )
-
-
-def _r(v: Optional[float]) -> Optional[float]:
-    return None if v is None else round(v, 3)
 
 
 def light_tests(site: Site, streams: int) -> int:
@@ -325,8 +302,6 @@ def run_planned(
     are not judged against the classrooms' needs: a few MB cannot measure a line's capacity,
     so thresholds and triage see them as not measured and the result says why.
     """
-    from giga_netcheck.measure.runner import conclude, load_profiles, run
-
     if plan.kind == "full":
         return replace(run(site, host=host, progress=progress, stop=stop), mode=MODE_FULL)
     budget = ByteBudget(int(plan.budget_bytes * TRANSFER_SHARE))
@@ -524,8 +499,6 @@ def systemd_calendar(every_min: int, window: str, days: Sequence[str]) -> str:
 
 def cron_quote(arg: str) -> str:
     """Shell-quote for a crontab line; ``%`` means newline to cron, so it is escaped."""
-    import shlex
-
     return shlex.quote(arg).replace("%", "\\%")
 
 

@@ -14,7 +14,7 @@ from typing import Optional
 
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult
-from giga_netcheck.render import joined, source_text
+from giga_netcheck.render.common import joined, source_text
 from giga_netcheck.render.html import label_for_check
 
 BOM = "\ufeff"

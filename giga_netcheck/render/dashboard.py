@@ -1,4 +1,4 @@
-"""The board dashboard: one self-contained HTML page from a :class:`~giga_netcheck.board.batch.Summary`.
+"""The board dashboard: one self-contained HTML page from a :class:`~giga_netcheck.core.board_summary.Summary`.
 
 Same look and languages as the single-school report (its stylesheet, CSP and SVG helpers): no
 scripts, no external loads, inline SVG only. Pure: no I/O.
@@ -10,7 +10,7 @@ from html import escape
 from typing import Any, Optional
 
 from giga_netcheck import __version__
-from giga_netcheck.board.batch import NATIONAL_SHARE_2024, Summary, Table
+from giga_netcheck.core.board_summary import Summary, Table
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.render import svg
 from giga_netcheck.render.html import CSP, FONTS_EN, FONTS_JA, STYLE
@@ -63,11 +63,11 @@ def _rows(t: Table, board: str) -> list[dict[str, Any]]:
 
 
 def _kpis(m: Messages, b: dict[str, Any]) -> str:
-    share = b.get("share_compliant")
-    cls = "" if share is None else ("good" if share >= NATIONAL_SHARE_2024 else "bad")
+    share, national = b.get("share_compliant"), b["national_share_2024"]  # the reference figure, as the SQL read it
+    cls = "" if share is None else ("good" if share >= national else "bad")
     items = [
         (cls, _pct(share), m("board.kpi.compliant", compliant=b["schools_compliant"], assessed=b["schools_assessed"])),
-        ("", _pct(NATIONAL_SHARE_2024), m("board.kpi.national")),
+        ("", _pct(national), m("board.kpi.national")),
         ("", _e(b["schools"]), m("board.kpi.schools")),
         ("", _e(b["runs"]), m("board.kpi.runs")),
         ("", _pct(b.get("failed_share")), m("board.kpi.failed")),
@@ -78,16 +78,16 @@ def _kpis(m: Messages, b: dict[str, Any]) -> str:
 
 
 def _compliance_chart(m: Messages, board: str, b: dict[str, Any]) -> str:
-    share = b.get("share_compliant")
+    share, national = b.get("share_compliant"), b["national_share_2024"]
     chart = svg.BarChart(
         groups=(
             svg.Group(
                 m("board.chart.this_board", board=board), (svg.Bar(None if share is None else share * 100, "measured", _pct(share)),)
             ),
-            svg.Group(m("board.chart.national"), (svg.Bar(NATIONAL_SHARE_2024 * 100, "needed", _pct(NATIONAL_SHARE_2024)),)),
+            svg.Group(m("board.chart.national"), (svg.Bar(national * 100, "needed", _pct(national)),)),
         ),
         unit="%",
-        refs=(svg.RefLine(NATIONAL_SHARE_2024 * 100, m("board.chart.national_ref")),),
+        refs=(svg.RefLine(national * 100, m("board.chart.national_ref", national=_pct(national))),),
         title=m("board.chart.compliance"),
         chart_id=f"compliance-{board}",
     )
@@ -240,7 +240,7 @@ def render(summary: Summary, m: Messages, *, limit: int = 50) -> str:
         parts += [
             f'<section class="board" id="board-{_e(board)}"><h2>{_e(m("board.section", board=board))}</h2>',
             _kpis(m, b),
-            f"<p>{_e(m('board.compliance_sentence', share=_pct(b.get('share_compliant')), national=_pct(NATIONAL_SHARE_2024)))}</p>",
+            f"<p>{_e(m('board.compliance_sentence', share=_pct(b.get('share_compliant')), national=_pct(b['national_share_2024'])))}</p>",
             '<div class="charts">',
             _compliance_chart(m, board, b),
             _causes_chart(m, board, _rows(t["board_causes"], board)),

@@ -8,9 +8,8 @@ reads comes from the message catalogue (``Messages``). Text that comes from the 
 data itself (probe errors, threshold sources) is shown as recorded, in elements marked
 ``class="raw"``.
 
-``measurements.load`` (the load ramp) is charted when it holds
-``{"steps": [{"connections": n, "goodput_mbps": x}, ...], "knee": {"connections": n, "goodput_mbps": x}}``;
-otherwise the report says it was not measured.
+``measurements.load`` (the load ramp, a ``LoadResult``) is charted as goodput against connections
+per step, the knee marked, when it holds steps; otherwise the report says it was not measured.
 """
 
 from __future__ import annotations
@@ -20,9 +19,10 @@ from typing import Any, Iterable, Optional
 
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Messages
-from giga_netcheck.core.models import Cause, Check, LatencySeries, RunResult, claims
+from giga_netcheck.core.models import Cause, Check, LatencySeries, LoadResult, RunResult, claims
 from giga_netcheck.core.triage import bufferbloat_grade
-from giga_netcheck.render import (
+from giga_netcheck.render import svg
+from giga_netcheck.render.common import (
     Pieces,
     check_label,
     detail_text,
@@ -35,7 +35,6 @@ from giga_netcheck.render import (
     server_label,
     source_text,
     source_word,
-    svg,
 )
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -324,26 +323,13 @@ def _dns_chart(r: RunResult, m: Messages) -> str:
     return head + chart + "</figure>"
 
 
-_X_KEYS = ("connections", "streams", "concurrency")
-_Y_KEYS = ("goodput_mbps", "throughput_mbps", "mbps")
-
-
-def _xy(d: Any) -> Optional[tuple[float, float]]:
-    if not isinstance(d, dict):
+def load_ramp(load: Optional[LoadResult]) -> Optional[tuple[tuple[tuple[float, float], ...], Optional[tuple[float, float]]]]:
+    """(points, knee): goodput against connections per step, from ``measurements.load``; None without steps."""
+    if load is None or not load.steps:
         return None
-    x = next((d[k] for k in _X_KEYS if isinstance(d.get(k), (int, float))), None)
-    y = next((d[k] for k in _Y_KEYS if isinstance(d.get(k), (int, float))), None)
-    return None if x is None or y is None else (float(x), float(y))
-
-
-def load_ramp(load: Any) -> Optional[tuple[tuple[tuple[float, float], ...], Optional[tuple[float, float]]]]:
-    """(points, knee) from ``measurements.load`` when it holds a ramp; None otherwise."""
-    if not isinstance(load, dict) or not isinstance(load.get("steps"), list):
-        return None
-    points = tuple(p for p in (_xy(s) for s in load["steps"]) if p is not None)
-    if not points:
-        return None
-    return points, _xy(load.get("knee"))
+    points = tuple((float(s.connections), float(s.goodput_mbps)) for s in load.steps)
+    k = load.knee
+    return points, None if k is None or k.goodput_mbps is None else (float(k.connections), float(k.goodput_mbps))
 
 
 def _load_chart(r: RunResult, m: Messages) -> str:

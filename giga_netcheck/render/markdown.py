@@ -1,7 +1,7 @@
 """Markdown report: verdict, failed checks, causes with evidence, what was not measured.
 
 Every word comes from the message catalogue; recorded sentences (evidence notes, probe
-reasons, not-measured items) are said from their message keys (``render.say``). What is shown
+reasons, not-measured items) are said from their message keys (``render.common.say``). What is shown
 as recorded is data: ids, names, addresses, numbers and OS error texts.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult, claims
-from giga_netcheck.render import (
+from giga_netcheck.render.common import (
     check_label,
     evidence_text,
     fmt_check_value,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from giga_netcheck.core.i18n import Messages
-from giga_netcheck.core.models import RunResult, claims
-from giga_netcheck.render import check_label, evidence_text, fmt_check_value, joined, not_measured_lines, reason_text
+from giga_netcheck.core.models import LoadResult, RunResult, claims
+from giga_netcheck.render.common import check_label, evidence_text, fmt_check_value, joined, not_measured_lines, reason_text
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red", "not-measured": "dim"}
 
@@ -29,7 +27,7 @@ def show(console: Console, r: RunResult, m: Messages) -> None:
             measured, threshold = fmt_check_value(c, m)
             t.add_row(check_label(m, c), c.classroom or "—", measured, threshold, f"[{STYLE[c.status]}]{m(f'status_word.{c.status}')}[/]")
         console.print(t)
-    if r.measurements.load and r.measurements.load.get("steps"):
+    if r.measurements.load and r.measurements.load.steps:
         show_load(console, r.measurements.load, m)
     likely = claims(r.causes)
     console.print(f"[bold]{m('heading.causes')}[/]")
@@ -64,13 +62,13 @@ def _bar(share: float) -> str:
     return ("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")).ljust(BAR_CELLS, "·")
 
 
-def ramp_table(load: dict[str, Any], m: Messages) -> Table:
+def ramp_table(load: LoadResult, m: Messages) -> Table:
     """The ramp as a compact table (fits 80 columns): devices per step with the knee marked, the
     share meeting the activity as a bar, goodput, connection errors by kind, the hop whose RTT
     rose most, RPM."""
-    share_needed = load.get("meet_share", 0.95)
+    share_needed = load.meet_share
     t = Table(
-        title=m("load.table.title", activity=load["activity"]["kind"], target=load["target"]),
+        title=m("load.table.title", activity=load.activity_kind, target=load.target),
         title_justify="left",
         caption=m("load.table.caption", share=f"{share_needed * 100:g}"),
         caption_justify="left",
@@ -83,56 +81,53 @@ def ramp_table(load: dict[str, Any], m: Messages) -> Table:
         t.add_column(
             m(f"load.col.{key}"), justify="left" if key in ("met", "errors", "rtt") else "right", no_wrap=key not in ("errors", "rtt")
         )
-    knee = (load.get("knee") or {}).get("devices")
-    first_failing = (load.get("knee") or {}).get("first_failing_devices")
-    for s in load["steps"]:
-        errs = [(k, v) for k, v in s["errors"].items() if v]
-        hops = [h for h in s.get("latency", ()) if h.get("increase_ms") is not None]
-        worst = max(hops, key=lambda h: h["increase_ms"]) if hops else None
-        share = s["met_share"]
+    knee = load.knee.devices if load.knee else None
+    first_failing = load.knee.first_failing_devices if load.knee else None
+    for s in load.steps:
+        errs = [(k, v) for k, v in s.errors.items() if v]
+        worst = s.worst_hop()
+        share = s.met_share
         style = "green" if share is not None and share >= share_needed else "red"
-        met = "-" if share is None else f"[{style}]{_bar(share)}[/] {share * 100:3.0f}% {s['met']}/{s['judged']}"
-        devices = f"{s['devices']}" + ("" if s["complete"] else " *")
-        if s["devices"] == knee and s["complete"]:
+        met = "-" if share is None else f"[{style}]{_bar(share)}[/] {share * 100:3.0f}% {s.met}/{s.judged}"
+        devices = f"{s.devices}" + ("" if s.complete else " *")
+        if s.devices == knee and s.complete:
             devices = f"[bold]{devices} {KNEE_MARK}[/]"
-        elif s["devices"] == first_failing and s["complete"]:
+        elif s.devices == first_failing and s.complete:
             devices = f"[red]{devices}[/]"
         t.add_row(
             devices,
             met,
-            f"{s['goodput_mbps']:.1f}",
+            f"{s.goodput_mbps:.1f}",
             ", ".join(f"{m(f'load.err.{k}')} {v}" for k, v in errs) or "0",
-            f"{worst['target']} +{worst['increase_ms']:.0f} {worst['grade']}" if worst else "-",
-            "-" if s.get("rpm") is None else f"{s['rpm']:.0f}",
+            f"{worst.target} +{worst.increase_ms or 0.0:.0f} {worst.grade}" if worst else "-",
+            "-" if s.rpm is None else f"{s.rpm:.0f}",
         )
     return t
 
 
-def load_lines(load: dict[str, Any], m: Messages) -> list[str]:
+def load_lines(load: LoadResult, m: Messages) -> list[str]:
     """The verdict under the ramp: devices carried of those needed, responsiveness, bufferbloat."""
-    sup, act = load["supports"], load["activity"]
-    rate = act.get("bitrate_mbps") or act.get("down_mbps")
-    what = act["kind"] + (f" {rate:g} Mbit/s" if rate else "")
-    if sup["devices"] == 0:
-        lines = [m("load.supports_none", first=load["steps"][0]["devices"] if load["steps"] else 0, needed=sup["needed"], activity=what)]
-    elif sup["at_least"]:
-        lines = [m("load.supports_at_least", devices=sup["devices"], needed=sup["needed"], activity=what)]
+    sup = load.supports
+    rate = load.activity_rate_mbps
+    what = load.activity_kind + (f" {rate:g} Mbit/s" if rate else "")
+    if sup.devices == 0:
+        lines = [m("load.supports_none", first=load.steps[0].devices if load.steps else 0, needed=sup.needed, activity=what)]
+    elif sup.at_least:
+        lines = [m("load.supports_at_least", devices=sup.devices, needed=sup.needed, activity=what)]
     else:
-        lines = [m("load.supports", devices=sup["devices"], needed=sup["needed"], activity=what)]
-    r = load.get("responsiveness") or {}
-    if r.get("rpm") is not None:
-        lines.append(m("load.rpm", rpm=f"{r['rpm']:.0f}", rating=r["rating"], devices=r["at_devices"]))
-    b = load.get("bufferbloat")
+        lines = [m("load.supports", devices=sup.devices, needed=sup.needed, activity=what)]
+    r = load.responsiveness
+    if r is not None and r.rpm is not None:
+        lines.append(m("load.rpm", rpm=f"{r.rpm:.0f}", rating=r.rating, devices=r.at_devices))
+    b = load.bufferbloat
     if b:
-        lines.append(
-            m("load.bufferbloat", grade=b["grade"], increase=f"{b['increase_ms']:.0f}", target=b["target"], devices=b["at_devices"])
-        )
-    if load.get("stopped"):
-        lines.append(m("load.stopped", why=load["stopped"]))
+        lines.append(m("load.bufferbloat", grade=b.grade, increase=f"{b.increase_ms:.0f}", target=b.target, devices=b.at_devices))
+    if load.stopped:
+        lines.append(m("load.stopped", why=load.stopped))
     return lines
 
 
-def show_load(console: Console, load: dict[str, Any], m: Messages) -> None:
+def show_load(console: Console, load: LoadResult, m: Messages) -> None:
     """The load section: the ramp table and its verdict (``run`` and ``probe load``)."""
     console.print(ramp_table(load, m))
     for line in load_lines(load, m):

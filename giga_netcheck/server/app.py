@@ -12,14 +12,16 @@ small HTTP/1.1 server on asyncio streams, written for throughput and bounded mem
 - ``POST /results``          with ``serve --collect DIR`` only: a school's uploaded result, checked
                               and stored once (collect.py)
 - speedtest-cli ``--mini`` and LibreSpeed backend paths, so existing clients can measure against
-  this server (server_compat.py, docs/engines.md)
+  this server (compat.py, docs/engines.md)
 - UDP echo on ``udp_port``    echoes datagrams that start with ``GNC1`` (same size back, so it
                               cannot amplify), for loss and jitter
 
-Clients that vanish mid-transfer end their own connection and nothing else. One log line per
-transfer. We hand-write the HTTP framing rather than use a framework because the hot path is a
-write loop over one memoryview and a read loop that discards, and a framework's per-chunk
-overhead is exactly what a measurement server must not add.
+Every request is framed by one strict HTTP/1.1 layer (http.py): a request it refuses gets a 4xx
+with a one-line reason and the connection closes. Routes are a table of (method, path) ->
+handler, then the compatible protocols (compat.py), then 404. Clients that vanish mid-transfer
+end their own connection and nothing else. One log line per transfer. No web framework: the hot
+path is a write loop over one memoryview and a read loop that discards, and a framework's
+per-chunk overhead is exactly what a measurement server must not add.
 """
 
 from __future__ import annotations
@@ -31,17 +33,19 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Awaitable, Callable, Optional, cast
 
 from giga_netcheck import __version__
 from giga_netcheck.core.protocol import SERVICE_NAME, UDP_MAGIC
+from giga_netcheck.server import collect, compat
+from giga_netcheck.server.http import CHUNK_BYTES, MAX_HEADER_BYTES, BodyTooLarge, HttpError, Request, read_request, respond
 
 log = logging.getLogger("giga_netcheck.server.app")
 
-CHUNK_BYTES = 256 * 1024
-MAX_HEADER_BYTES = 16 * 1024
 MAX_UDP_BYTES = 1472
+
+Handler = Callable[[Request, asyncio.StreamWriter, str], Awaitable[bool]]
+"""A route: serve one request, return False when the connection must close afterwards."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,10 @@ class ServerConfig:
     max_connections: int = 4096
     idle_timeout_s: float = 30.0
     """A connection that sends nothing for this long is closed (slow or vanished clients)."""
-    collector: Optional[object] = None
-    """A :class:`giga_netcheck.server.collect.Collector`: enables ``POST /results`` (``serve --collect``)."""
+    header_timeout_s: float = 10.0
+    """Once a request's first byte arrived, the rest of its head must follow within this (408)."""
+    collector: Optional[collect.Collector] = None
+    """Enables ``POST /results`` (``serve --collect``)."""
 
 
 class MeasurementServer:
@@ -75,6 +81,16 @@ class MeasurementServer:
         self.udp_port: Optional[int] = None
         self.transfers = 0
         """Completed or abandoned downloads/uploads served (for tests and logs)."""
+        self.bytes_sent = 0
+        """Payload bytes written to download clients so far (for tests and logs)."""
+        self._routes: dict[tuple[str, str], Handler] = {
+            ("GET", "/rtt"): self._rtt,
+            ("GET", "/id"): self._id,
+            ("GET", "/download"): self._download,
+            ("POST", "/upload"): self._upload,
+        }
+        if config.collector is not None:
+            self._routes[("POST", "/results")] = self._collect
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.config.host, self.config.port, limit=MAX_HEADER_BYTES, backlog=1024)
@@ -107,7 +123,7 @@ class MeasurementServer:
         if self._udp is not None:
             self._udp.close()
 
-    def identity(self) -> dict:
+    def identity(self) -> dict[str, Any]:
         return {
             "service": SERVICE_NAME,
             "role": "measurement-server",
@@ -133,21 +149,34 @@ class MeasurementServer:
         writer.transport.set_write_buffer_limits(high=0, low=0)
         try:
             while True:
+                request: Optional[Request] = None
                 try:
-                    head = await _within(reader.readuntil(b"\r\n\r\n"), self.config.idle_timeout_s)
-                except (asyncio.IncompleteReadError, asyncio.TimeoutError):
+                    request = await read_request(
+                        reader, idle_timeout=self.config.idle_timeout_s, header_timeout=self.config.header_timeout_s
+                    )
+                    if request is None:
+                        return
+                    keep = await self._route(request, writer, client) and request.keep_alive
+                except HttpError as exc:
+                    await self._refuse(writer, client, request, exc)
                     return
-                except asyncio.LimitOverrunError:
-                    await self._respond(writer, 431, b"header too large\n", close=True)
-                    return
-                request = _parse_head(head)
-                if request is None:
-                    await self._respond(writer, 400, b"bad request\n", close=True)
-                    log.info("%s bad request line", client)
-                    return
-                method, path, query, headers, http11 = request
-                keep = http11 and headers.get("connection", "").lower() != "close"
-                keep = await self._route(reader, writer, client, method, path, query, headers) and keep
+                if keep and not request.body.done:
+                    # A route answered without reading the body: drop it now, or its bytes would
+                    # be parsed as the next request. It was answered already, so a body that
+                    # breaks the framing or the cap only closes the connection.
+                    try:
+                        await request.body.discard(self.config.max_upload_bytes)
+                    except HttpError as exc:
+                        log.info(
+                            "%s %s %s: unread body refused %d %s: %s",
+                            client,
+                            request.method,
+                            request.path,
+                            exc.status,
+                            exc.code,
+                            exc.reason,
+                        )
+                        return
                 if not keep:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
@@ -156,43 +185,50 @@ class MeasurementServer:
             self._connections -= 1
             writer.close()
 
-    async def _route(self, reader, writer, client, method, path, query, headers) -> bool:
-        """Serve one request; return False when the connection must close afterwards."""
-        if method == "GET" and path == "/rtt":
-            await self._respond(writer, 200, b"ok\n")
-            return True
-        if method == "GET" and path == "/id":
-            body = json.dumps(self.identity()).encode()
-            await self._respond(writer, 200, body, ctype="application/json")
-            log.info("%s id", client)
-            return True
-        if method == "GET" and path == "/download":
-            return await self._download(writer, client, query)
-        if method == "POST" and path == "/upload":
-            return await self._upload(reader, writer, client, headers)
-        if method == "POST" and path == "/results" and self.config.collector is not None:
-            return await self._collect(reader, writer, client, headers)
-        from giga_netcheck.server.compat import route as compat_route  # speedtest mini and LibreSpeed paths
+    async def _refuse(self, writer: asyncio.StreamWriter, client: str, request: Optional[Request], exc: HttpError) -> None:
+        """Answer a refused request (4xx, one-line reason) and let the caller close the connection."""
+        method, path = (request.method, request.path) if request is not None else (exc.method, exc.path)
+        what = f"{method} {path}" if method else "request"
+        log.info("%s %s refused %d %s: %s", client, what, exc.status, exc.code, exc.reason)
+        if path == "/results" and self.config.collector is not None:
+            body, ctype = json.dumps({"error": exc.code, "reason": exc.reason}).encode(), "application/json"
+        else:
+            body, ctype = f"{exc.reason}\n".encode(), "text/plain"
+        await respond(writer, exc.status, body, ctype=ctype, close=True)
 
-        handled = await compat_route(self, reader, writer, client, method, path, query, headers)
+    async def _route(self, request: Request, writer: asyncio.StreamWriter, client: str) -> bool:
+        """Serve one request; return False when the connection must close afterwards."""
+        handler = self._routes.get((request.method, request.path))
+        if handler is not None:
+            return await handler(request, writer, client)
+        handled = await compat.route(self, request, writer, client)
         if handled is not None:
             return handled
-        if method not in ("GET", "POST", "HEAD"):
-            await self._respond(writer, 405, b"method not allowed\n", close=True)
+        if request.method not in ("GET", "POST", "HEAD"):
+            await respond(writer, 405, b"method not allowed\n", close=True)
             return False
-        await _drain_body(reader, headers, self.config.max_upload_bytes)
-        await self._respond(writer, 404, b"not found\n")
+        await request.body.discard(self.config.max_upload_bytes)
+        await respond(writer, 404, b"not found\n")
         return True
 
-    async def _download(self, writer, client: str, query: dict) -> bool:
+    async def _rtt(self, request: Request, writer: asyncio.StreamWriter, client: str) -> bool:
+        await respond(writer, 200, b"ok\n")
+        return True
+
+    async def _id(self, request: Request, writer: asyncio.StreamWriter, client: str) -> bool:
+        await respond(writer, 200, json.dumps(self.identity()).encode(), ctype="application/json")
+        log.info("%s id", client)
+        return True
+
+    async def _download(self, request: Request, writer: asyncio.StreamWriter, client: str) -> bool:
         try:
-            want = int(query.get("bytes", ["0"])[0])
+            want = int(request.query.get("bytes", ["0"])[0])
         except ValueError:
-            await self._respond(writer, 400, b"bytes must be an integer\n")
+            await respond(writer, 400, b"bytes must be an integer\n")
             return True
         return await self._send_payload(writer, client, max(0, want))
 
-    async def _send_payload(self, writer, client: str, want: int, extra: str = "", kind: str = "download") -> bool:
+    async def _send_payload(self, writer: asyncio.StreamWriter, client: str, want: int, extra: str = "", kind: str = "download") -> bool:
         """Stream ``want`` bytes (capped) of the preallocated payload, one chunk in flight at a time."""
         size = min(want, self.config.max_download_bytes)
         head = (
@@ -208,6 +244,7 @@ class MeasurementServer:
                 n = min(CHUNK_BYTES, size - sent)
                 writer.write(payload[:n])
                 sent += n
+                self.bytes_sent += n
                 await writer.drain()
         except (ConnectionError, RuntimeError):
             outcome = "client-gone"
@@ -215,35 +252,36 @@ class MeasurementServer:
             self._log_transfer(client, kind, sent, time.perf_counter() - t0, outcome)
         return outcome == "complete"
 
-    async def _upload(self, reader, writer, client: str, headers: dict) -> bool:
+    async def _upload(self, request: Request, writer: asyncio.StreamWriter, client: str) -> bool:
         t0 = time.perf_counter()
         outcome = "complete"
-        received = 0
+        refused: Optional[HttpError] = None
         try:
-            received = await _drain_body(reader, headers, self.config.max_upload_bytes, self.config.idle_timeout_s)
-        except _BodyTooLarge as exc:
-            received = exc.received
-            outcome = "too-large"
+            await request.body.discard(self.config.max_upload_bytes)
+        except BodyTooLarge as exc:
+            outcome, refused = "too-large", exc
+        except HttpError as exc:
+            outcome, refused = "bad-chunking", exc
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
             outcome = "client-gone"
-        except ValueError:
-            outcome = "bad-chunking"
+        received = request.body.received
         seconds = time.perf_counter() - t0
         self._log_transfer(client, "upload", received, seconds, outcome)
         if outcome == "client-gone":
             return False
-        status = {"complete": 200, "too-large": 413, "bad-chunking": 400}[outcome]
-        body = json.dumps({"bytes": received, "seconds": round(seconds, 6)}).encode()
-        await self._respond(writer, status, body, ctype="application/json", close=status != 200)
-        return status == 200
+        answer: dict[str, Any] = {"bytes": received, "seconds": round(seconds, 6)}
+        if refused is not None:
+            answer.update(error=refused.code, reason=refused.reason)
+        status = 200 if refused is None else refused.status
+        await respond(writer, status, json.dumps(answer).encode(), ctype="application/json", close=refused is not None)
+        return refused is None
 
-    async def _collect(self, reader, writer, client: str, headers: dict) -> bool:
-        from giga_netcheck.server.collect import handle
-
-        out = await handle(self.config.collector, reader, headers, self.config.idle_timeout_s)
+    async def _collect(self, request: Request, writer: asyncio.StreamWriter, client: str) -> bool:
+        assert self.config.collector is not None
+        out = await collect.handle(self.config.collector, request)
         log.info("%s results %d %s", client, out.status, out.body.get("error") or out.body.get("status"))
         ok = out.status < 300  # a refused body may be unread: close rather than parse it as a request
-        await self._respond(writer, out.status, json.dumps(out.body).encode(), ctype="application/json", close=not ok)
+        await respond(writer, out.status, json.dumps(out.body).encode(), ctype="application/json", close=not ok)
         return ok
 
     def _log_transfer(self, client: str, kind: str, nbytes: int, seconds: float, outcome: str) -> None:
@@ -251,108 +289,12 @@ class MeasurementServer:
         mbps = nbytes * 8 / seconds / 1e6 if seconds > 0 else 0.0
         log.info("%s %s bytes=%d seconds=%.3f mbps=%.1f %s", client, kind, nbytes, seconds, mbps, outcome)
 
-    @staticmethod
-    async def _respond(writer, status: int, body: bytes, *, ctype: str = "text/plain", close: bool = False, extra: str = "") -> None:
-        reason = {
-            200: "OK",
-            201: "Created",
-            400: "Bad Request",
-            401: "Unauthorized",
-            403: "Forbidden",
-            404: "Not Found",
-            405: "Method Not Allowed",
-            409: "Conflict",
-            411: "Length Required",
-            413: "Payload Too Large",
-            422: "Unprocessable Content",
-            431: "Request Header Fields Too Large",
-            507: "Insufficient Storage",
-        }.get(status, "OK")
-        head = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-            f"Cache-Control: no-store\r\n{extra}{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
-        ).encode()
-        writer.write(head + body)
-        await writer.drain()
-
-
-async def _within(aw, seconds: float):
-    """Await with a deadline. asyncio.timeout (3.11+) spawns no extra task, unlike wait_for,
-    whose orphaned inner task logs noise when a client resets mid-read."""
-    if hasattr(asyncio, "timeout"):
-        async with asyncio.timeout(seconds):
-            return await aw
-    return await asyncio.wait_for(aw, seconds)  # pragma: no cover - Python 3.10
-
-
-class _BodyTooLarge(Exception):
-    def __init__(self, received: int) -> None:
-        self.received = received
-
-
-def _parse_head(head: bytes):
-    """Request line and headers, or None when they are not HTTP/1.x."""
-    try:
-        text = head.decode("latin-1")
-        lines = text.split("\r\n")
-        method, target, version = lines[0].split(" ")
-        if not version.startswith("HTTP/1."):
-            return None
-        headers = {}
-        for line in lines[1:]:
-            if not line:
-                continue
-            name, _, value = line.partition(":")
-            if not _ or not name.strip():
-                return None
-            headers[name.strip().lower()] = value.strip()
-        parts = urlsplit(target)
-        return method, parts.path, parse_qs(parts.query), headers, version == "HTTP/1.1"
-    except ValueError:
-        return None
-
-
-async def _drain_body(reader: asyncio.StreamReader, headers: dict, cap: int, timeout: float = 30.0) -> int:
-    """Read and discard a request body; return its size. Bounded by ``cap`` bytes."""
-    received = 0
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        while True:
-            line = await _within(reader.readuntil(b"\r\n"), timeout)
-            size = int(line.split(b";")[0].strip() or b"x", 16)
-            if size == 0:
-                # trailers end with an empty line
-                while (await _within(reader.readuntil(b"\r\n"), timeout)) != b"\r\n":
-                    pass
-                return received
-            left = size
-            while left:
-                data = await _within(reader.read(min(left, CHUNK_BYTES)), timeout)
-                if not data:
-                    raise asyncio.IncompleteReadError(b"", left)
-                left -= len(data)
-            received += size
-            if received > cap:
-                raise _BodyTooLarge(received)
-            if await _within(reader.readexactly(2), timeout) != b"\r\n":
-                raise ValueError("chunk not followed by CRLF")
-    length = int(headers.get("content-length", "0") or 0)
-    if length > cap:
-        raise _BodyTooLarge(0)
-    left = length
-    while left:
-        data = await _within(reader.read(min(left, CHUNK_BYTES)), timeout)
-        if not data:
-            raise asyncio.IncompleteReadError(b"", left)
-        left -= len(data)
-        received += len(data)
-    return received
-
 
 class _UdpEcho(asyncio.DatagramProtocol):
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr: Any) -> None:
         # Only our own probes are echoed, and never more bytes than came in.
         if data.startswith(UDP_MAGIC) and len(data) <= MAX_UDP_BYTES:
             self.transport.sendto(data, addr)
@@ -413,7 +355,7 @@ class ServerThread:
     def __enter__(self) -> ServerThread:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

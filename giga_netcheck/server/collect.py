@@ -38,8 +38,10 @@ from typing import Any, Optional
 
 import yaml
 
+from giga_netcheck.board.batch import board_id, validate_document
 from giga_netcheck.core.errors import ConfigError, ResultFileError
 from giga_netcheck.core.results import _safe
+from giga_netcheck.server.http import HttpError, Request
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 """A full result with raw samples is tens of KB; 4 MiB leaves room and bounds memory."""
@@ -153,8 +155,6 @@ class Collector:
         return out
 
     def _accept(self, body: bytes, grant: Grant) -> Outcome:
-        from giga_netcheck.board.batch import validate_document
-
         if len(body) > self.max_bytes:
             return refuse(413, "too-large", f"the result is larger than {self.max_bytes} bytes")
         try:
@@ -181,8 +181,6 @@ class Collector:
         if grant.board and claimed and str(claimed) != grant.board:
             return refuse(403, "wrong-board", f"this token may upload results of board {grant.board!r} only")
         board = grant.board or (str(claimed) if claimed else None)
-        from giga_netcheck.board.batch import board_id
-
         folder = self.root / board_id(board) / (_safe(school) or "unknown")
         final = folder / f"{run_id}.json"
         digest = hashlib.sha256(body).hexdigest()
@@ -229,72 +227,27 @@ class Collector:
         return refuse(409, "run-id-conflict", f"a different result with run_id {run_id} is already stored")
 
 
-class BodyError(Exception):
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-
-
-async def read_body(reader: asyncio.StreamReader, headers: dict, max_bytes: int, timeout: float) -> bytes:
-    """The request body, at most ``max_bytes`` (Content-Length or chunked); BodyError otherwise."""
-    from giga_netcheck.server.app import _within
-
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        parts: list[bytes] = []
-        size_so_far = 0
-        while True:
-            try:
-                line = await _within(reader.readuntil(b"\r\n"), timeout)
-                size = int(line.split(b";")[0].strip() or b"x", 16)
-            except (ValueError, asyncio.LimitOverrunError):
-                raise BodyError(refuse(400, "bad-chunking", "malformed chunk size")) from None
-            if size == 0:
-                while (await _within(reader.readuntil(b"\r\n"), timeout)) != b"\r\n":
-                    pass
-                return b"".join(parts)
-            size_so_far += size
-            if size_so_far > max_bytes:
-                raise BodyError(refuse(413, "too-large", f"the result is larger than {max_bytes} bytes"))
-            parts.append(await _within(reader.readexactly(size), timeout))
-            if await _within(reader.readexactly(2), timeout) != b"\r\n":
-                raise BodyError(refuse(400, "bad-chunking", "chunk not followed by CRLF"))
-    raw = headers.get("content-length")
-    if raw is None:
-        raise BodyError(Outcome(411, {"error": "length-required", "reason": "send Content-Length or chunked encoding"}))
-    try:
-        length = int(raw)
-        if length < 0:
-            raise ValueError
-    except ValueError:
-        raise BodyError(refuse(400, "bad-length", "Content-Length is not a number")) from None
-    if length > max_bytes:
-        if length <= 8 * max_bytes:
-            # Read and drop a moderately oversized body so the client, still sending, gets the
-            # 413 and its reason instead of a reset; anything bigger is cut off at once.
-            left = length
-            while left:
-                data = await _within(reader.read(min(left, 256 * 1024)), timeout)
-                if not data:
-                    break
-                left -= len(data)
-        raise BodyError(refuse(413, "too-large", f"the result is larger than {max_bytes} bytes"))
-    return await _within(reader.readexactly(length), timeout)
-
-
-async def handle(collector: Collector, reader: asyncio.StreamReader, headers: dict, timeout: float) -> Outcome:
+async def handle(collector: Collector, request: Request) -> Outcome:
     """One ``POST /results``: authorize, read the bounded body, check and store it off the loop.
 
     Raises ConnectionError/IncompleteReadError/TimeoutError when the client vanished mid-body
     (nothing is stored then). An unauthorized request is answered without reading its body.
     """
-    grant = collector.authorize(headers.get("authorization"))
+    grant = collector.authorize(request.headers.get("authorization"))
     if grant is None:
         collector.refused += 1
         return refuse(401, "unauthorized", "missing or unknown token (Authorization: Bearer <token>)")
-    try:
-        body = await read_body(reader, headers, collector.max_bytes, timeout)
-    except BodyError as exc:
+    if not request.body.declared:
         collector.refused += 1
-        return exc.outcome
+        return refuse(411, "length-required", "send Content-Length or chunked encoding")
+    try:
+        # A moderately oversized body (up to 8x the cap) is read and dropped so the client, still
+        # sending, gets the 413 and its reason instead of a reset; anything bigger is cut off at once.
+        body = await request.body.read(collector.max_bytes, drain_up_to=8 * collector.max_bytes)
+    except HttpError as exc:
+        collector.refused += 1
+        reason = f"the result is larger than {collector.max_bytes} bytes" if exc.status == 413 else exc.reason
+        return refuse(exc.status, exc.code, reason)
     loop = asyncio.get_running_loop()
     # JSON parsing, the schema check and fsync are blocking: keep them off the event loop so
     # measurements served by the same process are not stalled.

@@ -40,12 +40,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
-from typing import Optional
+from typing import Any, Optional, Protocol
 
 from giga_netcheck import __version__
-from giga_netcheck.server.app import _BodyTooLarge, _drain_body, log
+from giga_netcheck.server.http import BodyTooLarge, HttpError, Request, respond
+
+log = logging.getLogger("giga_netcheck.server.app")  # one logger for every route of serve
+
+
+class Server(Protocol):
+    """What these routes use of ``MeasurementServer`` (app.py imports this module, not the reverse)."""
+
+    config: Any
+    port: int
+
+    async def _send_payload(
+        self, writer: asyncio.StreamWriter, client: str, want: int, extra: str = "", kind: str = "download"
+    ) -> bool: ...
+
+    def _log_transfer(self, client: str, kind: str, nbytes: int, seconds: float, outcome: str) -> None: ...
+
 
 MINI_SIZES = (350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000)
 """The image sizes speedtest-cli asks for (its ``sizes['download']``)."""
@@ -97,25 +114,26 @@ def _librespeed(path: str) -> Optional[str]:
     return None
 
 
-async def route(srv, reader, writer, client: str, method: str, path: str, query: dict, headers: dict) -> Optional[bool]:
+async def route(srv: Server, request: Request, writer: asyncio.StreamWriter, client: str) -> Optional[bool]:
     """Serve a compatibility path; None when ``path`` is not one (the caller answers 404).
 
     Returns like ``MeasurementServer._route``: False when the connection must close."""
+    method, path = request.method, request.path
     ls = _librespeed(path)
     if ls is not None:
-        return await _librespeed_route(srv, reader, writer, client, method, ls, query, headers)
+        return await _librespeed_route(srv, request, writer, client, ls)
     if method == "GET" and path in ("/", "/index.html"):
-        await srv._respond(writer, 200, MINI_PAGE, ctype="text/html; charset=utf-8")
+        await respond(writer, 200, MINI_PAGE, ctype="text/html; charset=utf-8")
         return True
     if path == "/speedtest/upload.php":
         if method == "GET":
-            await srv._respond(writer, 200, b"size=0")
+            await respond(writer, 200, b"size=0")
             return True
         if method == "POST":
-            return await _mini_upload(srv, reader, writer, client, headers)
+            return await _mini_upload(srv, request, writer, client)
         return None
     if method == "GET" and path == "/speedtest/latency.txt":
-        await srv._respond(writer, 200, b"test=test\n")
+        await respond(writer, 200, b"test=test\n")
         return True
     m = _RANDOM.fullmatch(path)
     if method == "GET" and m:
@@ -126,43 +144,40 @@ async def route(srv, reader, writer, client: str, method: str, path: str, query:
     if method == "GET" and path == "/speedtest-config.php":
         ip = writer.get_extra_info("peername", ("0.0.0.0", 0))[0]
         body = SPEEDTEST_CONFIG_XML.format(ip=ip).encode()
-        await srv._respond(writer, 200, body, ctype="text/xml")
+        await respond(writer, 200, body, ctype="text/xml")
         log.info("%s speedtest config (offline stand-in)", client)
         return True
     if method == "GET" and path in ("/speedtest-servers-static.php", "/speedtest-servers.php"):
         sock = writer.get_extra_info("sockname", ("127.0.0.1", srv.port))
         host = f"[{sock[0]}]:{sock[1]}" if ":" in sock[0] else f"{sock[0]}:{sock[1]}"
         body = SPEEDTEST_SERVERS_XML.format(host=host, version=__version__, sid=SERVE_OOKLA_ID).encode()
-        await srv._respond(writer, 200, body, ctype="text/xml")
+        await respond(writer, 200, body, ctype="text/xml")
         return True
     return None
 
 
-async def _mini_upload(srv, reader, writer, client: str, headers: dict) -> bool:
+async def _mini_upload(srv: Server, request: Request, writer: asyncio.StreamWriter, client: str) -> bool:
     t0 = time.perf_counter()
     try:
-        received = await _drain_body(reader, headers, srv.config.max_upload_bytes, srv.config.idle_timeout_s)
-    except _BodyTooLarge:
-        srv._log_transfer(client, "mini-upload", 0, time.perf_counter() - t0, "too-large")
-        await srv._respond(writer, 413, b"too large\n", close=True)
-        return False
-    except ValueError:
-        await srv._respond(writer, 400, b"bad chunking\n", close=True)
-        return False
+        received = await request.body.discard(srv.config.max_upload_bytes)
+    except BodyTooLarge as exc:
+        srv._log_transfer(client, "mini-upload", exc.received, time.perf_counter() - t0, "too-large")
+        raise  # answered like every refusal: 413, its reason, connection closed
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
         # speedtest-cli cuts its uploads short when its timer runs out: that ends the connection
-        srv._log_transfer(client, "mini-upload", 0, time.perf_counter() - t0, "client-gone")
+        srv._log_transfer(client, "mini-upload", request.body.received, time.perf_counter() - t0, "client-gone")
         return False
     srv._log_transfer(client, "mini-upload", received, time.perf_counter() - t0, "complete")
-    await srv._respond(writer, 200, f"size={received}".encode())
+    await respond(writer, 200, f"size={received}".encode())
     return True
 
 
-async def _librespeed_route(srv, reader, writer, client: str, method: str, name: str, query: dict, headers: dict) -> Optional[bool]:
+async def _librespeed_route(srv: Server, request: Request, writer: asyncio.StreamWriter, client: str, name: str) -> Optional[bool]:
+    method, query = request.method, request.query
     cors = CORS if "cors" in query else ""
     if method == "OPTIONS":
-        await _drain_body(reader, headers, 0)
-        await srv._respond(writer, 200, b"", extra=CORS)
+        await request.body.discard(0)  # a preflight has no body; one sent anyway is refused (413)
+        await respond(writer, 200, b"", extra=CORS)
         return True
     if name == "garbage" and method == "GET":
         try:
@@ -174,16 +189,14 @@ async def _librespeed_route(srv, reader, writer, client: str, method: str, name:
     if name == "empty" and method in ("GET", "POST", "HEAD"):
         t0 = time.perf_counter()
         try:
-            received = await _drain_body(reader, headers, srv.config.max_upload_bytes, srv.config.idle_timeout_s)
-        except _BodyTooLarge:
-            await srv._respond(writer, 413, b"", close=True, extra=cors)
-            return False
-        except ValueError:
-            await srv._respond(writer, 400, b"", close=True, extra=cors)
+            received = await request.body.discard(srv.config.max_upload_bytes)
+        except HttpError as exc:  # answered here, not by the server, to carry the CORS headers a browser needs to read it
+            log.info("%s %s %s refused %d %s: %s", client, method, request.path, exc.status, exc.code, exc.reason)
+            await respond(writer, exc.status, f"{exc.reason}\n".encode(), close=True, extra=cors)
             return False
         if received:
             srv._log_transfer(client, "librespeed-upload", received, time.perf_counter() - t0, "complete")
-        await srv._respond(writer, 200, b"", extra=cors + "Connection: keep-alive\r\n")
+        await respond(writer, 200, b"", extra=cors + "Connection: keep-alive\r\n")
         return True
     if name == "getIP" and method == "GET":
         ip = writer.get_extra_info("peername", ("", 0))[0]
@@ -191,8 +204,8 @@ async def _librespeed_route(srv, reader, writer, client: str, method: str, name:
             ip = ip[7:]
         if "isp" in query:
             body = json.dumps({"processedString": f"{ip} - giga-netcheck measurement server", "rawIspInfo": ""}).encode()
-            await srv._respond(writer, 200, body, ctype="application/json", extra=cors)
+            await respond(writer, 200, body, ctype="application/json", extra=cors)
         else:
-            await srv._respond(writer, 200, ip.encode(), extra=cors)
+            await respond(writer, 200, ip.encode(), extra=cors)
         return True
     return None

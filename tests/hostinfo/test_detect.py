@@ -46,13 +46,13 @@ def test_detect_unsupported_platform(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_detect_turns_backend_bug_into_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    from giga_netcheck.measure.hostinfo import linux
+    import giga_netcheck.measure.hostinfo as hostinfo_pkg
 
     def broken(*args: object, **kwargs: object) -> HostInfo:
         raise KeyError("oops")
 
     monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(linux, "detect_linux", broken)
+    monkeypatch.setattr(hostinfo_pkg, "detect_linux", broken)  # detect() calls the name it imported
     info = detect(runner=FakeRunner({}), env={})
     assert info.notes[0] == "hostinfo: detection failed: KeyError: 'oops'"
 

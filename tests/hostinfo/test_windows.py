@@ -181,28 +181,6 @@ def test_parse_netsh_ip_config(name: str, expected: windows.NetshIpConfig, varia
     assert windows.parse_netsh_ip_config(variant(load("windows", name))) == (expected,)
 
 
-def test_parse_dns_client_server_address(variant: Callable[[str], str]) -> None:
-    rows = windows.parse_dns_client_server_address(variant(load("windows", "Get-DnsClientServerAddress-en.txt")))
-    assert [(r.interface_alias, r.interface_index, r.family) for r in rows] == [
-        ("Firezone", 27, "IPv4"),
-        ("Firezone", 27, "IPv6"),
-        ("Ethernet", 4, "IPv4"),
-        ("Ethernet", 4, "IPv6"),
-        ("Loopback Pseudo-Interface 1", 1, "IPv4"),
-        ("Loopback Pseudo-Interface 1", 1, "IPv6"),
-    ]
-    assert rows[0].servers == ("100.100.111.4", "100.100.111.1", "100.100.111.3", "100.100.111.2")
-    assert rows[2].servers == ("10.255.252.2",)
-    assert rows[1].servers == ()
-    assert not any(r.truncated for r in rows)
-
-
-def test_parse_dns_client_server_address_truncated_row() -> None:
-    line = "Firezone                            27 IPv4    {100.100.111.4, 100.100.111.1, 100.100.1...\n"
-    (row,) = windows.parse_dns_client_server_address(line)
-    assert row.truncated and row.servers == ("100.100.111.4", "100.100.111.1")
-
-
 def test_parse_winhttp_proxy(variant: Callable[[str], str]) -> None:
     assert windows.parse_winhttp_proxy(variant(load("windows", "netsh-winhttp-set-proxy-en.txt"))) == ProxySettings(
         http="http://testProxy:8999", https="http://testProxy:8999", no_proxy=(), source="winhttp"

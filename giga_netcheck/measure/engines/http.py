@@ -5,20 +5,20 @@ large requests and counting bytes as they arrive (download) or as the socket acc
 (upload), through ``plan.proxy`` when the probe chose one. The calling thread samples all counters every ``interval_s``: those per-interval
 aggregates are the raw samples. The first ``warmup_s`` seconds are discarded (TCP slow start)
 and the headline figure is the bytes moved after the warm-up divided by the time after it,
-which is what iperf3 reports with ``-O``; p50/p90 of the post-warm-up samples sit next to it.
+which is what iperf3 reports with ``-O``; p50/p90 of the post-warm-up samples sit next to it
+(the reduction every engine shares: ``_summary.summarize``, ``core.goodput``).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Iterator, Optional
 
 import httpx
 
 from giga_netcheck.core.models import BandwidthMeasurement, Target
-from giga_netcheck.core.stats import percentile
-from giga_netcheck.measure.engines.base import ThroughputEngine, ThroughputPlan, poll_streams, rate_samples, stream_errors
+from giga_netcheck.measure.engines._summary import summarize
+from giga_netcheck.measure.engines.base import ThroughputEngine, ThroughputPlan, run_streams, stream_errors
 from giga_netcheck.measure.proxy_discovery import without_credentials
 
 READ_CHUNK = 256 * 1024
@@ -80,48 +80,15 @@ class HttpEngine(ThroughputEngine):
         assert target.url, "the http engine needs a measurement server URL"
         local_stop = threading.Event()
         streams = [_Stream(target.url.rstrip("/"), plan, local_stop) for _ in range(plan.streams)]
-        t_start = time.perf_counter()
-        for s in streams:
-            s.start()
-        try:
-            points = poll_streams(streams, t_start, plan.duration_s, plan.interval_s, stop)
-        finally:
-            local_stop.set()
-        for s in streams:
-            s.join(2.0)
-        samples = rate_samples(points)
-        t_end, last_total, _ = points[-1]
-        warm = next(((t, b) for t, b, _ in points[1:] if t - t_start >= plan.warmup_s), None)
-        goodput = None
-        if warm is not None and t_end > warm[0]:
-            goodput = (last_total - warm[1]) * 8 / (t_end - warm[0]) / 1e6
-        per_stream = tuple(round(s.bytes * 8 / max(t_end - t_start, 1e-9) / 1e6, 3) for s in streams)
-        steady = samples[int(round(plan.warmup_s / plan.interval_s)) :]
-        errors = [s.error for s in streams if s.error is not None]
-        err_text, err_kind = stream_errors(errors, len(streams))
-        if last_total == 0 and errors:
-            goodput = None
-        return BandwidthMeasurement(
-            target=target.name,
-            role=target.role,
-            url=target.url,
-            direction=plan.direction,
-            streams=plan.streams,
-            engine=self.name,
-            duration_s=round(t_end - t_start, 3),
-            warmup_s=plan.warmup_s,
-            interval_s=plan.interval_s,
-            goodput_mbps=None if goodput is None else round(goodput, 3),
-            p50_mbps=_r(percentile(steady, 50)),
-            p90_mbps=_r(percentile(steady, 90)),
-            bytes_total=last_total,
-            samples_mbps=tuple(round(x, 3) for x in samples),
-            per_stream_mbps=per_stream,
+        _, points = run_streams(streams, plan.duration_s, plan.interval_s, stop, local_stop)
+        err_text, err_kind = stream_errors([s.error for s in streams if s.error is not None], len(streams))
+        return summarize(
+            target,
+            plan,
+            self.name,
+            points,
+            per_stream_bytes=[s.bytes for s in streams],
             error=err_text,
             error_kind=err_kind,
             proxy=without_credentials(plan.proxy),  # the password connects, it is never recorded
         )
-
-
-def _r(v: Optional[float]) -> Optional[float]:
-    return None if v is None else round(v, 3)

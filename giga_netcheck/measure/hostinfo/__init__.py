@@ -19,8 +19,11 @@ from typing import Mapping, Optional
 
 from giga_netcheck.measure.hostinfo.commands import DEFAULT_TIMEOUT_S, CommandRunner, decode_console, run_command
 from giga_netcheck.measure.hostinfo.common import Notes, platform_facts
+from giga_netcheck.measure.hostinfo.linux import detect_linux
+from giga_netcheck.measure.hostinfo.macos import detect_macos
 from giga_netcheck.measure.hostinfo.models import HostInfo, PingSummary, ProxySettings, Route, WifiInfo
 from giga_netcheck.measure.hostinfo.ping import parse_ping
+from giga_netcheck.measure.hostinfo.windows import detect_windows
 
 __all__ = [
     "detect",
@@ -47,16 +50,10 @@ def detect(runner: Optional[CommandRunner] = None, env: Optional[Mapping[str, st
     env = os.environ if env is None else env
     try:
         if sys.platform.startswith("linux"):
-            from giga_netcheck.measure.hostinfo.linux import detect_linux
-
             return detect_linux(runner, env)
         if sys.platform == "darwin":
-            from giga_netcheck.measure.hostinfo.macos import detect_macos
-
             return detect_macos(runner, env)
         if sys.platform in {"win32", "cygwin"}:
-            from giga_netcheck.measure.hostinfo.windows import detect_windows
-
             return detect_windows(runner, env)
         return _empty(f"hostinfo: platform {sys.platform} is not supported")
     except Exception as exc:  # noqa: BLE001 - a bug in a backend must not stop a diagnosis

@@ -284,41 +284,6 @@ def parse_netsh_ip_config(text: str) -> tuple[NetshIpConfig, ...]:
     )
 
 
-# --- Get-DnsClientServerAddress ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DnsClientServers:
-    """One row of PowerShell ``Get-DnsClientServerAddress`` (default table view)."""
-
-    interface_alias: str
-    interface_index: int
-    family: str
-    """``IPv4`` or ``IPv6``."""
-    servers: tuple[str, ...]
-    truncated: bool
-    """The table view cut the list with ``...``; later servers are missing."""
-
-
-_DNS_ROW = re.compile(r"^(?P<alias>\S.*?)\s+(?P<idx>\d+)\s+(?P<fam>IPv4|IPv6)\s+\{(?P<servers>.*?)\}?\s*$")
-
-
-def parse_dns_client_server_address(text: str) -> tuple[DnsClientServers, ...]:
-    """Rows of ``Get-DnsClientServerAddress`` as printed in a console."""
-    rows = []
-    for line in text.splitlines():
-        match = _DNS_ROW.match(line)
-        if not match:
-            continue
-        body = match.group("servers")
-        truncated = body.endswith("...")
-        items = [s.strip() for s in body.split(",") if s.strip()]
-        if truncated and items:
-            items = items[:-1]  # "100.100.111.3..." is cut short, unusable
-        rows.append(DnsClientServers(match.group("alias").strip(), int(match.group("idx")), match.group("fam"), tuple(items), truncated))
-    return tuple(rows)
-
-
 # --- WinHTTP proxy -------------------------------------------------------------------------
 
 

@@ -17,8 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from giga_netcheck.core.profile import Profile
 from giga_netcheck.core.protocol import UDP_MAGIC
-from giga_netcheck.core.stats import jitter, percentile
+from giga_netcheck.core.stats import jitter, percentile, rounded
 from giga_netcheck.measure.loadgen.client import HttpConn, LoadError, Meter, classify, within
 
 CONNECT_TIMEOUT_S = 3.0
@@ -127,6 +128,8 @@ class Video(Activity):
     one stall, not a cascade). Met: no stall and no error."""
 
     kind = "video"
+    DEFAULT_BITRATE_MBPS = 2.5
+    """When the site file names the activity without a rate: YouTube's 720p figure (domain.md section 3)."""
 
     def __init__(self, bitrate_mbps: float, segment_s: float = 2.0) -> None:
         self.bitrate_mbps = bitrate_mbps
@@ -297,8 +300,8 @@ class WebApps(Activity):
         return {
             "pages": len(times),
             "slow_pages": sum(d.metrics.get("slow", 0) for d in devices),
-            "page_load_p50_s": _r(percentile(times, 50)),
-            "page_load_p95_s": _r(percentile(times, 95)),
+            "page_load_p50_s": rounded(percentile(times, 50), 4),
+            "page_load_p95_s": rounded(percentile(times, 95), 4),
         }
 
 
@@ -370,8 +373,8 @@ class Textbook(Activity):
         return {
             "turns": len(times),
             "late_turns": sum(d.metrics.get("late", 0) for d in devices),
-            "turn_p50_s": _r(percentile(times, 50)),
-            "turn_p95_s": _r(percentile(times, 95)),
+            "turn_p50_s": rounded(percentile(times, 50), 4),
+            "turn_p95_s": rounded(percentile(times, 95), 4),
         }
 
 
@@ -389,11 +392,14 @@ class Cbt(Activity):
     MEXT's page-turn figure (domain.md section 3), an estimate."""
 
     kind = "cbt"
+    DEFAULT_DOWN_MBPS = 0.5
+    DEFAULT_UP_MBPS = 0.6
+    """MEXCBT speaking test minimum per student (2023, domain.md section 3), when no profile says."""
 
     def __init__(
         self,
-        down_mbps: float = 0.5,
-        up_mbps: float = 0.6,
+        down_mbps: float = DEFAULT_DOWN_MBPS,
+        up_mbps: float = DEFAULT_UP_MBPS,
         every_s: float = 4.0,
         request_bytes: int = 2_000,
         item_limit_s: float = 3.0,
@@ -496,12 +502,12 @@ class Cbt(Activity):
         return {
             "items": len(items),
             "late_items": sum(d.metrics.get("late_items", 0) for d in devices),
-            "item_p50_s": _r(percentile(items, 50)),
-            "item_p95_s": _r(percentile(items, 95)),
+            "item_p50_s": rounded(percentile(items, 50), 4),
+            "item_p95_s": rounded(percentile(items, 95), 4),
             "answers": len(answers),
             "late_answers": sum(d.metrics.get("late_answers", 0) for d in devices),
-            "answer_p50_s": _r(percentile(answers, 50)),
-            "answer_p95_s": _r(percentile(answers, 95)),
+            "answer_p50_s": rounded(percentile(answers, 50), 4),
+            "answer_p95_s": rounded(percentile(answers, 95), 4),
         }
 
 
@@ -536,14 +542,23 @@ class _CallProtocol(asyncio.DatagramProtocol):
 
 class VideoCall(Activity):
     """A video call over the server's UDP echo: ``packet_bytes`` datagrams at the call's
-    bitrate, sent frame by frame (30 a second), echoed back (so both directions carry it). Met: loss < 1%, median RTT < 100 ms,
-    jitter < 30 ms (Microsoft Teams' client-to-edge targets, domain.md section 4)."""
+    bitrate, sent frame by frame (30 a second), echoed back (so both directions carry it). Met: loss,
+    median RTT and jitter each below its limit: the classroom profile's fail limits (``activity_for``);
+    by default loss < 1%, median RTT < 100 ms, jitter < 30 ms (Microsoft Teams' client-to-edge
+    targets, domain.md section 4)."""
 
     kind = "video-call"
     connections = 0
+    DEFAULT_BITRATE_MBPS = 1.2
+    """When the site file names the activity without a rate: Teams 720p (domain.md section 3)."""
 
     def __init__(
-        self, bitrate_mbps: float = 1.2, packet_bytes: int = 1200, loss_pct: float = 1.0, rtt_ms: float = 100.0, jitter_ms: float = 30.0
+        self,
+        bitrate_mbps: float = DEFAULT_BITRATE_MBPS,
+        packet_bytes: int = 1200,
+        loss_pct: float = 1.0,
+        rtt_ms: float = 100.0,
+        jitter_ms: float = 30.0,
     ) -> None:
         self.bitrate_mbps, self.packet_bytes = bitrate_mbps, packet_bytes
         self.pps = max(1.0, bitrate_mbps * 1e6 / 8 / packet_bytes)
@@ -602,8 +617,8 @@ class VideoCall(Activity):
             sent=sent,
             received=len(got),
             loss_pct=round(100.0 * (sent - len(got)) / sent, 3) if sent else None,
-            rtt_p50_ms=_r(percentile(got, 50)),
-            jitter_ms=_r(jitter(got)),
+            rtt_p50_ms=rounded(percentile(got, 50), 4),
+            jitter_ms=rounded(jitter(got), 4),
         )
         if proto.refused:
             dev.errors["refused"] += proto.refused
@@ -629,42 +644,43 @@ class VideoCall(Activity):
             "packets_sent": sent,
             "packets_received": got,
             "loss_pct": round(100.0 * (sent - got) / sent, 3) if sent else None,
-            "rtt_p50_ms": _r(percentile(p50s, 50)),
-            "jitter_p95_ms": _r(percentile(jit, 95)),
+            "rtt_p50_ms": rounded(percentile(p50s, 50), 4),
+            "jitter_p95_ms": rounded(percentile(jit, 95), 4),
         }
-
-
-def _r(v: Optional[float]) -> Optional[float]:
-    return None if v is None else round(v, 4)
 
 
 # --------------------------------------------------------------------------- choosing
 
-PROFILE_ACTIVITY: dict[str, tuple[str, Optional[float]]] = {
-    "video-720p": ("video", 2.5),
-    "nhk-video": ("video", 0.7),
-    "video-lesson": ("video-call", 2.0),
-    "teams": ("video-call", 1.2),
-    "home-online-lesson": ("video-call", 2.0),
-    "digital-textbook": ("textbook", None),
-    "web-apps": ("web-apps", None),
-    "cbt": ("cbt", None),
-    "default": ("web-apps", None),
-}
-"""A shipped profile's name -> the activity that emulates it (and its bitrate)."""
 
+def activity_for(kind: Optional[str], bitrate_mbps: Optional[float], profile: Profile, segment_s: float = 2.0) -> Activity:
+    """What each device does: the site file's ``load.activity`` (``kind``), else the profile's
+    ``load.activity``. ``profile`` is the single-activity profile the classroom is emulated as
+    (``Profile.load_part``); it must declare an activity when ``kind`` is None.
 
-def activity_for(kind: Optional[str], bitrate_mbps: Optional[float], profile: str, segment_s: float = 2.0) -> Activity:
-    """The activity the site file names, else the one that emulates the classroom's profile."""
+    The per-device rate is the site file's ``load.bitrate_mbps``, else the profile's own (its
+    ``load.bitrate_mbps``, else its ``down_mbps_per_device``) when the activity is the profile's,
+    else the activity's own default. A video call is judged by the profile's fail limits for
+    loss, RTT and jitter; CBT answers go up at the profile's ``up_mbps_per_device``.
+    """
+    declared = profile.load
     if kind is None:
-        kind, rate = PROFILE_ACTIVITY.get(profile, ("web-apps", None))
-        bitrate_mbps = bitrate_mbps or rate
+        if declared is None:
+            raise ValueError(f"profile {profile.name!r} declares no load.activity")
+        kind = declared.activity
+    own = declared is not None and declared.activity == kind
+    rate = bitrate_mbps or (declared.bitrate_mbps if declared is not None and own else None)
     if kind == "video":
-        return Video(bitrate_mbps or 2.5, segment_s)
+        return Video(rate or Video.DEFAULT_BITRATE_MBPS, segment_s)
     if kind == "video-call":
-        return VideoCall(bitrate_mbps or 1.2)
+        lim = profile.limits
+        return VideoCall(
+            rate or VideoCall.DEFAULT_BITRATE_MBPS,
+            loss_pct=lim["loss_pct"].fail,
+            rtt_ms=lim["rtt_ms"].fail,
+            jitter_ms=lim["jitter_ms"].fail,
+        )
     if kind == "textbook":
         return Textbook()
     if kind == "cbt":
-        return Cbt(down_mbps=bitrate_mbps or 0.5)
+        return Cbt(down_mbps=rate or Cbt.DEFAULT_DOWN_MBPS, up_mbps=profile.up_mbps_per_device if own else Cbt.DEFAULT_UP_MBPS)
     return WebApps()

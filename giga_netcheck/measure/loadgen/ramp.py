@@ -19,10 +19,11 @@ import random
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Iterator, Optional
+from dataclasses import dataclass, field, replace
+from typing import Callable, ContextManager, Iterator, Optional
 
 from giga_netcheck.core.load import rpm
+from giga_netcheck.core.models import LoadHop, LoadStep
 from giga_netcheck.measure.loadgen.activities import Activity, Device, StepEnv
 from giga_netcheck.measure.loadgen.client import ERROR_KINDS, TIMEOUTS, HttpConn, Meter, classify, until, within
 
@@ -60,13 +61,13 @@ class Budget:
         return None
 
 
-StepHook = Callable[[int], ContextManager[Callable[[], list[dict[str, Any]]]]]
+StepHook = Callable[[int], ContextManager[Callable[[], list[LoadHop]]]]
 """``hook(devices)`` wraps one step; entering gives a function that returns the step's
 per-hop latency summaries once the step is over (the probe samples RTT to every hop)."""
 
 
 @contextlib.contextmanager
-def _no_latency(devices: int) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+def _no_latency(devices: int) -> Iterator[Callable[[], list[LoadHop]]]:
     yield list
 
 
@@ -110,7 +111,7 @@ async def run_step(
     stop: threading.Event,
     budget: Budget,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> LoadStep:
     """Run one step of ``n`` devices; returns the step's record (see docs/load.md)."""
     loop = asyncio.get_running_loop()
     rng = random.Random(seed * 100003 + n)
@@ -170,7 +171,7 @@ def summarize_step(
     foreign: list[float],
     self_ms: list[float],
     stopped: Optional[str],
-) -> dict[str, Any]:
+) -> LoadStep:
     verdicts = [activity.met(d) for d in devices]
     judged = [v for v in verdicts if v is not None]
     errors = Counter()
@@ -183,31 +184,31 @@ def summarize_step(
         for e in d.examples:
             if len(examples) < 3 and e not in examples:
                 examples.append(e)
-    return {
-        "devices": n,
-        "connections": n * activity.connections,
-        "complete": stopped is None,
-        "stopped": stopped,
-        "duration_s": round(seconds, 3),
-        "met": sum(1 for v in judged if v),
-        "judged": len(judged),
-        "met_share": round(sum(1 for v in judged if v) / len(judged), 4) if judged else None,
-        "goodput_mbps": round((meter.down + meter.up) * 8 / seconds / 1e6, 3),
-        "down_mbps": round(meter.down * 8 / seconds / 1e6, 3),
-        "up_mbps": round(meter.up * 8 / seconds / 1e6, 3),
-        "bytes": meter.down + meter.up,
-        "samples_mbps": samples,
-        "peak_open_connections": peak_open,
-        "connections_opened": sum(c.opened for d in devices for c in d.conns),
-        "errors": {k: errors.get(k, 0) for k in ERROR_KINDS},
-        "devices_with_errors": sum(1 for d in devices if d.errors),
-        "error_examples": examples,
-        "activity": activity.summary(devices),
-        "rpm": value,
-        "working_rtt_ms": working,
-        "foreign_rtts_ms": [round(x, 3) for x in foreign],
-        "self_rtt_count": len(self_ms),
-    }
+    return LoadStep(
+        devices=n,
+        connections=n * activity.connections,
+        complete=stopped is None,
+        stopped=stopped,
+        duration_s=round(seconds, 3),
+        met=sum(1 for v in judged if v),
+        judged=len(judged),
+        met_share=round(sum(1 for v in judged if v) / len(judged), 4) if judged else None,
+        goodput_mbps=round((meter.down + meter.up) * 8 / seconds / 1e6, 3),
+        down_mbps=round(meter.down * 8 / seconds / 1e6, 3),
+        up_mbps=round(meter.up * 8 / seconds / 1e6, 3),
+        bytes=meter.down + meter.up,
+        samples_mbps=tuple(samples),
+        peak_open_connections=peak_open,
+        connections_opened=sum(c.opened for d in devices for c in d.conns),
+        errors={k: errors.get(k, 0) for k in ERROR_KINDS},
+        devices_with_errors=sum(1 for d in devices if d.errors),
+        error_examples=tuple(examples),
+        activity=activity.summary(devices),
+        rpm=value,
+        working_rtt_ms=working,
+        foreign_rtts_ms=tuple(round(x, 3) for x in foreign),
+        self_rtt_count=len(self_ms),
+    )
 
 
 def run_ramp(
@@ -219,11 +220,11 @@ def run_ramp(
     stop: threading.Event,
     budget: Budget,
     hook: StepHook = _no_latency,
-    on_step: Optional[Callable[[dict[str, Any]], None]] = None,
+    on_step: Optional[Callable[[LoadStep], None]] = None,
     seed: int = 0,
-) -> tuple[list[dict[str, Any]], Optional[str]]:
+) -> tuple[list[LoadStep], Optional[str]]:
     """Run the steps in one event loop; return the steps measured and why it stopped early (or None)."""
-    steps: list[dict[str, Any]] = []
+    steps: list[LoadStep] = []
     stopped: Optional[str] = None
     loop = asyncio.new_event_loop()
     try:
@@ -237,12 +238,12 @@ def run_ramp(
                 break
             with hook(n) as latency:
                 step = loop.run_until_complete(run_step(n, activity, target, step_s, stop, budget, seed))
-            step["latency"] = latency()
+            step = replace(step, latency=tuple(latency()))
             steps.append(step)
             if on_step:
                 on_step(step)
-            if step["stopped"]:
-                stopped = step["stopped"]
+            if step.stopped:
+                stopped = step.stopped
                 break
             if i < len(counts) - 1:
                 stop.wait(PAUSE_S)

@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional
 from giga_netcheck.config.site import ProbeSettings, Site
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import BandwidthMeasurement, DnsAgreement, DnsSeries, LatencySeries, Target
+from giga_netcheck.core.profile import Profile
 
 
 class Progress:
@@ -43,6 +44,8 @@ class ProbeContext:
     """The effective ``proxy.ProxyConfig`` (PAC already fetched); None: no proxy anywhere."""
     hops: list[Target] = field(default_factory=list)
     """Routers the path probe discovered (not in the site file): sampled under load like targets."""
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    """The profiles the run loaded, by the name the site file uses (the load probe's activity)."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ import dns.rdatatype
 
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import DnsAgreement, DnsSeries
-from giga_netcheck.core.stats import percentile
+from giga_netcheck.core.stats import percentile, rounded
 from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 
@@ -80,15 +80,11 @@ def measure(resolver: str, server: str, name: str, kind: str, n: int, timeout_s:
         rcodes=tuple(rcodes),
         answers=tuple(sorted(answers)),
         timeouts=sum(1 for t in times if t is None),
-        p50_ms=_r(percentile(got, 50)),
-        p95_ms=_r(percentile(got, 95)),
+        p50_ms=rounded(percentile(got, 50)),
+        p95_ms=rounded(percentile(got, 95)),
         error=error,
         error_kind=kind_err,
     )
-
-
-def _r(v: Optional[float]) -> Optional[float]:
-    return None if v is None else round(v, 3)
 
 
 def agreement(series: list[DnsSeries]) -> list[DnsAgreement]:

@@ -19,14 +19,15 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional
 from urllib.parse import urlsplit
 
 from giga_netcheck.config.load import HARD_MAX_BYTES, HARD_MAX_DEVICES, HARD_MAX_DURATION_S, LoadSettings
-from giga_netcheck.config.profiles import parse_mix_spec
+from giga_netcheck.config.profiles import load_profile, profile_dirs
 from giga_netcheck.core import load as analysis
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.models import LatencySeries, Target
+from giga_netcheck.core.models import LatencySeries, LoadCaps, LoadClassroom, LoadHop, LoadIdle, LoadResult, LoadStep, Target
+from giga_netcheck.core.profile import Profile
 from giga_netcheck.core.stats import summarize_rtts
 from giga_netcheck.measure.loadgen.activities import Activity, Cbt, Textbook, VideoCall, WebApps, activity_for
 from giga_netcheck.measure.loadgen.ramp import PAUSE_S, Budget, RampTarget, run_ramp
@@ -43,7 +44,7 @@ IDLE_INTERVAL_S = 0.05
 class LoadOutput(ProbeOutput):
     """A probe output that also carries the ``load`` section."""
 
-    load: Optional[dict[str, Any]] = None
+    load: Optional[LoadResult] = None
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,14 @@ class LoadPlan:
     max_bytes: int
     max_duration_s: float
 
-    def caps(self) -> dict[str, Any]:
-        return {
-            "max_devices": self.max_devices,
-            "steps": len(self.counts),
-            "step_s": self.step_s,
-            "max_duration_s": round(self.max_duration_s, 1),
-            "max_bytes": self.max_bytes,
-        }
+    def caps(self) -> LoadCaps:
+        return LoadCaps(
+            max_devices=self.max_devices,
+            steps=len(self.counts),
+            step_s=self.step_s,
+            max_duration_s=round(self.max_duration_s, 1),
+            max_bytes=self.max_bytes,
+        )
 
     def caps_text(self) -> str:
         return (
@@ -116,28 +117,50 @@ def choose_target(ctx: ProbeContext, settings: LoadSettings) -> tuple[Optional[T
     return eligible[0][0], eligible[0][1], None
 
 
-def _classroom(ctx: ProbeContext) -> tuple[str, int, str]:
-    """(name, devices, profile) of the largest classroom; a mix counts as its largest part's activity."""
+def _profile(ctx: ProbeContext, ref: str) -> Profile:
+    """A profile the run loaded (``ctx.profiles``), else loaded here the way the run loads it."""
+    found = ctx.profiles.get(ref)
+    if found is not None:
+        return found
+    site = ctx.site
+    return load_profile(ref, profile_dirs(site.profiles_dir, cli=site.profiles_cli_dir))
+
+
+def _classroom(ctx: ProbeContext) -> tuple[str, int, str, Profile]:
+    """(name, devices, profile name, profile) of the largest classroom. The profile is the one whose
+    activity the devices emulate: the classroom's, or for a mix (a site classroom's ``mix:`` or a
+    profile's) the part that covers the most devices."""
     rooms = ctx.site.classrooms
-    if not rooms:
-        return "classroom", 35, ctx.site.profile
-    room = max(rooms, key=lambda r: r.devices)
-    profile = room.profile
-    parts = parse_mix_spec(profile)
-    if parts:
-        profile = max(parts, key=lambda p: p[1])[0]
-    return room.name, room.devices, profile
+    if rooms:
+        room = max(rooms, key=lambda r: r.devices)
+        name, devices, ref = room.name, room.devices, room.profile
+    else:
+        name, devices, ref = "classroom", 35, ctx.site.profile
+    whole = _profile(ctx, ref)
+    part = whole.load_part(devices)
+    return name, devices, ref if part is whole else part.name, part
+
+
+def no_activity(ctx: ProbeContext, settings: LoadSettings) -> Optional[Text]:
+    """Why the devices would have nothing to do: no activity in the site file nor in the profile."""
+    if settings.activity is not None:
+        return None
+    _, _, name, part = _classroom(ctx)
+    return None if part.load is not None else Text("reason.load_no_activity", profile=name)
 
 
 def make_plan(ctx: ProbeContext, settings: LoadSettings, quick: bool) -> tuple[Optional[LoadPlan], Optional[str]]:
     target, verified, why = choose_target(ctx, settings)
     if target is None or target.url is None:
         return None, why
+    why = no_activity(ctx, settings)
+    if why is not None:
+        return None, why
     if quick:
         settings = settings.quick()
-    name, devices, profile = _classroom(ctx)
+    name, devices, profile, part = _classroom(ctx)
     needed = settings.devices or devices
-    activity = activity_for(settings.activity, settings.bitrate_mbps, profile, settings.segment_s)
+    activity = activity_for(settings.activity, settings.bitrate_mbps, part, settings.segment_s)
     max_devices = min(settings.max_devices, HARD_MAX_DEVICES)
     counts = tuple(analysis.plan_steps(needed, settings.max_factor, settings.steps, max_devices))
     step_s = max(settings.step_s, _min_step_s(activity))
@@ -177,7 +200,7 @@ def _idle(ctx: ProbeContext) -> dict[str, LatencySeries]:
     return out
 
 
-def hop_summary(series: LatencySeries, idle: Optional[LatencySeries]) -> dict[str, Any]:
+def hop_summary(series: LatencySeries, idle: Optional[LatencySeries]) -> LoadHop:
     """One hop's RTT during one step, with its increase over idle and the bufferbloat grade.
 
     The first quarter of the step's samples is left out of the figures (kept in ``rtts_ms``):
@@ -185,19 +208,19 @@ def hop_summary(series: LatencySeries, idle: Optional[LatencySeries]) -> dict[st
     idle_p50 = idle.stats.p50_ms if idle else None
     loaded = summarize_rtts(series.rtts_ms[len(series.rtts_ms) // 4 :])
     inc = None if idle_p50 is None or loaded.p50_ms is None else round(loaded.p50_ms - idle_p50, 3)
-    return {
-        "target": series.target,
-        "role": series.role,
-        "method": series.method,
-        "p50_ms": loaded.p50_ms,
-        "p95_ms": loaded.p95_ms,
-        "loss_pct": loaded.loss_pct,
-        "idle_p50_ms": idle_p50,
-        "increase_ms": inc,
-        "grade": analysis.grade(inc),
-        "rtts_ms": list(series.rtts_ms),
-        "error": series.error,
-    }
+    return LoadHop(
+        target=series.target,
+        role=series.role,
+        method=series.method,
+        p50_ms=loaded.p50_ms,
+        p95_ms=loaded.p95_ms,
+        loss_pct=loaded.loss_pct,
+        idle_p50_ms=idle_p50,
+        increase_ms=inc,
+        grade=analysis.grade(inc),
+        rtts_ms=tuple(series.rtts_ms),
+        error=series.error,
+    )
 
 
 class LoadProbe(Probe):
@@ -216,7 +239,7 @@ class LoadProbe(Probe):
             # --quick promises about 20 s for the whole run; a ramp needs more than that alone
             return Text("reason.load_quick")
         _, _, why = choose_target(ctx, settings)
-        return why
+        return why or no_activity(ctx, settings)
 
     def _is_quick(self, ctx: ProbeContext) -> bool:
         # runner.run passes site.probes itself unless --quick made shortened settings
@@ -231,18 +254,18 @@ class LoadProbe(Probe):
         idle = _idle(ctx) if not ctx.stop.is_set() else {}
 
         @contextlib.contextmanager
-        def hook(n: int) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+        def hook(n: int) -> Iterator[Callable[[], list[LoadHop]]]:
             ctx.progress.step(f"load: {n} devices ({plan.activity.kind})", total=plan.step_s)
             with LoadedLatencySampler(ctx, phase=f"load:{n}") as sampler:
                 yield lambda: [hop_summary(s, idle.get(s.target)) for s in sampler.series()]
 
-        def on_step(step: dict[str, Any]) -> None:
+        def on_step(step: LoadStep) -> None:
             ctx.progress.advance(plan.step_s)
-            share = step["met_share"]
-            errs = sum(step["errors"].values())
+            share = step.met_share
+            errs = sum(step.errors.values())
             ctx.progress.note(
-                f"load: {step['devices']} devices: "
-                f"{'-' if share is None else f'{share * 100:.0f}%'} met, {step['goodput_mbps']:.1f} Mbit/s"
+                f"load: {step.devices} devices: "
+                f"{'-' if share is None else f'{share * 100:.0f}%'} met, {step.goodput_mbps:.1f} Mbit/s"
                 + (f", {errs} connection errors" if errs else "")
             )
 
@@ -256,38 +279,30 @@ class LoadProbe(Probe):
             out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"
         elif stopped:
             out.status, out.reason, out.reason_kind = "partial", Text("reason.load_stopped", limit=stopped), stopped
-        elif not steps or all(s["judged"] == 0 for s in steps):
+        elif not steps or all(s.judged == 0 for s in steps):
             out.status, out.reason, out.reason_kind = "failed", Text("reason.load_no_data"), "no-data"
         return out
 
 
-def build_section(plan: LoadPlan, steps: list[dict[str, Any]], stopped: Optional[str], idle: dict[str, LatencySeries]) -> dict[str, Any]:
+def build_section(plan: LoadPlan, steps: list[LoadStep], stopped: Optional[str], idle: dict[str, LatencySeries]) -> LoadResult:
     """The ``load`` section of the result (docs/load.md)."""
     k = analysis.knee(steps)
-    complete = [s for s in steps if s["complete"]]
-    loaded = max(complete, key=lambda s: s["devices"]) if complete else None
-    return {
-        "format": LOAD_FORMAT,
-        "target": plan.target.name,
-        "url": plan.target.url,
-        "verified_server": plan.verified,
-        "classroom": {"name": plan.classroom, "devices_needed": plan.needed, "profile": plan.profile},
-        "activity": plan.activity.describe(),
-        "caps": plan.caps(),
-        "planned_devices": list(plan.counts),
-        "meet_share": analysis.MEET_SHARE,
-        "stopped": stopped,
-        "idle": {t: {"p50_ms": s.stats.p50_ms, "method": s.method, "rtts_ms": list(s.rtts_ms)} for t, s in idle.items()},
-        "steps": steps,
-        "knee": k,
-        "supports": analysis.supports(k, plan.needed),
-        "responsiveness": None
-        if loaded is None
-        else {
-            "rpm": loaded["rpm"],
-            "working_rtt_ms": loaded["working_rtt_ms"],
-            "rating": analysis.rpm_rating(loaded["rpm"]),
-            "at_devices": loaded["devices"],
-        },
-        "bufferbloat": analysis.bufferbloat(complete),
-    }
+    complete = [s for s in steps if s.complete]
+    return LoadResult(
+        format=LOAD_FORMAT,
+        target=plan.target.name,
+        url=plan.target.url or "",
+        verified_server=plan.verified,
+        classroom=LoadClassroom(name=plan.classroom, devices_needed=plan.needed, profile=plan.profile),
+        activity=plan.activity.describe(),
+        caps=plan.caps(),
+        planned_devices=tuple(plan.counts),
+        meet_share=analysis.MEET_SHARE,
+        stopped=stopped,
+        idle={t: LoadIdle(p50_ms=s.stats.p50_ms, method=s.method, rtts_ms=tuple(s.rtts_ms)) for t, s in idle.items()},
+        steps=tuple(steps),
+        knee=k,
+        supports=analysis.supports(k, plan.needed),
+        responsiveness=analysis.responsiveness(complete),
+        bufferbloat=analysis.bufferbloat(complete),
+    )

@@ -353,7 +353,7 @@ def _only_from(sock: socket.socket, src: str, sport: int, dport: int) -> None:
     """Attach a classic BPF filter: keep TCP segments from ``src``:``sport`` to our ``dport``."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
+    import ctypes  # only for the Linux socket filter below (struct sock_fprog)
 
     addr = struct.unpack("!I", socket.inet_aton(src))[0]
     prog = [
