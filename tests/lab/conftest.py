@@ -11,6 +11,11 @@ Fixtures:
 - ``lab``: one lab per test; the scenario comes from indirect parametrisation
   (``@pytest.mark.parametrize("lab", ["dns-slow"], indirect=True)``), ``healthy`` otherwise.
 - ``healthy_lab``: one ``healthy`` lab shared by a module, for tests that only look.
+
+Before the first lab test, labs left behind by runs that died (a SIGKILL or a CI timeout skips
+every teardown hook) are removed: their forwarders and servers would go on using the CPU that
+this run's timing-sensitive tests need. Labs of live runs (another engineer's, side by side)
+and detached labs are left alone (cleanup.LabRecord.orphaned).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
+from tests.lab import cleanup
 from tests.lab.netlab import Lab
 from tests.lab.netns import missing_tools
 
@@ -55,6 +61,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "lab" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_orphaned_labs() -> None:
+    """Remove the labs of dead runs once, before the first test here (see the module doc)."""
+    if lab_skip_reason() is None:
+        removed = cleanup.clean_orphans()
+        if removed:
+            print(f"\ntests/lab: removed labs of runs that died: {', '.join(removed)}", file=sys.stderr)
 
 
 @pytest.fixture

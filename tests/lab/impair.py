@@ -40,6 +40,8 @@ __all__ = [
     "down_lines",
     "FLOW_BUCKETS",
     "DEFAULT_QUEUE_MS",
+    "limit_bytes",
+    "flow_queue_bytes",
 ]
 
 FLOW_BUCKETS = 64
@@ -68,13 +70,25 @@ def _queue_bytes(d: Direction, rate_mbit: float) -> int:
     return int(_bytes_per_ms(rate_mbit) * queue_ms)
 
 
+def limit_bytes(d: Direction, rate_mbit: Optional[float] = None) -> int:
+    """The most a shaper of ``d`` at ``rate_mbit`` (default: ``d.rate_mbit``) holds: the queue
+    plus one bucket, as tbf's ``limit`` and the per-family FIFOs count it."""
+    rate = rate_mbit if rate_mbit is not None else d.rate_mbit
+    assert rate is not None
+    return _queue_bytes(d, rate) + _burst_bytes(d, rate)
+
+
+def flow_queue_bytes(d: Direction) -> int:
+    """The FIFO of one per-flow class (``flow_rate_mbit``)."""
+    assert d.flow_rate_mbit is not None
+    return max(_MIN_FLOW_QUEUE, _queue_bytes(d, d.flow_rate_mbit))
+
+
 def tbf_args(d: Direction) -> str:
     """The ``tbf`` arguments for a rate-capped direction (rate, burst, limit)."""
     assert d.rate_mbit is not None
-    burst = _burst_bytes(d, d.rate_mbit)
     # tbf's limit counts the bucket too; the queue is what waits beyond one burst.
-    limit = _queue_bytes(d, d.rate_mbit) + burst
-    return f"rate {int(d.rate_mbit * 1e6)}bit burst {burst} limit {limit}"
+    return f"rate {int(d.rate_mbit * 1e6)}bit burst {_burst_bytes(d, d.rate_mbit)} limit {limit_bytes(d)}"
 
 
 def _per_flow_lines(dev: str, d: Direction, parent_mbit: Optional[float]) -> list[str]:
@@ -90,7 +104,7 @@ def _per_flow_lines(dev: str, d: Direction, parent_mbit: Optional[float]) -> lis
         f"class add dev {dev} parent 1:1 classid 1:2 {link_class}",
         f"qdisc add dev {dev} parent 1:2 bfifo limit {_queue_bytes(d, rate_mbit) + _MIN_BURST}",
     ]
-    flow_queue = max(_MIN_FLOW_QUEUE, _queue_bytes(d, d.flow_rate_mbit))
+    flow_queue = flow_queue_bytes(d)
     for bucket in range(1, FLOW_BUCKETS + 1):
         classid = f"1:{0x100 + bucket:x}"
         lines.append(
@@ -115,9 +129,9 @@ def _ipv4_lines(dev: str, d: Direction) -> list[str]:
         f"qdisc replace dev {dev} root handle 1: htb default 10",
         f"class add dev {dev} parent 1: classid 1:1 htb rate {link_bit}bit ceil {link_bit}bit burst {burst} cburst {burst}",
         f"class add dev {dev} parent 1:1 classid 1:10 htb rate {link_bit}bit ceil {link_bit}bit burst {burst} cburst {burst}",
-        f"qdisc add dev {dev} parent 1:10 bfifo limit {_queue_bytes(d, link_mbit) + burst}",
+        f"qdisc add dev {dev} parent 1:10 bfifo limit {limit_bytes(d, link_mbit)}",
         f"class add dev {dev} parent 1:1 classid 1:20 htb rate {v4_bit}bit ceil {v4_bit}bit burst {v4_burst} cburst {v4_burst}",
-        f"qdisc add dev {dev} parent 1:20 bfifo limit {_queue_bytes(d, v4_mbit) + v4_burst}",
+        f"qdisc add dev {dev} parent 1:20 bfifo limit {limit_bytes(d, v4_mbit)}",
         f"filter add dev {dev} parent 1: protocol ip prio 1 u32 match u32 0 0 flowid 1:20",
     ]
 

@@ -31,6 +31,8 @@ __all__ = [
     "write_sysctl",
     "pids_in_netns",
     "kill_pids",
+    "wait_gone",
+    "process_start",
     "missing_tools",
     "NETNS_DIR",
 ]
@@ -214,6 +216,16 @@ def wait_gone(pids: Sequence[int], timeout_s: float = 3.0) -> list[int]:
             break
         time.sleep(0.02)
     return left
+
+
+def process_start(pid: int) -> Optional[int]:
+    """``pid``'s start time (clock ticks since boot, /proc/PID/stat field 22), or None when it
+    is gone: with the pid, it names one process, as a pid alone does not once pids wrap."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def _readable_ns(pid: int) -> bool:

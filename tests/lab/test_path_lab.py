@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.lab import physics
 from tests.lab.netlab import Lab
 from tests.lab.topology import ADDRESSES
 
@@ -72,12 +73,22 @@ def test_discovered_path_is_gateway_center_internet_with_per_hop_rtt(lab):
     assert [h["name"] for h in p["hops"]] == ["gateway", "hop-2", "internet"]
     hop2 = p["hops"][1]
     assert hop2["role"] == "hop" and hop2["reply"] == "time-exceeded"
-    # 15 ms each way on the uplink: the center answers in ~30 ms, idle, by echo straight to it
-    assert hop2["idle"]["received"] >= 25 and hop2["idle"]["p50_ms"] == pytest.approx(30.0, abs=1.5)
-    assert all(r is None or r == pytest.approx(30.0, abs=3.0) for r in hop2["trace_rtts_ms"])
-    # sampled under load too, and the healthy path's queue stays short
+    # 15 ms each way on the uplink: the center answers in 30 ms, idle, by echo straight to it
+    base = lab.scenario.base_rtt_ms("center")
+    assert hop2["idle"]["received"] >= 25 and hop2["idle"]["p50_ms"] == pytest.approx(base, abs=1.5), hop2["idle"]
+    # The forwarders hold every packet its delay, so no round trip is shorter than the base RTT
+    # (1.5 ms for clocks and ping's rounding). One is longer when a busy host descheduled the
+    # tracer between stamping a probe and sending it (answers carry the kernel's receive time):
+    # of the three rounds, the quickest reads the path itself.
+    answered = [r for r in hop2["trace_rtts_ms"] if r is not None]
+    assert answered and base - 1.5 <= min(answered) <= base + 3.0, hop2["trace_rtts_ms"]
+    # sampled under load too, and the healthy path's queue stays short: the uplink's shaper holds
+    # at most its 20 ms queue and one bucket (physics.drain_ms, 21 ms) each way, under the 30 ms
+    # where grade A ends; the rest is room for a busy host.
+    uplink = lab.scenario.link("uplink")
+    assert max(physics.drain_ms(uplink.up), physics.drain_ms(uplink.down)) < 30
     assert hop2["loaded"] is not None and hop2["loaded"]["received"] >= 3
-    assert hop2["loaded"]["p50_ms"] - hop2["idle"]["p50_ms"] < 30
+    assert hop2["loaded"]["p50_ms"] - hop2["idle"]["p50_ms"] < 30, (hop2["idle"], hop2["loaded"])
     assert not [c for c in doc["causes"] if c["confidence"] >= 0.5]
     assert "path" not in {n.split(":")[0] for n in doc["not_measured"]}
 
