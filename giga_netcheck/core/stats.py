@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Iterable, Optional, Sequence
 
-from giga_netcheck.core.models import LatencyStats
+from giga_netcheck.core.models import LatencySeries, LatencyStats
 
 
 def rounded(v: Optional[float], digits: int = 3) -> Optional[float]:
@@ -74,3 +75,21 @@ def summarize_rtts(rtts_ms: Iterable[Optional[float]]) -> LatencyStats:
         max_ms=rounded(max(got)) if got else None,
         jitter_ms=rounded(jitter(got)),
     )
+
+
+def join_idle(series: Sequence[LatencySeries]) -> list[LatencySeries]:
+    """One idle series per target: a later idle series to a target (more probes sent to place a
+    loss) joins the first one when sent by the same method, its samples appended and the summary
+    taken over all of them; one that sent nothing is dropped. Other phases stay as they are."""
+    out: list[LatencySeries] = []
+    first: dict[str, int] = {}
+    for s in series:
+        i = first.get(s.target) if s.phase == "idle" else None
+        if i is None:
+            if s.phase == "idle":
+                first[s.target] = len(out)
+            out.append(s)
+        elif s.stats.sent and s.method == out[i].method:
+            rtts = out[i].rtts_ms + s.rtts_ms
+            out[i] = replace(out[i], rtts_ms=rtts, stats=summarize_rtts(rtts))
+    return out

@@ -200,23 +200,72 @@ def _flat_loss(f: Facts, name: str) -> Optional[tuple[int, int]]:
     return idle if idle[1] * pooled[0] > pooled[1] * idle[0] else pooled
 
 
+LOSS_ALPHA = 0.05
+"""A loss count rules a rate out when that rate would give a count this low less than one time in 20."""
+
+
+def probes_to_rule_out(rate: float, alpha: float = LOSS_ALPHA) -> int:
+    """Probes that must all come back before a segment losing at ``rate`` is ruled out
+    (``(1 - rate)^n < alpha``): 74 for 4%, 299 for 1%."""
+    if not 0.0 < rate < 1.0:
+        return 0
+    return math.ceil(math.log(alpha) / math.log(1.0 - rate))
+
+
+def _offsite_loss(f: Facts, lim_pct: float) -> tuple[list[Target], dict[str, Optional[tuple[int, int]]], Optional[int]]:
+    """The off-site points nearest first (discovered hops, the center, the internet), each one's
+    (sent, lost), and the index of the first that loses at ``lim_pct`` or more (None: none does)."""
+    offsite = [t for t in f.route if t.role in ("hop", "center", "internet")]
+    pooled = {t.name: _flat_loss(f, t.name) for t in offsite}
+    first = next((i for i, t in enumerate(offsite) if (c := pooled[t.name]) and 100.0 * c[1] / c[0] >= lim_pct), None)
+    return offsite, pooled, first
+
+
+def _rate_beyond(offsite: list[Target], pooled: dict[str, Optional[tuple[int, int]]], i: int) -> float:
+    """The loss rate pooled over point ``i`` and every answering point beyond it, which the loss
+    reaches too (one point's few losses alone understate the rate)."""
+    beyond = [x for u in offsite[i:] if (x := pooled.get(u.name))]
+    return sum(x[1] for x in beyond) / max(1, sum(x[0] for x in beyond))
+
+
+def gateway_probes_wanted(f: Facts, profile: Profile) -> int:
+    """More gateway probes that would tell a clean LAN from one losing at the rate seen beyond
+    the gateway (0: no loss beyond, loss already shown on the LAN, or the LAN already ruled out).
+    The measuring side sends them (bounded) before triage, so that uplink-loss and lan-loss are
+    told apart by the count physics needs rather than by the probes a quick run happened to send."""
+    counts = _gateway_loss(f)
+    if counts is None:
+        return 0
+    sent, lost = counts
+    if 100.0 * lost / sent >= profile.limits["gateway_loss_pct"].fail:
+        return 0
+    offsite, pooled, first = _offsite_loss(f, profile.limits["loss_pct"].fail)
+    if first is None:
+        return 0
+    rate = _rate_beyond(offsite, pooled, first)
+    if binomial_cdf(lost, sent, rate) < LOSS_ALPHA:
+        return 0
+    return max(0, probes_to_rule_out(rate) - sent)
+
+
 def uplink_loss(inp: TriageInput) -> Optional[Finding]:
     f = inp.facts
     counts = _gateway_loss(f)
     gw_loss = 100.0 * counts[1] / counts[0] if counts else None
     lim = inp.profile.limits["loss_pct"]
     # nearest first (discovered hops, the center, the internet): loss starts at the first lossy one
-    offsite = [t for t in f.route if t.role in ("hop", "center", "internet")]
-    pooled = {t.name: _flat_loss(f, t.name) for t in offsite}
+    offsite, pooled, first = _offsite_loss(f, lim.fail)
 
     def loses_too(name: str, rate_pct: float) -> Optional[bool]:
         """The point beyond loses as the hop does: not clearly less (binomial, 5%)."""
         c = pooled.get(name)
         if c is None:
             return None
-        return 100.0 * c[1] / c[0] >= 0.5 * lim.fail or binomial_cdf(c[1], c[0], rate_pct / 100.0) >= 0.05
+        return 100.0 * c[1] / c[0] >= 0.5 * lim.fail or binomial_cdf(c[1], c[0], rate_pct / 100.0) >= LOSS_ALPHA
 
     for i, t in enumerate(offsite):
+        if first is None or i < first:
+            continue
         role = t.role
         c = pooled[t.name]
         if c is None or 100.0 * c[1] / c[0] < lim.fail:
@@ -238,13 +287,10 @@ def uplink_loss(inp: TriageInput) -> Optional[Finding]:
             _ev("gateway_loss_pct", gw_loss, "%", "gateway"),
         ]
         if counts is not None:
-            # too few gateway probes to tell a clean LAN from one losing at the same rate; the rate
-            # is pooled over this point and every answering point beyond it, which the loss
-            # reaches too (one point's few losses alone understate the rate)
-            beyond = [x for u in offsite[i:] if (x := pooled.get(u.name))]
-            rate_pct = 100.0 * sum(x[1] for x in beyond) / max(1, sum(x[0] for x in beyond))
+            # too few gateway probes to tell a clean LAN from one losing at the same rate
+            rate_pct = 100.0 * _rate_beyond(offsite, pooled, i)
             chance = binomial_cdf(counts[1], counts[0], rate_pct / 100.0)
-            if chance >= 0.05:
+            if chance >= LOSS_ALPHA:
                 conf -= 0.4
                 ev.append(
                     _ev(

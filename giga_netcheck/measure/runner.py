@@ -27,6 +27,7 @@ from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import SCHEMA_VERSION, LoadResult, Measurements, ProbeRecord, RunResult, Target
 from giga_netcheck.core.profile import Profile
 from giga_netcheck.core.protocol import SERVICE_NAME
+from giga_netcheck.core.stats import join_idle
 from giga_netcheck.core.thresholds import evaluate, overall_status
 from giga_netcheck.core.triage import TriageInput, triage
 from giga_netcheck.measure.failures import map_exception
@@ -34,14 +35,23 @@ from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, Progress
 from giga_netcheck.measure.probes.dns import DnsProbe
 from giga_netcheck.measure.probes.family import FamilyProbe
-from giga_netcheck.measure.probes.latency import LatencyProbe
+from giga_netcheck.measure.probes.latency import LatencyProbe, LossPlacementProbe
 from giga_netcheck.measure.probes.load import LoadProbe
 from giga_netcheck.measure.probes.path import PathProbe, attach_hop_stats
 from giga_netcheck.measure.probes.proxy import ProxyProbe
 from giga_netcheck.measure.proxy_discovery import ProxyConfig
 
 # the path probe runs first: the hops it finds are sampled under load by the bandwidth probe
-DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (PathProbe, LatencyProbe, DnsProbe, ProxyProbe, BandwidthProbe, FamilyProbe, LoadProbe)
+DEFAULT_PROBES: tuple[Callable[[], Probe], ...] = (
+    PathProbe,
+    LatencyProbe,
+    DnsProbe,
+    ProxyProbe,
+    BandwidthProbe,
+    FamilyProbe,
+    LoadProbe,
+    LossPlacementProbe,
+)
 
 
 def identify(target: Target, timeout_s: float = 3.0) -> dict[str, Any]:
@@ -145,6 +155,7 @@ def run(
         profiles=profiles,
     )
     collected = ProbeOutput()
+    ctx.measured = collected
     load: Optional[LoadResult] = None
     for factory in probes:
         probe = factory()
@@ -172,15 +183,16 @@ def run(
         collected.proxy = out.proxy or collected.proxy
         load = getattr(out, "load", None) if getattr(out, "load", None) is not None else load  # LoadOutput
 
+    latency = join_idle(collected.latency)  # the follow-up's gateway probes join its idle series
     measurements = Measurements(
         bandwidth=tuple(collected.bandwidth),
-        latency=tuple(collected.latency),
+        latency=tuple(latency),
         dns=tuple(collected.dns),
         dns_agreement=tuple(collected.dns_agreement),
         load=load,
         families=tuple(collected.families),
         proxy=collected.proxy,
-        paths=attach_hop_stats(collected.paths, collected.latency),
+        paths=attach_hop_stats(collected.paths, latency),
     )
     result = RunResult(
         schema_version=SCHEMA_VERSION,

@@ -46,6 +46,9 @@ class ProbeContext:
     """Routers the path probe discovered (not in the site file): sampled under load like targets."""
     profiles: dict[str, Profile] = field(default_factory=dict)
     """The profiles the run loaded, by the name the site file uses (the load probe's activity)."""
+    measured: Optional[ProbeOutput] = None
+    """What the probes before this one measured (the runner keeps it current): a follow-up probe
+    reads it to decide what more to measure."""
 
 
 @dataclass

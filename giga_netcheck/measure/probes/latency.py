@@ -8,15 +8,25 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from giga_netcheck.core.errors import ProbeError
+from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.models import LatencySeries, Target
+from giga_netcheck.core.models import LatencySeries, Measurements, Target
 from giga_netcheck.core.stats import summarize_rtts
+from giga_netcheck.core.triage import gateway_probes_wanted
 from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, no_answer_reason
 from giga_netcheck.measure.probes.rtt import RttMethod, open_method
 
 AUTO_ORDER = ["icmp", "icmp-dgram", "udp-echo", "tcp-connect"]
 GATEWAY_TCP_PORT = 80
+
+
+FOLLOW_UP_INTERVAL_S = 0.02
+"""Spacing of the follow-up probes to the gateway: 50 small echo requests a second on the LAN."""
+FOLLOW_UP_MAX = 300
+"""At most this many follow-up probes: enough to rule out a LAN losing 1% (299), about 6 s."""
+FOLLOW_UP_LIMIT_S = 10.0
+"""And at most this long, lost probes' timeouts included."""
 
 
 def method_order(setting: str) -> list[str]:
@@ -42,8 +52,10 @@ def measure_series(
     interval_s: float,
     deadline: Optional[float] = None,
     stop: Optional[threading.Event] = None,
+    methods: Optional[list[str]] = None,
 ) -> LatencySeries:
-    """Send ``count`` probes (or until ``deadline``/``stop``); never raises."""
+    """Send ``count`` probes (or until ``deadline``/``stop``); never raises. ``methods``: the
+    methods to try in order (default: the site's setting)."""
     stop = stop or ctx.stop
     udp, tcp = _ports(target, ctx.servers)
     rtts: list[Optional[float]] = []
@@ -51,7 +63,7 @@ def measure_series(
     error = kind = None
     name = "none"
     try:
-        method, why = open_method(method_order(ctx.settings.latency_method), target.host, udp_port=udp, tcp_port=tcp)
+        method, why = open_method(methods or method_order(ctx.settings.latency_method), target.host, udp_port=udp, tcp_port=tcp)
         name = method.name
         for i in range(count):
             if stop.is_set() or ctx.stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
@@ -114,6 +126,46 @@ class LatencyProbe(Probe):
             out.reason_kind = failed[0].error_kind or "timeout"
         elif failed:
             out.status, out.reason = "partial", no_answer_reason([(x.target, x.error) for x in failed])
+        return out
+
+
+class LossPlacementProbe(Probe):
+    """Follow-up: where the path beyond the gateway loses packets and the gateway's probes so far
+    are too few to tell a clean LAN from one losing at the same rate, send the gateway the probes
+    that tell them apart (core.triage.gateway_probes_wanted; bounded by FOLLOW_UP_MAX and
+    FOLLOW_UP_LIMIT_S). They join the gateway's idle series, by the same method."""
+
+    name = "loss-placement"
+
+    def check(self, ctx: ProbeContext) -> Optional[str]:
+        return None
+
+    def run(self, ctx: ProbeContext) -> ProbeOutput:
+        so_far = ctx.measured or ProbeOutput()
+        facts = Facts.of(tuple(ctx.targets), Measurements(latency=tuple(so_far.latency), paths=tuple(so_far.paths)))
+        profile = ctx.profiles.get(ctx.site.profile) or next(iter(ctx.profiles.values()), None)
+        gateways = [t for t in facts.by_role("gateway") if t.name in facts.idle]
+        if profile is None or not gateways:
+            return ProbeOutput()
+        want = min(FOLLOW_UP_MAX, gateway_probes_wanted(facts, profile))
+        if want <= 0:
+            return ProbeOutput()
+        gw, idle = gateways[0], facts.idle[gateways[0].name]
+        ctx.progress.step(f"{gw.name}: {want} more probes to place the loss", total=want * FOLLOW_UP_INTERVAL_S)
+        series = measure_series(
+            gw,
+            ctx,
+            phase="idle",
+            count=want,
+            interval_s=FOLLOW_UP_INTERVAL_S,
+            deadline=time.monotonic() + FOLLOW_UP_LIMIT_S,
+            methods=[idle.method],
+        )
+        out = ProbeOutput(latency=[series])
+        if ctx.stop.is_set():
+            out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"
+        elif series.error:
+            out.status, out.reason, out.reason_kind = "failed", no_answer_reason([(series.target, series.error)]), series.error_kind
         return out
 
 
