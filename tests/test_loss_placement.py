@@ -1,5 +1,6 @@
-"""Placing a loss: beyond the gateway, or already on the LAN. The count of gateway probes that
-tells the two apart follows from the binomial law, and the run sends them when it has too few."""
+"""Finding and placing a loss: beyond the gateway, or already on the LAN; and the loss that would
+explain a slow single flow. The counts of probes follow from the binomial law and Mathis's, and the
+run sends them when it has too few."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import pytest
 from giga_netcheck.config.site import ProbeSettings, Site
 from giga_netcheck.core.models import Classroom, School, Target
 from giga_netcheck.core.stats import binomial_cdf, join_idle
-from giga_netcheck.core.triage import LOSS_ALPHA, gateway_probes_wanted, probes_to_rule_out, triage
+from giga_netcheck.core.triage import LOSS_ALPHA, loss_explaining, loss_probes_wanted, probes_to_rule_out, triage
 from giga_netcheck.measure.probes.base import ProbeContext, ProbeOutput
 from giga_netcheck.measure.probes.latency import FOLLOW_UP_MAX, LossPlacementProbe
-from tests.factories import NO_CENTER, default_profile, facts, latency, measurements, rtts, triage_input
+from tests.factories import NO_CENTER, bandwidth, default_profile, facts, latency, measurements, rtts, triage_input
 
 root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CI runs as root)")
 
@@ -31,14 +32,19 @@ def test_probes_to_rule_out_needs_a_rate():
     assert probes_to_rule_out(1.0) == 0
 
 
-def _facts(gateway_n: int, gateway_lost: int, internet_n: int, internet_lost: int):
+def _facts(gateway_n: int, gateway_lost: int, internet_n: int, internet_lost: int, bw=()):
     m = measurements(
         [
             latency("gateway", rtts(1.0, n=gateway_n, lost=gateway_lost)),
             latency("internet", rtts(15.0, n=internet_n, lost=internet_lost)),
-        ]
+        ],
+        bw,
     )
     return facts(m, targets=NO_CENTER)
+
+
+def gateway_probes_wanted(f, profile) -> int:
+    return loss_probes_wanted(f, profile).get("gateway", 0)
 
 
 def test_wanted_covers_what_the_loss_rate_beyond_needs():
@@ -55,6 +61,36 @@ def test_wanted_is_nothing_without_loss_beyond_or_with_loss_on_the_lan():
     assert gateway_probes_wanted(_facts(30, 0, 50, 0), default_profile()) == 0
     # 2 of 30 lost at the gateway: over the LAN limit, lan-loss already says so
     assert gateway_probes_wanted(_facts(30, 2, 50, 4), default_profile()) == 0
+
+
+def test_loss_explaining_follows_mathis():
+    # 1448-byte segments, 30 ms: one Reno flow at 3.4 Mbit/s means about 2% random loss
+    p = loss_explaining(3.4, 30.0)
+    assert p is not None and 0.018 < p < 0.021
+    assert loss_explaining(6.8, 30.0) == pytest.approx(p / 4)  # twice the rate: a quarter of the loss
+    assert loss_explaining(0.0, 30.0) is None and loss_explaining(3.0, 0.0) is None
+    assert loss_explaining(0.001, 30.0) == 0.5
+
+
+def test_a_slow_single_flow_sends_the_probes_that_would_see_the_loss_explaining_it():
+    # one flow 3.4 Mbit/s, four 60 Mbit/s, 15 ms: Mathis explains the one flow with ~0.5% loss;
+    # half of it is looked for beyond, and the gateway gets as many to place it
+    bw = [bandwidth("internet", 3.4, streams=1), bandwidth("internet", 60.0)]
+    f = _facts(30, 0, 50, 0, bw)
+    want = loss_probes_wanted(f, default_profile())
+    p = loss_explaining(3.4, 15.0)
+    assert want == {"internet": probes_to_rule_out(p / 2) - 50, "gateway": probes_to_rule_out(p / 2) - 30}
+
+
+def test_no_probes_for_a_flow_that_no_loss_over_the_limit_could_explain_or_one_already_seen_lossy():
+    # one flow at 30 of 100 Mbit/s over 15 ms: the loss explaining it is far under the 1% limit
+    assert (
+        loss_probes_wanted(_facts(30, 0, 50, 0, [bandwidth("internet", 30.0, streams=1), bandwidth("internet", 100.0)]), default_profile())
+        == {}
+    )
+    # a loss already seen beyond: only the gateway may need more
+    want = loss_probes_wanted(_facts(30, 0, 50, 2, [bandwidth("internet", 3.4, streams=1), bandwidth("internet", 60.0)]), default_profile())
+    assert "internet" not in want
 
 
 def test_enough_clean_gateway_probes_turn_a_hedged_uplink_loss_into_a_claim():

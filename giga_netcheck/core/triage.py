@@ -228,24 +228,68 @@ def _rate_beyond(offsite: list[Target], pooled: dict[str, Optional[tuple[int, in
     return sum(x[1] for x in beyond) / max(1, sum(x[0] for x in beyond))
 
 
-def gateway_probes_wanted(f: Facts, profile: Profile) -> int:
-    """More gateway probes that would tell a clean LAN from one losing at the rate seen beyond
-    the gateway (0: no loss beyond, loss already shown on the LAN, or the LAN already ruled out).
-    The measuring side sends them (bounded) before triage, so that uplink-loss and lan-loss are
-    told apart by the count physics needs rather than by the probes a quick run happened to send."""
+MSS_BYTES = 1448
+"""A TCP segment's payload on a 1500-byte Ethernet path with timestamps (1500 - 20 - 20 - 12)."""
+MATHIS_C = math.sqrt(1.5)
+"""Mathis et al. (1997): one Reno-like flow gets MSS / RTT x C / sqrt(p) under random loss p."""
+
+
+def loss_explaining(rate_mbps: float, rtt_ms: float) -> Optional[float]:
+    """The random loss rate at which one TCP flow gets ``rate_mbps`` over ``rtt_ms`` (Mathis), at
+    most 0.5; None without a rate or an RTT."""
+    if rate_mbps <= 0 or rtt_ms <= 0:
+        return None
+    return min(0.5, (MATHIS_C * MSS_BYTES * 8 / (rtt_ms / 1000.0 * rate_mbps * 1e6)) ** 2)
+
+
+def _gateway_wanted(f: Facts, profile: Profile, rates: list[float]) -> int:
+    """Gateway probes that tell a clean LAN from one losing at the rate seen beyond the gateway,
+    or at any of ``rates`` (a loss being looked for beyond it)."""
     counts = _gateway_loss(f)
     if counts is None:
         return 0
     sent, lost = counts
     if 100.0 * lost / sent >= profile.limits["gateway_loss_pct"].fail:
-        return 0
+        return 0  # loss already shown on the LAN: lan-loss says so
     offsite, pooled, first = _offsite_loss(f, profile.limits["loss_pct"].fail)
-    if first is None:
-        return 0
-    rate = _rate_beyond(offsite, pooled, first)
-    if binomial_cdf(lost, sent, rate) < LOSS_ALPHA:
-        return 0
-    return max(0, probes_to_rule_out(rate) - sent)
+    if first is not None:
+        rates = [*rates, _rate_beyond(offsite, pooled, first)]
+    rates = [r for r in rates if binomial_cdf(lost, sent, r) >= LOSS_ALPHA]
+    return max((probes_to_rule_out(r) - sent for r in rates), default=0)
+
+
+def loss_probes_wanted(f: Facts, profile: Profile) -> dict[str, int]:
+    """More idle probes, by target name, that would place a loss the run cannot place yet (empty:
+    none needed). The measuring side sends them (bounded) before triage, so that a loss is found
+    and placed by the count physics needs, not by the count a quick run happened to send:
+
+    - a server whose one-flow download is far below several flows' (per-flow-limit's sign): the
+      loss that would explain that flow by Mathis's law, halved (the constant differs between TCP
+      variants), is looked for with the probes that would see it, unless a loss is already seen;
+    - the gateway, when a loss is seen (or looked for) beyond it and its clean probes could still
+      come from a LAN losing at that rate (binomial, 5%)."""
+    lim = profile.limits["loss_pct"].fail
+    want: dict[str, int] = {}
+    rates: list[float] = []
+    for t in f.targets:
+        if t.role not in ("center", "internet"):
+            continue
+        b1, multi = f.throughput(t.name, "download", single=True), f.throughput(t.name, "download")
+        rtt, seen = f.idle_p50(t.name), _flat_loss(f, t.name)
+        if not (b1 and multi and b1.goodput_mbps and multi.goodput_mbps and rtt and seen):
+            continue
+        if b1.goodput_mbps > PER_FLOW_RATIO * multi.goodput_mbps or 100.0 * seen[1] / seen[0] >= lim:
+            continue
+        p = loss_explaining(b1.goodput_mbps, rtt)
+        if p is None or 100.0 * p < lim:
+            continue  # a loss too small to matter (the profile's limit) cannot explain it
+        rates.append(p / 2)
+        if (n := probes_to_rule_out(p / 2) - seen[0]) > 0:
+            want[t.name] = n
+    gateways = [t for t in f.by_role("gateway") if t.name in f.idle]
+    if gateways and (n := _gateway_wanted(f, profile, rates)) > 0:
+        want[gateways[0].name] = n
+    return want
 
 
 def uplink_loss(inp: TriageInput) -> Optional[Finding]:

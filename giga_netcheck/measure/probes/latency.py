@@ -12,7 +12,7 @@ from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import LatencySeries, Measurements, Target
 from giga_netcheck.core.stats import summarize_rtts
-from giga_netcheck.core.triage import gateway_probes_wanted
+from giga_netcheck.core.triage import loss_probes_wanted
 from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, no_answer_reason
 from giga_netcheck.measure.probes.rtt import RttMethod, open_method
@@ -130,10 +130,11 @@ class LatencyProbe(Probe):
 
 
 class LossPlacementProbe(Probe):
-    """Follow-up: where the path beyond the gateway loses packets and the gateway's probes so far
-    are too few to tell a clean LAN from one losing at the same rate, send the gateway the probes
-    that tell them apart (core.triage.gateway_probes_wanted; bounded by FOLLOW_UP_MAX and
-    FOLLOW_UP_LIMIT_S). They join the gateway's idle series, by the same method."""
+    """Follow-up: the idle probes that find and place a loss the run cannot place yet (a slow
+    single flow that a loss could explain; loss beyond a gateway whose clean probes are too few to
+    rule out the LAN): core.triage.loss_probes_wanted says how many to which target; they go out
+    in parallel, bounded by FOLLOW_UP_MAX and FOLLOW_UP_LIMIT_S, each by its target's idle method,
+    and join its idle series."""
 
     name = "loss-placement"
 
@@ -142,30 +143,39 @@ class LossPlacementProbe(Probe):
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         so_far = ctx.measured or ProbeOutput()
-        facts = Facts.of(tuple(ctx.targets), Measurements(latency=tuple(so_far.latency), paths=tuple(so_far.paths)))
+        m = Measurements(bandwidth=tuple(so_far.bandwidth), latency=tuple(so_far.latency), paths=tuple(so_far.paths))
+        facts = Facts.of(tuple(ctx.targets), m)
         profile = ctx.profiles.get(ctx.site.profile) or next(iter(ctx.profiles.values()), None)
-        gateways = [t for t in facts.by_role("gateway") if t.name in facts.idle]
-        if profile is None or not gateways:
+        if profile is None:
             return ProbeOutput()
-        want = min(FOLLOW_UP_MAX, gateway_probes_wanted(facts, profile))
-        if want <= 0:
+        want = {name: min(FOLLOW_UP_MAX, n) for name, n in loss_probes_wanted(facts, profile).items()}
+        points = [(t, want[t.name]) for t in facts.route if t.name in want and t.name in facts.idle]
+        if not points:
             return ProbeOutput()
-        gw, idle = gateways[0], facts.idle[gateways[0].name]
-        ctx.progress.step(f"{gw.name}: {want} more probes to place the loss", total=want * FOLLOW_UP_INTERVAL_S)
-        series = measure_series(
-            gw,
-            ctx,
-            phase="idle",
-            count=want,
-            interval_s=FOLLOW_UP_INTERVAL_S,
-            deadline=time.monotonic() + FOLLOW_UP_LIMIT_S,
-            methods=[idle.method],
-        )
-        out = ProbeOutput(latency=[series])
+        longest = max(n for _, n in points)
+        ctx.progress.step(", ".join(f"{t.name}: {n} more probes" for t, n in points), total=longest * FOLLOW_UP_INTERVAL_S)
+        deadline = time.monotonic() + FOLLOW_UP_LIMIT_S
+        results: dict[str, LatencySeries] = {}
+
+        def one(t: Target, n: int) -> None:
+            results[t.name] = measure_series(
+                t, ctx, phase="idle", count=n, interval_s=FOLLOW_UP_INTERVAL_S, deadline=deadline, methods=[facts.idle[t.name].method]
+            )
+
+        threads = [threading.Thread(target=one, args=p, daemon=True) for p in points]
+        for th in threads:
+            th.start()
+        for th in threads:
+            while th.is_alive():
+                th.join(0.1)
+        series = [results[t.name] for t, _ in points if t.name in results]
+        out = ProbeOutput(latency=series)
+        failed = [x for x in series if x.error]
         if ctx.stop.is_set():
             out.status, out.reason, out.reason_kind = "partial", Text("reason.interrupted"), "interrupted"
-        elif series.error:
-            out.status, out.reason, out.reason_kind = "failed", no_answer_reason([(series.target, series.error)]), series.error_kind
+        elif failed:
+            out.status, out.reason = "partial", no_answer_reason([(x.target, x.error) for x in failed])
+            out.reason_kind = failed[0].error_kind
         return out
 
 
