@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from giga_netcheck.core.protocol import UDP_MAGIC
+from giga_netcheck.core.protocol import UDP_MAGIC, UDP_REPLY_MAGIC
 from giga_netcheck.server.app import ServerConfig, ServerThread
 
 
@@ -85,7 +85,7 @@ def test_udp_echo_only_echoes_own_probes(server):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.5)
         s.sendto(UDP_MAGIC + b"hello", ("127.0.0.1", server.server.udp_port))
-        assert s.recvfrom(100)[0] == UDP_MAGIC + b"hello"
+        assert s.recvfrom(100)[0] == UDP_REPLY_MAGIC + b"hello"  # same size, not a probe
         s.sendto(b"random datagram", ("127.0.0.1", server.server.udp_port))
         with pytest.raises(socket.timeout):
             s.recvfrom(100)

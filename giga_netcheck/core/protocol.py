@@ -7,3 +7,10 @@ SERVICE_NAME = "giga-netcheck"
 
 UDP_MAGIC = b"GNC1"
 """The UDP echo answers only datagrams that start with these bytes."""
+
+UDP_REPLY_MAGIC = b"GNR1"
+"""The UDP echo's answer: the request with its first four bytes replaced by these, same size.
+
+A reply never starts with :data:`UDP_MAGIC`, so no echo server answers it: a datagram spoofed
+to come from one server and sent to another is answered once and dies there, instead of
+bouncing between the two for ever (a reflection loop)."""

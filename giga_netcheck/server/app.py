@@ -13,12 +13,16 @@ small HTTP/1.1 server on asyncio streams, written for throughput and bounded mem
                               and stored once (collect.py)
 - speedtest-cli ``--mini`` and LibreSpeed backend paths, so existing clients can measure against
   this server (compat.py, docs/engines.md)
-- UDP echo on ``udp_port``    echoes datagrams that start with ``GNC1`` (same size back, so it
-                              cannot amplify), for loss and jitter
+- UDP echo on ``udp_port``    answers datagrams that start with ``GNC1`` with the same bytes
+                              behind ``GNR1`` (same size, so it cannot amplify; never a
+                              ``GNC1``, so two servers cannot bounce one datagram for ever),
+                              for loss and jitter
 
 Every request is framed by one strict HTTP/1.1 layer (http.py): a request it refuses gets a 4xx
-with a one-line reason and the connection closes. Routes are a table of (method, path) ->
-handler, then the compatible protocols (compat.py), then 404. Clients that vanish mid-transfer
+with a one-line reason and the connection closes. Idle, header, body and write deadlines drop
+clients that hold a connection by doing nothing (docs/serve.md lists the limits and the memory
+they bound); ``tls`` serves HTTPS with the standard library's ssl. Routes are a table of
+(method, path) -> handler, then the compatible protocols (compat.py), then 404. Clients that vanish mid-transfer
 end their own connection and nothing else. One log line per transfer. No web framework: the hot
 path is a write loop over one memoryview and a read loop that discards, and a framework's
 per-chunk overhead is exactly what a measurement server must not add.
@@ -30,15 +34,28 @@ import asyncio
 import json
 import logging
 import os
+import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional, cast
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional, Union, cast
 
 from giga_netcheck import __version__
-from giga_netcheck.core.protocol import SERVICE_NAME, UDP_MAGIC
+from giga_netcheck.core.errors import ConfigError
+from giga_netcheck.core.protocol import SERVICE_NAME, UDP_MAGIC, UDP_REPLY_MAGIC
 from giga_netcheck.server import collect, compat
-from giga_netcheck.server.http import CHUNK_BYTES, MAX_HEADER_BYTES, BodyTooLarge, HttpError, Request, read_request, respond
+from giga_netcheck.server.http import (
+    CHUNK_BYTES,
+    BodyTooLarge,
+    Connection,
+    HttpError,
+    Request,
+    enforce_write_deadlines,
+    read_request,
+    respond,
+)
 
 log = logging.getLogger("giga_netcheck.server.app")
 
@@ -62,9 +79,34 @@ class ServerConfig:
     idle_timeout_s: float = 30.0
     """A connection that sends nothing for this long is closed (slow or vanished clients)."""
     header_timeout_s: float = 10.0
-    """Once a request's first byte arrived, the rest of its head must follow within this (408)."""
+    """Once a request's first byte arrived, the rest of its head must follow within this (408);
+    with TLS also the handshake's deadline."""
+    write_timeout_s: float = 30.0
+    """A client that takes less than 16 KiB of a waiting answer in this long (a download it never
+    reads, or trickles) is dropped, its connection and socket buffers released (http.py; checked
+    every min(1, this/4) s)."""
     collector: Optional[collect.Collector] = None
     """Enables ``POST /results`` (``serve --collect``)."""
+    tls: Optional[ssl.SSLContext] = None
+    """Serve HTTPS with this context (:func:`tls_context`); the UDP echo stays plain."""
+
+
+def tls_context(cert: Union[str, Path], key: Union[str, Path, None] = None) -> ssl.SSLContext:
+    """A server context for ``serve --tls-cert/--tls-key`` (PEM files; the key may be in the
+    certificate file): TLS 1.2 or later, the standard library's defaults. ConfigError saying
+    which file is wrong."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(cert), str(key) if key is not None else None)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{exc.filename or cert}: no such file (--tls-cert/--tls-key)") from None
+    except ssl.SSLError as exc:
+        what = f"{cert} and {key}" if key is not None else str(cert)
+        raise ConfigError(f"{what}: not a usable PEM certificate and private key ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{cert}: cannot read the TLS certificate or key: {exc.strerror or exc}") from None
+    return ctx
 
 
 class MeasurementServer:
@@ -76,6 +118,10 @@ class MeasurementServer:
         self._payload = memoryview(os.urandom(CHUNK_BYTES))
         self._server: Optional[asyncio.base_events.Server] = None
         self._udp: Optional[asyncio.DatagramTransport] = None
+        self._echo: Optional[_UdpEcho] = None
+        self._janitor: Optional[asyncio.Task[None]] = None
+        self._live: set[Connection] = set()
+        """Every open connection (for the write deadline)."""
         self._connections = 0
         self.port: int = config.port
         self.udp_port: Optional[int] = None
@@ -93,24 +139,43 @@ class MeasurementServer:
             self._routes[("POST", "/results")] = self._collect
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.config.host, self.config.port, limit=MAX_HEADER_BYTES, backlog=1024)
-        self.port = self._server.sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
+        tls: dict[str, Any] = {}
+        if self.config.tls is not None:
+            tls = {"ssl": self.config.tls, "ssl_handshake_timeout": self.config.header_timeout_s}
+            if sys.version_info >= (3, 11):
+                tls["ssl_shutdown_timeout"] = min(self.config.header_timeout_s, 10.0)
+        self._server = await loop.create_server(
+            lambda: Connection(self._handle, self._live, loop), self.config.host, self.config.port, backlog=1024, **tls
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._janitor = loop.create_task(enforce_write_deadlines(self._live, self.config.write_timeout_s))
         want = self.config.udp_port if self.config.udp_port is not None else self.port
         try:
-            self._udp, _ = await loop.create_datagram_endpoint(_UdpEcho, local_addr=(self.config.host, want))
+            self._udp, self._echo = await loop.create_datagram_endpoint(_UdpEcho, local_addr=(self.config.host, want))
         except OSError as exc:
             log.warning("udp echo could not bind %s:%s (%s); using a free port", self.config.host, want, exc)
-            self._udp, _ = await loop.create_datagram_endpoint(_UdpEcho, local_addr=(self.config.host, 0))
+            self._udp, self._echo = await loop.create_datagram_endpoint(_UdpEcho, local_addr=(self.config.host, 0))
         self.udp_port = self._udp.get_extra_info("sockname")[1]
         log.info(
-            "giga-netcheck %s measurement server on %s:%d (tcp) udp-echo %d, download cap %d bytes",
+            "giga-netcheck %s measurement server on %s:%d (%s) udp-echo %d, download cap %d bytes",
             __version__,
             self.config.host,
             self.port,
+            "https" if self.config.tls is not None else "http",
             self.udp_port,
             self.config.max_download_bytes,
         )
+
+    @property
+    def udp_answered(self) -> int:
+        """UDP echo requests answered so far (for tests and logs)."""
+        return self._echo.answered if self._echo is not None else 0
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections open now (for tests and benchmarks)."""
+        return len(self._live)
 
     async def serve_forever(self) -> None:
         assert self._server is not None
@@ -122,6 +187,8 @@ class MeasurementServer:
             self._server.close()
         if self._udp is not None:
             self._udp.close()
+        if self._janitor is not None:
+            self._janitor.cancel()
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -146,7 +213,8 @@ class MeasurementServer:
         # drain() waits until the kernel took everything: at most one chunk per connection is
         # ever held in user space, so memory stays flat however many clients download at once
         # (the kernel socket buffers, not our heap, absorb the bandwidth-delay product).
-        writer.transport.set_write_buffer_limits(high=0, low=0)
+        # (high=1, not 0: a TLS transport pauses at size >= high, so 0 would pause it empty, for good)
+        writer.transport.set_write_buffer_limits(high=1, low=0)
         try:
             while True:
                 request: Optional[Request] = None
@@ -291,13 +359,19 @@ class MeasurementServer:
 
 
 class _UdpEcho(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.answered = 0
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        # Only our own probes are echoed, and never more bytes than came in.
+        # Only our own probes are answered, never with more bytes than came in, and never with
+        # a probe: the reply starts with UDP_REPLY_MAGIC, which no server answers, so a datagram
+        # spoofed from one server to another dies after one answer instead of looping.
         if data.startswith(UDP_MAGIC) and len(data) <= MAX_UDP_BYTES:
-            self.transport.sendto(data, addr)
+            self.answered += 1
+            self.transport.sendto(UDP_REPLY_MAGIC + data[len(UDP_MAGIC) :], addr)
 
 
 class ServerThread:
@@ -319,7 +393,8 @@ class ServerThread:
         host = self.server.config.host
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.server.port}"
+        scheme = "https" if self.server.config.tls is not None else "http"
+        return f"{scheme}://{host}:{self.server.port}"
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

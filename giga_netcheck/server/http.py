@@ -22,6 +22,18 @@ smuggling) or where one client takes the memory (a negative length read to the e
 - chunk sizes are hex digits only, at most :data:`MAX_CHUNK_SIZE_DIGITS` of them; each chunk
   ends in CRLF; trailers are bounded like headers.
 
+Deadlines, so that no client holds a connection (and its buffers) by doing nothing, slowly:
+
+- idle: between requests, the first byte of the next one within ``idle_timeout``;
+- header: the rest of the head within ``header_timeout`` of its first byte (slowloris, 408);
+- body: at least :data:`MIN_PROGRESS_BYTES` bytes of body (or its end) within every ``timeout``
+  window, so a body trickled a byte at a time (a slow POST) is dropped after one window while
+  any real upload (4 kbit/s and up) passes;
+- write: likewise at least :data:`MIN_PROGRESS_BYTES` of an answer taken by the client (or all
+  of it) within every ``write_timeout`` window, else the connection is aborted
+  (:class:`Connection`, :func:`enforce_write_deadlines`): a client that asks for a large
+  download and never reads does not keep its connection and socket buffers.
+
 A refusal is an :class:`HttpError` with a 4xx status, a short code and a one-line reason; the
 server answers it and closes the connection (the rest of what the client sent is not read).
 
@@ -36,9 +48,13 @@ small, hand-written and tested from a table of hostile requests (tests/test_http
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import socket
+import struct
+import sys
 from dataclasses import dataclass, field
-from typing import Awaitable, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Optional, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -50,6 +66,10 @@ MAX_CHUNK_SIZE_DIGITS = 15
 """Hex digits of a chunk size: below 2**60, far above any cap, and bounded before int()."""
 CHUNK_BYTES = 256 * 1024
 """The most one read takes from the stream (and so the most one body read holds at a time)."""
+MIN_PROGRESS_BYTES = 16 * 1024
+"""Bytes a client must send of a body, or take of an answer, within each deadline window (or
+finish): 16 KiB in 30 s is 4.4 kbit/s, below any real client, and N connections held by clients
+that trickle more than that cost them N times that bandwidth."""
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e\x80-\xff]+) HTTP/1\.([01])")
@@ -73,6 +93,7 @@ REASONS = {
     411: "Length Required",
     413: "Payload Too Large",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     507: "Insufficient Storage",
 }
@@ -125,12 +146,34 @@ class Body:
     declared: bool = False
     """Content-Length or Transfer-Encoding was sent (a route may require one: 411)."""
     timeout: float = 30.0
-    """Deadline for each read: a client that stops sending mid-body is dropped after it."""
+    """The body deadline: at least MIN_PROGRESS_BYTES bytes (or the end) in every window of this
+    many seconds, else asyncio.TimeoutError (the connection is dropped)."""
     received: int = 0
+    max_chunks: int = 0
+    """A chunked body of more chunks than this, or of more than 64 framing bytes (size lines) per
+    allowed chunk, is refused (413 too-many-chunks); 0: no bound. Set by a route (the collector)
+    that keeps the body: 300k one-byte chunks cost far more than 300 kB of data."""
+    chunks: int = field(default=0, init=False)
+    framing: int = field(default=0, init=False)
     done: bool = field(default=False, init=False)
+    _window_end: Optional[float] = field(default=None, init=False, repr=False)
+    _window_bytes: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.done = not self.chunked and self.length == 0
+
+    def _left(self) -> float:
+        """Seconds left in the current window (the first read opens it)."""
+        now = asyncio.get_running_loop().time()
+        if self._window_end is None:
+            self._window_end = now + self.timeout
+        return max(0.0, self._window_end - now)
+
+    def _progress(self, nbytes: int) -> None:
+        self._window_bytes += nbytes
+        if self._window_bytes >= MIN_PROGRESS_BYTES:
+            self._window_bytes = 0
+            self._window_end = asyncio.get_running_loop().time() + self.timeout
 
     async def discard(self, cap: int) -> int:
         """Read and drop the body in pieces (constant memory); return its size. BodyTooLarge above ``cap``."""
@@ -162,10 +205,16 @@ class Body:
         reader = self.reader
         while True:
             try:
-                line = await within(reader.readuntil(b"\r\n"), self.timeout)
+                line = await within(reader.readuntil(b"\r\n"), self._left())
             except asyncio.LimitOverrunError:
                 raise _bad("chunk size line too long", "bad-chunking") from None
             size = chunk_size(line)
+            self.chunks += 1
+            self.framing += len(line) + 2
+            if self.max_chunks and (self.chunks > self.max_chunks or self.framing > 64 * self.max_chunks):
+                raise HttpError(
+                    413, "too-many-chunks", f"more than {self.max_chunks} chunks or {64 * self.max_chunks} bytes of chunk framing"
+                )
             if size == 0:
                 await self._trailers()
                 self.done = True
@@ -173,18 +222,19 @@ class Body:
             if self.received + size > cap:
                 raise BodyTooLarge(cap, self.received)
             await self._copy(size, keep)
-            if await within(reader.readexactly(2), self.timeout) != b"\r\n":
+            if await within(reader.readexactly(2), self._left()) != b"\r\n":
                 raise _bad("chunk data not followed by CRLF", "bad-chunking")
 
     async def _copy(self, size: int, keep: Optional[bytearray]) -> None:
         left = size
         reader = self.reader
         while left:
-            data = await within(reader.read(min(left, CHUNK_BYTES)), self.timeout)
+            data = await within(reader.read(min(left, CHUNK_BYTES)), self._left())
             if not data:
                 raise asyncio.IncompleteReadError(b"", left)
             left -= len(data)
             self.received += len(data)
+            self._progress(len(data))
             if keep is not None:
                 keep += data
 
@@ -192,7 +242,7 @@ class Body:
         total = count = 0
         while True:
             try:
-                line = await within(self.reader.readuntil(b"\r\n"), self.timeout)
+                line = await within(self.reader.readuntil(b"\r\n"), self._left())
             except asyncio.LimitOverrunError:
                 raise HttpError(431, "trailers-too-large", "a trailer line is too long") from None
             if line == b"\r\n":
@@ -379,3 +429,125 @@ async def respond(
     ).encode()
     writer.write(head + body)
     await writer.drain()
+
+
+log = logging.getLogger("giga_netcheck.server.app")  # one logger for every line serve writes
+
+try:  # bytes in the kernel's send queue the peer has not acknowledged (Linux SIOCOUTQ)
+    import fcntl
+    import termios
+
+    _OUTQ: Optional[int] = getattr(termios, "TIOCOUTQ", None) if sys.platform.startswith("linux") else None
+except ImportError:  # pragma: no cover - Windows
+    _OUTQ = None
+
+
+class Connection(asyncio.StreamReaderProtocol):
+    """``asyncio.start_server``'s protocol plus the write deadline's bookkeeping.
+
+    While an answer waits on the client (the transport paused writing), the bytes not yet taken
+    by the client (the transport's buffer plus, on Linux, the kernel's unacknowledged send queue)
+    are watched: the client must take :data:`MIN_PROGRESS_BYTES` of them (or all) within every
+    window of the deadline, else :func:`enforce_write_deadlines` aborts the connection. The
+    connection is in ``live`` from connect to close."""
+
+    def __init__(
+        self,
+        handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+        live: set[Connection],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(asyncio.StreamReader(limit=MAX_HEADER_BYTES, loop=loop), handler, loop=loop)
+        self._live = live
+        self._conn: Optional[asyncio.WriteTransport] = None
+        self._fd = -1
+        self.window_start: Optional[float] = None
+        """Loop time the current deadline window opened (None: no answer waits on the client)."""
+        self.taken = 0
+        """Bytes the client took in the current window."""
+        self.unsent = 0
+        self.waiting = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._conn = cast(asyncio.WriteTransport, transport)
+        sock = transport.get_extra_info("socket")
+        self._fd = sock.fileno() if sock is not None and _OUTQ is not None else -1
+        self._live.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._live.discard(self)
+        self.window_start, self.waiting, self._fd = None, False, -1
+        super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.waiting = True
+        if self.window_start is None:
+            self.window_start, self.taken = self._loop.time(), 0
+        self.unsent = self._unsent()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.waiting = False
+        self.taken += max(0, self.unsent - self._unsent())
+
+    def _unsent(self) -> int:
+        """Bytes written and not yet taken by the client: ours in the transport, the kernel's."""
+        n = self._conn.get_write_buffer_size() if self._conn is not None else 0
+        if self._fd >= 0:
+            try:
+                n += struct.unpack("i", fcntl.ioctl(self._fd, cast(int, _OUTQ), b"\0\0\0\0"))[0]
+            except (OSError, ValueError):
+                pass
+        return n
+
+    def check_write_deadline(self, now: float, limit: float) -> bool:
+        """Abort the connection if its client took too little for ``limit`` seconds; True if so."""
+        if self.window_start is None or self._conn is None:
+            return False
+        if not self.waiting:  # nothing waits on the client now: the window closes
+            self.window_start = None
+            return False
+        unsent = self._unsent()
+        self.taken += max(0, self.unsent - unsent)
+        self.unsent = unsent
+        if self.taken >= MIN_PROGRESS_BYTES:  # it reads: a new window
+            self.window_start, self.taken = now, 0
+            return False
+        if now - self.window_start < limit:
+            return False
+        peer: Any = self._conn.get_extra_info("peername")
+        client = f"{peer[0]}:{peer[1]}" if peer else "?"
+        log.info(
+            "%s dropped: took %d bytes of the answer in %.0f s (write deadline: %d bytes in %g s)",
+            client,
+            self.taken,
+            now - self.window_start,
+            MIN_PROGRESS_BYTES,
+            limit,
+        )
+        self.window_start = None
+        sock = self._conn.get_extra_info("socket")
+        if sock is not None:
+            try:  # close with a reset: the kernel drops its send queue now instead of still
+                # offering it to a client that does not read (megabytes, for minutes)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self._conn.abort()  # the pending write ends with ConnectionResetError; our buffers are freed
+        return True
+
+
+async def enforce_write_deadlines(live: set[Connection], limit: float) -> None:
+    """Run for the server's lifetime: every ``limit / 4`` s (at most 1 s) drop the connections
+    whose client took fewer than MIN_PROGRESS_BYTES of a waiting answer in ``limit`` seconds
+    (so within ``limit`` plus one period). One sweep for every connection, not a timer per
+    write: a fast download waits on every chunk, and must not pay for it."""
+    period = min(1.0, limit / 4)
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(period)
+        now = loop.time()
+        for conn in [c for c in live if c.window_start is not None]:
+            conn.check_write_deadline(now, limit)

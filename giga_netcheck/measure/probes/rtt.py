@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 from giga_netcheck.core.errors import PermissionFailure, ProbeError, UnreachableFailure
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.protocol import UDP_MAGIC
+from giga_netcheck.core.protocol import UDP_MAGIC, UDP_REPLY_MAGIC
 from giga_netcheck.measure.failures import map_exception
 
 # Python does not export SO_TIMESTAMPNS; 35 is its value on Linux (asm-generic/socket.h).
@@ -178,7 +178,10 @@ def _kernel_time(ancdata) -> Optional[float]:
 
 
 class UdpEcho(RttMethod):
-    """Datagrams to a giga-netcheck server's UDP echo port."""
+    """Datagrams to a giga-netcheck server's UDP echo port.
+
+    The server answers ``UDP_MAGIC + rest`` with ``UDP_REPLY_MAGIC + rest`` (core/protocol.py:
+    a reply no server answers again); an exact echo is also taken, from servers older than that."""
 
     name = "udp-echo"
 
@@ -198,9 +201,9 @@ class UdpEcho(RttMethod):
         self.sock.close()
 
     def once(self, timeout_s: float) -> Optional[float]:
-
         self.seq += 1
-        payload = UDP_MAGIC + self.token + struct.pack("!I", self.seq) + b"\0" * 52
+        ident = self.token + struct.pack("!I", self.seq)
+        payload = UDP_MAGIC + ident + b"\0" * 52
         sent_at = time.time()
         try:
             self.sock.send(payload)
@@ -208,7 +211,10 @@ class UdpEcho(RttMethod):
             if exc.errno == errno.ECONNREFUSED:  # an earlier probe met a closed port
                 return None
             raise map_exception(exc) from exc
-        return _await_reply(self.sock, sent_at, timeout_s, lambda data, src: data[:12] == payload[:12])
+        return _await_reply(self.sock, sent_at, timeout_s, lambda data, src: data[4:12] == ident and data[:4] in _ECHO_REPLIES)
+
+
+_ECHO_REPLIES = (UDP_REPLY_MAGIC, UDP_MAGIC)
 
 
 class TcpConnect(RttMethod):
