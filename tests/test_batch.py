@@ -323,3 +323,75 @@ def test_empty_and_arrow_paths(tmp_path):
     empty = batch.run_batch([tmp_path / "nothing-here"], tmp_path / "o")
     assert empty.inputs.runs == [] and empty.tables["school_summary"].rows == []
     assert "nothing-here" in empty.inputs.skipped[0].path
+
+
+# ----------------------------------------------------------------------------- #17: hostile files, (board, school)
+
+HOSTILE_FILES = {
+    "nested.json": lambda good: "[" * 200_000 + "]" * 200_000,
+    "long-int.json": lambda good: good[:-1] + ', "x": ' + "9" * 5000 + "}",
+    "inf.json": lambda good: good.replace('"duration_s": ', '"duration_s": 1e400, "was": ', 1),
+    "surrogate.json": lambda good: good[:-1] + ', "x": "\\ud800"}',
+    "students.json": lambda good: json.dumps(dict(json.loads(good), school=dict(json.loads(good)["school"], students=10**15))),
+    "year-1.json": lambda good: json.dumps(dict(json.loads(good), started_at="0001-01-01T00:00:00+23:59")),
+}
+
+
+def test_batch_skips_hostile_files_and_lines_and_goes_on(corpus, tmp_path):
+    """#17: ``batch`` stopped with a traceback on these (it promises never to stop on one file)."""
+    docs = corpus["docs"][:3]
+    good = json.dumps(docs[0], ensure_ascii=False)
+    folder = tmp_path / "in"
+    for name, make in HOSTILE_FILES.items():
+        write_atomic(folder / name, make(good))
+    for d in docs:
+        write_atomic(folder / "ok" / f"{d['run_id']}.json", json.dumps(d, ensure_ascii=False))
+    line = record_of(from_dict(RunResult, corpus["hist_docs"][0])).to_json()
+    hostile_lines = [
+        "[" * 200_000 + "]" * 200_000,
+        line.replace('"school":"', '"school":"\\ud800', 1),
+        line.replace('"dur_s":', '"dur_s":1e400,"was":', 1),
+        re.sub(r'"t":"[^"]+"', '"t":"0001-01-01T00:00:00+23:59"', line, count=1),
+    ]
+    write_atomic(folder / "history.jsonl", "\n".join([line, *hostile_lines]) + "\n")
+    res = runner.invoke(app, ["batch", str(folder), "--out", str(tmp_path / "o"), "--lang", "en", "-f", "csv"])
+    assert res.exit_code == 0, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    for name in HOSTILE_FILES:
+        [skipped] = [ln for ln in res.output.splitlines() if name in ln]
+        assert "skipped" in skipped and ": " in skipped, skipped
+    assert "Read 4 runs" in res.output and f"{len(HOSTILE_FILES)} files skipped" in res.output
+    assert f"{len(hostile_lines)} bad history lines" in res.output
+
+
+def test_schools_are_keyed_by_board_and_school(corpus):
+    """#17: school summaries grouped by school id alone, so another board's later run under the
+    same id moved the real school's row (and its causes) to that board."""
+    real = [d for d in corpus["docs"] if d["school"]["id"] == corpus["docs"][0]["school"]["id"]]
+    board = real[0]["context"]["board"]
+    impostor = json.loads(json.dumps(real[0]))
+    impostor["run_id"] = "impostor-1"
+    impostor["context"]["board"] = "board-99"
+    impostor["started_at"] = "2026-12-01T10:00:00+09:00"  # later than every real run
+    impostor["school"]["name"] = "Impostor"
+    rows, checks, causes = [], [], []
+    for d in [*real, impostor]:
+        r, c, k = batch.flatten_result(d, "x")
+        rows.append(r)
+        checks += c
+        causes += k
+    inputs = batch.Inputs(runs=rows, checks=checks, causes=causes)
+    con = batch.connect_arrow(batch.to_tables(inputs))
+    try:
+        tables = batch.aggregate(con)
+    finally:
+        con.close()
+    summary = {(r["board"], r["school_id"]): r for r in tables["school_summary"].dicts()}
+    sid = real[0]["school"]["id"]
+    assert set(summary) == {(board, sid), ("board-99", sid)}
+    assert summary[(board, sid)]["runs"] == len(real) and summary[(board, sid)]["school_name"] != "Impostor"
+    assert summary[("board-99", sid)]["runs"] == 1
+    assert {r["board"] for r in tables["school_causes"].dicts()} <= {board, "board-99"}
+    assert sum(r["checks"] for r in tables["school_checks"].dicts() if r["board"] == board) == sum(1 for c in checks if c["board"] == board)
+    mine = [r for r in tables["board_summary"].dicts() if r["board"] == board]
+    assert mine and mine[0]["schools"] == 1 and mine[0]["runs"] == len(real)

@@ -36,6 +36,7 @@ def _tokens_file(tmp_path: Path, schools, board_tokens=()) -> Path:
     items += [{"token": t, "board": b} for b, t in board_tokens]
     p = tmp_path / "tokens.yaml"
     p.write_text(yaml.safe_dump({"tokens": items}), encoding="utf-8")
+    p.chmod(0o600)
     return p
 
 
@@ -78,6 +79,7 @@ def _stored(store: Path) -> list[Path]:
 
 def test_tokens_file_is_validated(tmp_path):
     bad = tmp_path / "t.yaml"
+    bad.touch(mode=0o600)
     for data in (
         {"tokens": []},
         {"tokens": [{"token": "short", "school": "a"}]},
@@ -256,6 +258,7 @@ def test_serve_collect_needs_a_valid_tokens_file(tmp_path):
     res = runner.invoke(app, ["serve", "--collect", str(tmp_path / "c"), "--lang", "en"])
     assert res.exit_code == 2 and "--collect and --tokens go together" in res.output
     bad = tmp_path / "tokens.yaml"
+    bad.touch(mode=0o600)
     bad.write_text("tokens: [{token: short, school: a}]\n")
     res = runner.invoke(app, ["serve", "--collect", str(tmp_path / "c"), "--tokens", str(bad), "--lang", "en"])
     assert res.exit_code == 2 and "at least 12 characters" in res.output

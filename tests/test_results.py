@@ -263,3 +263,72 @@ def test_documented_fields_are_the_model_fields():
         assert key in sections, f"no section for {name}"
         rows = set(re.findall(r"^\| `(\w+)` \|", sections[key], re.M))
         assert rows == {f.name for f in dataclasses.fields(cls)}, name
+
+
+# ----------------------------------------------------------------------------- #17: the one safe loader
+
+HOSTILE_JSON = {
+    "nested-200k": ("[" * 200_000 + "]" * 200_000, "too-deep", "nested deeper than"),
+    "nested-65": ('{"schema_version": 1, "x": ' + "[" * 64 + "]" * 64 + "}", "too-deep", "nested deeper than 64"),
+    "int-5000-digits": ('{"schema_version": ' + "9" * 5000 + "}", "number-too-long", "longer than 20 digits"),
+    "int-21-digits": ('{"schema_version": 1, "x": -' + "9" * 21 + "}", "number-too-long", "longer than 20 digits"),
+    "float-1e400": ('{"schema_version": 1, "duration_s": 1e400}', "not-finite", "finite"),
+    "float--1e400": ('{"schema_version": 1, "duration_s": -1e400}', "not-finite", "finite"),
+    "nan": ('{"schema_version": 1, "duration_s": NaN}', "not-finite", "NaN"),
+    "infinity": ('{"schema_version": 1, "duration_s": -Infinity}', "not-finite", "Infinity"),
+    "lone-surrogate": ('{"schema_version": 1, "run_id": "a\\ud800b"}', "lone-surrogate", "\\ud800"),
+    "lone-low-surrogate-key": ('{"schema_version": 1, "\\udc00": 1}', "lone-surrogate", "\\udc00"),
+    "reversed-pair": ('{"schema_version": 1, "x": ["\\ude00\\ud83d"]}', "lone-surrogate", "surrogate"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_JSON))
+def test_parse_document_refuses_hostile_json_with_its_reason(name):
+    from giga_netcheck.core.results import DocumentError, parse_document
+
+    text, code, fragment = HOSTILE_JSON[name]
+    for data in (text, text.encode()):
+        with pytest.raises(DocumentError) as info:
+            parse_document(data, "f.json")
+        assert info.value.code == code and fragment in info.value.reason, info.value.reason
+        assert str(info.value).startswith("f.json: ") and "\n" not in str(info.value)
+
+
+def test_parse_document_bounds_size_and_keeps_what_is_fine():
+    from giga_netcheck.core.results import DocumentError, parse_document
+
+    with pytest.raises(DocumentError) as info:
+        parse_document(b"{}" + b" " * 100, "f.json", max_bytes=100)
+    assert info.value.code == "too-large"
+    ok = '{"a": ' + "[" * 63 + '"\\ud83d\\ude00", 12345678901234567890, -1.5e300' + "]" * 63 + "}"
+    doc = parse_document(ok.encode(), "f.json")
+    inner = doc["a"]
+    for _ in range(62):
+        inner = inner[0]
+    assert inner == ["\U0001f600", 12345678901234567890, -1.5e300]
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_JSON))
+def test_load_and_report_refuse_hostile_json_in_one_line(tmp_path, name):
+    """#17: ``report`` crashed (a traceback) on the bodies that crashed the collector."""
+    from typer.testing import CliRunner
+
+    from giga_netcheck.cli.main import app
+
+    text, _, fragment = HOSTILE_JSON[name]
+    p = _write(tmp_path, text)
+    assert fragment in _load_error(p)
+    res = CliRunner().invoke(app, ["report", str(p), "--lang", "en"])
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and p.name in lines[0] and fragment in res.output.replace("\n", ""), res.output
+
+
+def test_a_hostile_value_in_an_otherwise_good_result_is_refused(tmp_path):
+    data = dumps(run_result())
+    p = _write(tmp_path, data.replace('"duration_s": ', '"duration_s": 1e400, "was": ', 1))
+    assert "finite" in _load_error(p)
+    school = run_result().school.id
+    p = _write(tmp_path, data.replace(f'"id": "{school}"', '"id": "\\udfff"', 1), "b.json")
+    assert "surrogate" in _load_error(p)

@@ -8,15 +8,27 @@ had it (200, ``duplicate``). So:
   ``giga-netcheck upload``) sends them;
 - a result whose answer was lost on the way is sent again, and the center, idempotent by run
   id, stores it once: at-least-once sending + deduplication = exactly-once storage;
-- a result the center refuses for good (4xx other than 408/429: bad token, malformed, conflict)
-  moves to ``spool/rejected/`` with the center's reason beside it, instead of being retried forever.
+- a result the center refuses as bad (its collector's JSON refusal with a 4xx other than
+  401/403/408/429: malformed, too large, too deep, a run id conflict) is *quarantined*: it moves
+  to ``spool/rejected/`` with the center's reason beside it, and the results behind it are sent;
+- an authentication refusal (401: unknown or expired token; 403: a token for another school or
+  board) is configuration, not a bad result: the result stays in the spool and is sent once the
+  token is fixed (401 stops the pass: every result would meet it);
+- any other 4xx without the collector's refusal (404 from a wrong URL, a proxy's 400) also stops
+  the pass and keeps every result: the center, not the result, is wrong.
 
 Transient failures (no connection, timeouts, 5xx, 408, 429) are retried a bounded number of
-times with exponential backoff and jitter; then delivery stops, keeping the rest for later.
+times with exponential backoff and jitter; then the next result is tried once, so one result
+the center cannot take never holds back the rest; when that fails too, delivery stops, keeping
+the rest for later.
+
+A bearer token sent over plain ``http://`` to a host that is not this machine crosses the
+network in clear: :attr:`Delivery.insecure` names the host so the command can say so.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
@@ -48,6 +60,33 @@ class Delivery:
     error: Optional[str] = None
     """Why delivery stopped early, if it did."""
     busy: bool = False
+    held: list[tuple[str, str]] = field(default_factory=list)
+    """(run id, the center's reason): refused for the token (401/403), kept in the spool."""
+    auth_error: Optional[str] = None
+    """The center refused the token itself (401): nothing more was sent; fix the token."""
+    insecure: Optional[str] = None
+    """The host a token was sent to over plain HTTP (not this machine): it crossed the network in clear."""
+
+
+AUTH = (401, 403)
+TRANSIENT = (408, 425, 429)
+
+
+def plain_http_host(url: str, token: Optional[str]) -> Optional[str]:
+    """The host of ``url`` when a token sent there would cross a network in clear (``http://``,
+    not a loopback address or ``localhost``); None otherwise."""
+    parts = urlsplit(url)
+    if not token or parts.scheme != "http":
+        return None
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return host or None
 
 
 def results_url(url: str) -> str:
@@ -104,24 +143,46 @@ def deliver(
             headers["Authorization"] = f"Bearer {token}"
         with httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=False) as client:
             files = pending(d)
+            if files:
+                out.insecure = plain_http_host(target, token)
+            failed: Optional[Path] = None  # the last result that met a transient failure
             for i, path in enumerate(files):
                 try:
                     body = path.read_bytes()
                 except OSError:
                     continue  # gone (delivered by someone else) or unreadable: not ours to judge
                 run_id = path.stem
-                status, answer, error = _send(client, target, body, headers, retries, backoff_s, sleep)
+                # after a transient failure, the next result gets one try: is it the center or that result?
+                tries = 0 if failed is not None else retries
+                status, answer, error = _send(client, target, body, headers, tries, backoff_s, sleep)
+                reason = f"{status} {answer.get('error', '')}: {answer.get('reason', '')}".strip()
                 if status in (200, 201):
                     (out.duplicates if status == 200 else out.stored).append(run_id)
                     _unlink(path)
-                elif status is not None and 400 <= status < 500 and status not in (408, 429):
-                    reason = f"{status} {answer.get('error', '')}: {answer.get('reason', '')}".strip()
+                    failed = None
+                elif status == 401:
+                    out.auth_error = reason
+                    out.pending = len(pending(d))
+                    return out
+                elif status == 403:
+                    out.held.append((run_id, reason))
+                    failed = None
+                elif status is not None and 400 <= status < 500 and status not in TRANSIENT:
+                    if not isinstance(answer.get("error"), str):  # not the collector's refusal: a wrong URL, a proxy
+                        out.error = f"the center answered {status} without a collector's reason (is {target} a giga-netcheck collector?)"
+                        out.pending = len(pending(d))
+                        return out
                     _reject(d, path, reason)
                     out.rejected.append((run_id, reason))
+                    failed = None
+                elif failed is None and i + 1 < len(files):
+                    failed = path
+                    out.error = error or f"the center answered {status}"
                 else:
                     out.error = error or f"the center answered {status}"
-                    out.pending = len(files) - i
+                    out.pending = len(pending(d))
                     return out
+            out.pending = len(pending(d))
         return out
     finally:
         os.close(fd)
@@ -147,7 +208,7 @@ def _send(
             answer = r.json() if isinstance(r.json(), dict) else {}
         except ValueError:
             answer = {}
-        if status in (200, 201) or (400 <= status < 500 and status not in (408, 429)):
+        if status in (200, 201) or (400 <= status < 500 and status not in TRANSIENT):
             return status, answer, None
         error = f"the center answered {status}"
     return status, answer, error

@@ -2,18 +2,29 @@
 
 ``POST /results`` with ``Authorization: Bearer <token>`` and the JSON result as the body.
 
-- **Tokens** come from a YAML file (``--tokens``): a token is either a school's (it may upload
-  that school's results only) or a board's (any school of that board)::
+- **Tokens** come from a YAML file (``--tokens``) that only its owner may read (a world-readable
+  or world-writable file is refused at start): a token is either a school's (it may upload that
+  school's results only) or a board's (any school of that board, or only those it lists)::
 
       tokens:
         - {token: "s3cret-minato-01", school: tokyo-minato-01, board: minato}
         - {token: "s3cret-minato-board", board: minato}
+        - {token: "s3cret-minato-relay", board: minato, schools: [tokyo-minato-01, tokyo-minato-02]}
 
   Tokens are compared as SHA-256 digests in constant time; a token may also be given as
   ``sha256: <hex>`` so the file need not hold the secret itself.
-- **Size**: bodies above ``max_bytes`` are refused (413) before they are read.
-- **Schema**: the body must be a result document that ``results.upgrade`` and ``from_dict``
-  accept (the same check ``batch`` and ``report`` apply).
+- **Binding**: the board a result is stored under is the one its token proves, never the one the
+  upload names. A board token cannot store results of a school that the file gives to another
+  board; a school token without ``board:`` takes its school's board from the file, or none
+  (``unknown``); a ``context.board`` that is not a non-empty string (``0``, ``""``) is refused,
+  and one that differs from the token's board is refused.
+- **Size and time**: bodies above ``max_bytes`` are refused (413) before they are read; a body
+  must arrive within ``body_deadline_s`` (408) in at most ``max_chunks`` chunks (413).
+- **Quota per token**: at most ``in_flight`` uploads at once and ``quota_mb`` MiB of bodies per
+  UTC day (429 with the reason; the client keeps the result in its spool and sends it later).
+- **Schema**: the body must pass the one safe result loader (``core.results.parse_document``:
+  bounded depth, numbers and size, no lone surrogates) and the schema check ``batch`` and
+  ``report`` apply.
 - **Idempotent by run id**: the stored file is ``DIR/<board>/<school>/<run_id>.json``, created
   with an exclusive hard link from a fully written temporary file: the first upload of a run
   wins, a retry of the same document answers ``duplicate`` (200), and a *different* document
@@ -31,8 +42,10 @@ import hmac
 import json
 import os
 import re
+import stat
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -40,21 +53,43 @@ import yaml
 
 from giga_netcheck.board.batch import board_id, validate_document
 from giga_netcheck.core.errors import ConfigError, ResultFileError
-from giga_netcheck.core.results import _safe
-from giga_netcheck.server.http import HttpError, Request
+from giga_netcheck.core.results import DocumentError, _safe, parse_document
+from giga_netcheck.server.http import BodyTooLarge, HttpError, Request, within
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 """A full result with raw samples is tens of KB; 4 MiB leaves room and bounds memory."""
+DEFAULT_BODY_DEADLINE_S = 60.0
+"""The whole body within this: a 4 MiB result needs 0.6 Mbit/s, a usual one (50 kB) a few kbit/s."""
+DEFAULT_SCHOOL_QUOTA_MB = 64
+"""Per school token and UTC day: a result every 15 minutes with every raw sample is about 5 MiB."""
+DEFAULT_BOARD_QUOTA_MB = 1024
+"""Per board token and UTC day (it may upload for hundreds of schools); ``quota_mb:`` changes either."""
+DEFAULT_IN_FLIGHT = 4
+"""Uploads one token may have open at once (a spool sends one at a time)."""
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+# the loader's refusal codes -> the status the collector answers with
+_DOCUMENT_STATUS = {"too-large": 413}
+
+
+def max_chunks_for(max_bytes: int) -> int:
+    """Chunks a body of at most ``max_bytes`` may come in: 1 KiB a chunk on average, at least 256."""
+    return max(256, max_bytes // 1024)
 
 
 @dataclass(frozen=True)
 class Grant:
-    """What one token may do: upload for one school, or for every school of one board."""
+    """What one token may do: upload for one school, or for the schools of one board."""
 
     board: Optional[str]
     school: Optional[str] = None
+    schools: frozenset[str] = frozenset()
+    """A board token's list of schools (``schools:``); empty: any school of the board."""
+    quota_bytes: int = field(default=DEFAULT_BOARD_QUOTA_MB << 20, compare=False)
+    """Body bytes this token may send per UTC day."""
+    key: str = field(default="", compare=False)
+    """A short digest prefix naming the token in quotas (never the token)."""
 
     @property
     def label(self) -> str:
@@ -64,11 +99,14 @@ class Grant:
 class Tokens:
     """Token digests -> grants, loaded from the tokens file."""
 
-    def __init__(self, grants: dict[bytes, Grant]) -> None:
+    def __init__(self, grants: dict[bytes, Grant], school_boards: Optional[dict[str, str]] = None) -> None:
         self._grants = grants
+        self.school_boards: dict[str, str] = dict(school_boards or {})
+        """School id -> its board, as the file's school tokens give it."""
 
     @classmethod
     def load(cls, path: str | Path) -> Tokens:
+        _check_private(path)
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
@@ -79,6 +117,7 @@ class Tokens:
         if not isinstance(items, list) or not items:
             raise ConfigError(f"{path}: tokens: expected a list of {{token, school and/or board}}")
         grants: dict[bytes, Grant] = {}
+        school_boards: dict[str, str] = {}
         for i, item in enumerate(items):
             where = f"{path}: tokens[{i}]"
             if not isinstance(item, dict):
@@ -100,8 +139,28 @@ class Tokens:
                     raise ConfigError(f"{where}: sha256: expected 64 hex digits")
             else:
                 raise ConfigError(f"{where}: needs token or sha256")
-            grants[digest] = Grant(str(board) if board else None, str(school) if school else None)
-        return cls(grants)
+            listed = item.get("schools")
+            if listed is not None and (school or not isinstance(listed, list) or not all(isinstance(s, str) and s for s in listed)):
+                raise ConfigError(f"{where}: schools: a list of school ids, on a board token (no school:) only")
+            quota = item.get("quota_mb", DEFAULT_SCHOOL_QUOTA_MB if school else DEFAULT_BOARD_QUOTA_MB)
+            if isinstance(quota, bool) or not isinstance(quota, int) or quota <= 0:
+                raise ConfigError(f"{where}: quota_mb: expected a whole number of MiB above 0")
+            if school and board:
+                known = school_boards.setdefault(str(school), str(board))
+                if known != str(board):
+                    raise ConfigError(f"{where}: school {school} is given to board {known} by another token")
+            grants[digest] = Grant(
+                str(board) if board else None,
+                str(school) if school else None,
+                frozenset(listed or ()),
+                quota << 20,
+                digest.hex()[:12],
+            )
+        for g in grants.values():
+            stray = sorted(s for s in g.schools if school_boards.get(s, g.board) != g.board)
+            if stray:
+                raise ConfigError(f"{path}: the board token of {g.board} lists {stray[0]}, a school of board {school_boards[stray[0]]}")
+        return cls(grants, school_boards)
 
     def __len__(self) -> int:
         return len(self._grants)
@@ -117,6 +176,19 @@ class Tokens:
         return found
 
 
+def _check_private(path: str | Path) -> None:
+    """Refuse a tokens file every user of the machine may read (the secrets would be theirs) or write."""
+    if os.name != "posix":
+        return  # Windows: ACLs, not mode bits; the folder's ACL is the owner's business
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # the read that follows says what is wrong
+    if mode & (stat.S_IROTH | stat.S_IWOTH):
+        what = "readable" if mode & stat.S_IROTH else "writable"
+        raise ConfigError(f"{path}: {what} by every user of this machine (mode {stat.S_IMODE(mode):o}): chmod 600 {path}")
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: int
@@ -130,14 +202,30 @@ def refuse(status: int, error: str, reason: str) -> Outcome:
 class Collector:
     """Checks and stores one uploaded result; safe to call from many threads at once."""
 
-    def __init__(self, root: str | Path, tokens: Tokens, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        tokens: Tokens,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        body_deadline_s: float = DEFAULT_BODY_DEADLINE_S,
+        in_flight: int = DEFAULT_IN_FLIGHT,
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.tokens = tokens
         self.max_bytes = max_bytes
+        self.max_chunks = max_chunks_for(max_bytes)
+        self.body_deadline_s = body_deadline_s
+        self.in_flight = in_flight
         self.stored = 0
         self.duplicates = 0
         self.refused = 0
+        self._lock = threading.Lock()
+        self._open: dict[str, int] = {}
+        """Token key -> uploads being read or checked now."""
+        self._used: dict[str, tuple[str, int]] = {}
+        """Token key -> (UTC day, body bytes received that day)."""
 
     def authorize(self, authorization: Optional[str]) -> Optional[Grant]:
         if not authorization:
@@ -147,24 +235,63 @@ class Collector:
             return None
         return self.tokens.check(token.strip())
 
+    # ------------------------------------------------------------------ quota per token
+
+    def admit(self, grant: Grant, declared: int = 0) -> Optional[Outcome]:
+        """Take one of the token's upload slots, or say why not (429): too many at once, or its
+        day's quota used (``declared``: a Content-Length, charged against what is left)."""
+        today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+        with self._lock:
+            day, used = self._used.get(grant.key, (today, 0))
+            used = used if day == today else 0
+            if used + declared > grant.quota_bytes:
+                return refuse(
+                    429,
+                    "quota",
+                    f"this token's quota of {grant.quota_bytes >> 20} MiB a day (UTC) is used up; the result is sent again later",
+                )
+            if self._open.get(grant.key, 0) >= self.in_flight:
+                return refuse(429, "busy", f"this token has {self.in_flight} uploads open already; try again shortly")
+            self._open[grant.key] = self._open.get(grant.key, 0) + 1
+        return None
+
+    def release(self, grant: Grant, received: int) -> None:
+        """Give the slot back and charge the body bytes received (accepted or not)."""
+        today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+        with self._lock:
+            left = self._open.get(grant.key, 1) - 1
+            if left > 0:
+                self._open[grant.key] = left
+            else:
+                self._open.pop(grant.key, None)
+            day, used = self._used.get(grant.key, (today, 0))
+            self._used[grant.key] = (today, (used if day == today else 0) + received)
+
+    # ------------------------------------------------------------------ checking and storing
+
     def accept(self, body: bytes, grant: Grant) -> Outcome:
         """Validate ``body`` and store it once; never raises for bad input."""
-        out = self._accept(body, grant)
+        try:
+            out = self._accept(body, grant)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+            # a shape the schema check let through: still a refusal with a reason, never a dropped connection
+            out = refuse(422, "not-a-result", f"malformed result: {type(exc).__name__}: {exc}")
         if out.status >= 400:
-            self.refused += 1
+            self.note_refused()
         return out
 
+    def note_refused(self) -> None:
+        with self._lock:
+            self.refused += 1
+
     def _accept(self, body: bytes, grant: Grant) -> Outcome:
-        if len(body) > self.max_bytes:
-            return refuse(413, "too-large", f"the result is larger than {self.max_bytes} bytes")
         try:
-            doc = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            return refuse(400, "not-utf8", "the body is not UTF-8 text")
-        except json.JSONDecodeError as exc:
-            return refuse(400, "not-json", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
-        if not isinstance(doc, dict):
-            return refuse(400, "not-a-result", "the top level is not an object")
+            doc = parse_document(body, "upload", max_bytes=self.max_bytes)
+        except DocumentError as exc:
+            if exc.code == "too-large":
+                return refuse(413, "too-large", f"the result is larger than {self.max_bytes} bytes")
+            code = "not-a-result" if exc.code == "not-an-object" else exc.code
+            return refuse(_DOCUMENT_STATUS.get(exc.code, 400), code, exc.reason)
         try:
             result = validate_document(doc, "upload")
         except ResultFileError as exc:
@@ -175,12 +302,9 @@ class Collector:
         if not RUN_ID.fullmatch(run_id):
             return refuse(422, "bad-run-id", "run_id must be 1-128 letters, digits, '-', '_' or '.'")
         school = result.school.id
-        if grant.school and school != grant.school:
-            return refuse(403, "wrong-school", f"this token may upload results of school {grant.school!r} only")
-        claimed = doc.get("context", {}).get("board") if isinstance(doc.get("context"), dict) else None
-        if grant.board and claimed and str(claimed) != grant.board:
-            return refuse(403, "wrong-board", f"this token may upload results of board {grant.board!r} only")
-        board = grant.board or (str(claimed) if claimed else None)
+        board, refused = self._board(grant, school, doc)
+        if refused is not None:
+            return refused
         folder = self.root / board_id(board) / (_safe(school) or "unknown")
         final = folder / f"{run_id}.json"
         digest = hashlib.sha256(body).hexdigest()
@@ -193,7 +317,7 @@ class Collector:
             "sha256": digest,
             "received_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        text = json.dumps(stored, ensure_ascii=False, indent=1)
+        text = json.dumps(stored, ensure_ascii=False, indent=1, allow_nan=False)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{run_id}.", suffix=".tmp", dir=str(folder))
@@ -213,8 +337,32 @@ class Collector:
                     pass
         except OSError as exc:
             return Outcome(507, {"error": "cannot-store", "reason": f"the center cannot store the result: {exc.strerror or exc}"})
-        self.stored += 1
+        with self._lock:
+            self.stored += 1
         return Outcome(201, {"status": "stored", "run_id": run_id, "school": school, "board": board})
+
+    def _board(self, grant: Grant, school: str, doc: dict[str, Any]) -> tuple[Optional[str], Optional[Outcome]]:
+        """The board the result is stored under: the token's, never the upload's word for it."""
+        context = doc.get("context")
+        claimed = context.get("board") if isinstance(context, dict) else None
+        if claimed is not None and not (isinstance(claimed, str) and claimed.strip()):
+            return None, refuse(422, "bad-board", f"context.board must be a board id (a non-empty string), not {claimed!r}")
+        known = self.tokens.school_boards.get(school)
+        if grant.school:
+            if school != grant.school:
+                return None, refuse(403, "wrong-school", f"this token may upload results of school {grant.school!r} only")
+            board = grant.board or known  # a school token without board: takes the file's word, never the upload's
+        else:
+            if grant.schools and school not in grant.schools:
+                return None, refuse(403, "wrong-school", f"this token may upload results of the schools listed for it only, not {school!r}")
+            if known is not None and known != grant.board:
+                return None, refuse(
+                    403, "wrong-board", f"school {school!r} belongs to another board; this token may upload for board {grant.board!r} only"
+                )
+            board = grant.board
+        if claimed is not None and board is not None and claimed != board:
+            return None, refuse(403, "wrong-board", f"this token may upload results of board {board!r} only")
+        return board, None
 
     def _duplicate(self, final: Path, digest: str, run_id: str) -> Outcome:
         try:
@@ -222,7 +370,8 @@ class Collector:
         except (OSError, ValueError, AttributeError):
             have = None
         if have == digest:
-            self.duplicates += 1
+            with self._lock:
+                self.duplicates += 1
             return Outcome(200, {"status": "duplicate", "run_id": run_id})
         return refuse(409, "run-id-conflict", f"a different result with run_id {run_id} is already stored")
 
@@ -230,25 +379,39 @@ class Collector:
 async def handle(collector: Collector, request: Request) -> Outcome:
     """One ``POST /results``: authorize, read the bounded body, check and store it off the loop.
 
-    Raises ConnectionError/IncompleteReadError/TimeoutError when the client vanished mid-body
-    (nothing is stored then). An unauthorized request is answered without reading its body.
+    Raises ConnectionError/IncompleteReadError when the client vanished mid-body (nothing is
+    stored then). An unauthorized or over-quota request is answered without reading its body;
+    a body that breaks a bound (size, chunks, deadline) gets its 4xx and reason.
     """
     grant = collector.authorize(request.headers.get("authorization"))
+    body = request.body
     if grant is None:
-        collector.refused += 1
+        collector.note_refused()
         return refuse(401, "unauthorized", "missing or unknown token (Authorization: Bearer <token>)")
-    if not request.body.declared:
-        collector.refused += 1
+    if not body.declared:
+        collector.note_refused()
         return refuse(411, "length-required", "send Content-Length or chunked encoding")
+    busy = collector.admit(grant, 0 if body.chunked else min(body.length, collector.max_bytes))
+    if busy is not None:
+        collector.note_refused()
+        return busy
+    body.max_chunks = collector.max_chunks
     try:
-        # A moderately oversized body (up to 8x the cap) is read and dropped so the client, still
-        # sending, gets the 413 and its reason instead of a reset; anything bigger is cut off at once.
-        body = await request.body.read(collector.max_bytes, drain_up_to=8 * collector.max_bytes)
-    except HttpError as exc:
-        collector.refused += 1
-        reason = f"the result is larger than {collector.max_bytes} bytes" if exc.status == 413 else exc.reason
-        return refuse(exc.status, exc.code, reason)
-    loop = asyncio.get_running_loop()
-    # JSON parsing, the schema check and fsync are blocking: keep them off the event loop so
-    # measurements served by the same process are not stalled.
-    return await loop.run_in_executor(None, collector.accept, body, grant)
+        try:
+            # A moderately oversized body (up to 8x the cap) is read and dropped so the client, still
+            # sending, gets the 413 and its reason instead of a reset; anything bigger is cut off at once.
+            # The whole body must arrive within the deadline, however it trickles.
+            data = await within(body.read(collector.max_bytes, drain_up_to=8 * collector.max_bytes), collector.body_deadline_s)
+        except HttpError as exc:
+            collector.note_refused()
+            reason = f"the result is larger than {collector.max_bytes} bytes" if isinstance(exc, BodyTooLarge) else exc.reason
+            return refuse(exc.status, exc.code, reason)
+        except asyncio.TimeoutError:
+            collector.note_refused()
+            return refuse(408, "body-timeout", f"the result did not arrive within {collector.body_deadline_s:g} s")
+        loop = asyncio.get_running_loop()
+        # JSON parsing, the schema check and fsync are blocking: keep them off the event loop so
+        # measurements served by the same process are not stalled.
+        return await loop.run_in_executor(None, collector.accept, data, grant)
+    finally:
+        collector.release(grant, body.received)

@@ -1,5 +1,6 @@
--- Per school and check id: how often each check passed (not-measured is left out of the rate).
+-- Per school (board, school_id) and check id: how often each check passed (not-measured is left out of the rate).
 SELECT
+  board,
   school_id,
   check_id,
   COUNT(*) AS checks,
@@ -11,4 +12,4 @@ SELECT
        ELSE CAST(SUM(CASE WHEN status = 'pass' THEN 1 ELSE 0 END) AS DOUBLE)
             / SUM(CASE WHEN status <> 'not-measured' THEN 1 ELSE 0 END) END AS pass_rate
 FROM checks
-GROUP BY school_id, check_id
+GROUP BY board, school_id, check_id

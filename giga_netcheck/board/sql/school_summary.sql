@@ -1,10 +1,12 @@
 -- Per school: latest run, worst values, lesson-hour medians, MEXT compliance for its size,
--- and its most frequent cause. Inputs: the view `runs` and the table `school_causes`, which
+-- and its most frequent cause. A school is (board, school_id): an id is unique within its board
+-- only, so another board's runs under the same id never move this school's row.
+-- Inputs: the view `runs` and the table `school_causes`, which
 -- runs first (docs/boards.md).
 -- Portable SQL: percentile_cont ... WITHIN GROUP is SQL:2008 (DuckDB, Spark 3.3+, PostgreSQL);
 -- the Trino dialect rewrites it to approx_percentile (batch.to_dialect).
 WITH last_run AS (
-  SELECT school_id, MAX(started_at) AS last_at FROM runs GROUP BY school_id
+  SELECT board, school_id, MAX(started_at) AS last_at FROM runs GROUP BY board, school_id
 ),
 latest AS (
   -- the latest run per school: a join on MAX(started_at) is far cheaper than numbering every
@@ -13,18 +15,19 @@ latest AS (
     SELECT r.board, r.school_id, r.school_name, r.region, r.isp, r.line_type, r.contract, r.ipv4_method,
            r.connection_model, r.students, r.mext_mbps, r.started_at, r.status, r.down_mbps, r.up_mbps,
            r.rtt_internet_ms, r.dns_p50_ms,
-           ROW_NUMBER() OVER (PARTITION BY r.school_id ORDER BY r.run_id DESC) AS rn
+           ROW_NUMBER() OVER (PARTITION BY r.board, r.school_id ORDER BY r.run_id DESC) AS rn
     FROM runs r
-    JOIN last_run x ON x.school_id = r.school_id AND r.started_at = x.last_at
+    JOIN last_run x ON x.board = r.board AND x.school_id = r.school_id AND r.started_at = x.last_at
   ) t
   WHERE rn = 1
 ),
 agg AS (
   SELECT
+    board,
     school_id,
     COUNT(*) AS runs,
     SUM(CASE WHEN lesson THEN 1 ELSE 0 END) AS lesson_runs,
-    SUM(CASE WHEN status IN ('fail', 'error') THEN 1 ELSE 0 END) AS failed_runs,
+    SUM(CASE WHEN status IN ('fail', 'no-connectivity', 'error') THEN 1 ELSE 0 END) AS failed_runs,
     MIN(started_at) AS first_run_at,
     MIN(down_mbps) AS worst_down_mbps,
     MIN(up_mbps) AS worst_up_mbps,
@@ -41,7 +44,7 @@ agg AS (
     percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN lesson THEN dns_p50_ms END) AS lesson_dns_p50_ms,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN lesson THEN knee_mbps END) AS lesson_knee_mbps_p50
   FROM runs
-  GROUP BY school_id
+  GROUP BY board, school_id
 ),
 measured AS (
   SELECT a.*, COALESCE(a.lesson_down_mbps_p50, a.down_mbps_p50) AS compliance_down_mbps
@@ -67,5 +70,5 @@ SELECT
   c.cause_id AS top_cause,
   c.runs AS top_cause_runs
 FROM latest l
-JOIN measured m ON m.school_id = l.school_id
-LEFT JOIN school_causes c ON c.school_id = l.school_id AND c.cause_rank = 1
+JOIN measured m ON m.board = l.board AND m.school_id = l.school_id
+LEFT JOIN school_causes c ON c.board = l.board AND c.school_id = l.school_id AND c.cause_rank = 1
