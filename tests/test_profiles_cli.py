@@ -45,6 +45,7 @@ EXPECTED = {
     "source-without-date.yaml": ["source.published", "missing required key 'published'"],
     "top-level-list.yaml": ["(top level)", "a mapping"],
     "not-utf8.yml": ["not UTF-8"],
+    "duplicate-key.yaml": ["line 6, column 1", "duplicate key 'limits'", "first at line 4"],
 }
 
 

@@ -9,6 +9,11 @@ quality limits, and the school-level bandwidth rule. Profiles compose two ways (
   quality limits are the strictest of the mix. A site classroom's mix travels in
   ``Classroom.profile`` as a *mix spec*, ``web-apps*30+video-lesson*5``, so a saved result
   re-evaluates the same way (``report``).
+
+A profile is named by a *name* (letters, digits, ``_`` and ``-``: a file ``NAME.yaml`` in one of
+the profile folders) or by a *path* to a ``.yaml``/``.yml`` file; anything else (``../../etc/passwd``)
+is refused before any file is opened. Composition is bounded (:data:`MAX_DEPTH`,
+:data:`MAX_MIX_TERMS`) and each file is read once per load, so a load costs time linear in its terms.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import copy
 import difflib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -44,24 +49,51 @@ _MIX_REF = Str(pattern=r"[^*+]+", expect="a profile name or path without '+' or 
 _DEVICES = Num(1, 10000, integer=True)
 
 
+PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+"""A profile's name: letters, digits, ``_`` and ``-`` (its file is NAME.yaml or NAME.yml in a profile folder)."""
+
+MAX_MIX_TERMS = 64
+"""Parts a mix may have, counting the parts of the mixes inside it (a site classroom's ``mix:``, a
+profile's ``mix:``, a mix spec): a classroom mixes a few activities, not thousands."""
+
+
+def check_reference(ref: str) -> None:
+    """Raise UnknownProfileError unless ``ref`` is a profile name or a path to a .yaml/.yml file.
+
+    Checked before any file is opened, so ``profile: ../../../../etc/passwd`` (in a site file, a
+    profile's ``extends:`` or ``mix:``, or on the command line) is never read, nor a word of it shown.
+    """
+    if PROFILE_NAME.fullmatch(ref) or (_is_path(ref) and ref.endswith((".yaml", ".yml")) and "\0" not in ref):
+        return
+    raise UnknownProfileError(
+        f"'{_shown(ref)}' is neither a profile name (letters, digits, '_' and '-') nor a path to a .yaml or .yml profile file",
+        key="profile",
+    )
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    return printable(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def mix_spec(parts: Sequence[tuple[str, int]]) -> str:
     """``[("web-apps", 30), ("video-lesson", 5)]`` -> ``web-apps*30+video-lesson*5``."""
     return "+".join(f"{name}*{devices}" for name, devices in parts)
 
 
-_SPEC_PART = re.compile(r"\s*([^*+]+?)\s*\*\s*([0-9]{1,5})\s*")
+_DEVICE_COUNT = re.compile(r"[0-9]{1,5}")
 
 
 def parse_mix_spec(text: str) -> Optional[list[tuple[str, int]]]:
-    """The parts of a mix spec, or None when ``text`` is a plain profile name or path."""
+    """The parts of a mix spec, or None when ``text`` is a plain profile name or path (linear in ``text``)."""
     if "*" not in text:
         return None
     out = []
     for piece in text.split("+"):
-        m = _SPEC_PART.fullmatch(piece)
-        if not m or int(m.group(2)) < 1:
+        name, _, count = piece.rpartition("*")
+        name, count = name.strip(), count.strip()
+        if not name or "*" in name or not _DEVICE_COUNT.fullmatch(count) or int(count) < 1:
             return None
-        out.append((m.group(1), int(m.group(2))))
+        out.append((name, int(count)))
     return out
 
 
@@ -145,6 +177,31 @@ MAX_DEPTH = 16
 """How deep ``extends:`` and ``mix:`` may nest; deeper is a mistake, not a design."""
 
 
+@dataclass
+class _Session:
+    """One load: each file read and checked once, each profile built once (a mix naming ``web-apps``
+    5 times, or 5 profiles extending ``default``, reads each file once)."""
+
+    files: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    profiles: dict[tuple[Path, tuple[Path, ...]], Profile] = field(default_factory=dict)
+    terms: dict[int, int] = field(default_factory=dict)
+
+    def count(self, p: Profile) -> int:
+        """The parts of ``p``'s mix, counting those of the mixes inside it."""
+        if id(p) not in self.terms:
+            self.terms[id(p)] = sum(1 + self.count(part.profile) for part in p.mix)
+        return self.terms[id(p)]
+
+
+def _too_many(path: Optional[Path] = None, key: Optional[str] = None) -> ConfigError:
+    return _error(
+        f"a mix may have at most {MAX_MIX_TERMS} parts, counting the parts of the mixes inside it "
+        "(a classroom mixes a few activities; docs/profiles.md)",
+        path=None if path is None else str(path),
+        key=key,
+    )
+
+
 def profile_dirs(extra: Optional[str] = None, env: Optional[dict[str, str]] = None, cli: Optional[str] = None) -> list[Path]:
     """Where profiles are looked up, first match wins.
 
@@ -188,6 +245,7 @@ def _candidates(name: str, d: Path) -> list[Path]:
 
 def find_profile(name: str, dirs: list[Path], skip: Sequence[Path] = ()) -> Path:
     """The file a profile name (or path) stands for; ``skip`` leaves out files already in use."""
+    check_reference(name)
     if _is_path(name):
         return Path(name).expanduser()
     skipped = {_resolved(p) for p in skip}
@@ -290,15 +348,31 @@ def _merge_profile(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """The data of the profile file at ``path`` with ``extends:`` resolved, and the parents' paths."""
-    if len(chain) > MAX_DEPTH:
-        raise _error(f"extends nests deeper than {MAX_DEPTH} profiles", path=str(path), key="extends")
+def _read_profile(path: Path, session: _Session) -> dict[str, Any]:
+    """The file's data, checked against the schema; read once per session."""
+    me = _resolved(path)
+    if me in session.files:
+        return session.files[me]
     data = read_yaml(path)
     if data is None:
         data = {}
+    if not isinstance(data, dict):  # say what it is, never what it holds (it may not be a profile at all)
+        kind = "a list" if isinstance(data, list) else "a number" if isinstance(data, (int, float)) else "text"
+        raise _error(f"expected a mapping (key: value) of profile keys, got {kind}", path=str(path), key="(top level)")
     validate(data, PROFILE_SCHEMA, path=str(path))
     _check_school_rule(data, path)
+    session.files[me] = data
+    return data
+
+
+def _raw_profile(
+    path: Path, dirs: list[Path], chain: tuple[Path, ...] = (), session: Optional[_Session] = None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The data of the profile file at ``path`` with ``extends:`` resolved, and the parents' paths."""
+    if len(chain) > MAX_DEPTH:
+        raise _error(f"extends nests deeper than {MAX_DEPTH} profiles", path=str(path), key="extends")
+    session = session if session is not None else _Session()
+    data = _read_profile(path, session)
     me = _resolved(path)
     seen = chain + (me,)
     parent = data.get("extends")
@@ -323,7 +397,7 @@ def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> 
         if _resolved(ppath) in seen:
             names = " -> ".join(p.stem for p in seen + (_resolved(ppath),))
             raise _error(f"profile extends itself through {names}", path=str(path), key="extends")
-        base, grand = _raw_profile(ppath, dirs, seen)
+        base, grand = _raw_profile(ppath, dirs, seen, session)
         merged, parents = _merge_profile(base, data), (str(ppath),) + grand
     if merged.get("mix"):
         own = data.get("classroom") or {}
@@ -346,6 +420,7 @@ def _raw_profile(path: Path, dirs: list[Path], chain: tuple[Path, ...] = ()) -> 
 
 def _locate(ref: str, dirs: list[Path], *, near: Optional[Path], skip: Sequence[Path] = ()) -> Path:
     """A profile reference inside a file: a path (relative to that file) or a name in ``dirs``."""
+    check_reference(ref)
     if _is_path(ref):
         p = Path(ref).expanduser()
         return p if p.is_absolute() or near is None else near / p
@@ -383,22 +458,28 @@ def _check_school_rule(data: dict[str, Any], path: Path) -> None:
                 )
 
 
-def load_profile(name: str, dirs: Optional[list[Path]] = None, *, _stack: tuple[Path, ...] = ()) -> Profile:
+def load_profile(
+    name: str, dirs: Optional[list[Path]] = None, *, _stack: tuple[Path, ...] = (), _session: Optional[_Session] = None
+) -> Profile:
     """Load a profile by name, path or mix spec, resolving ``extends:`` and ``mix:``; every key must end up set."""
     dirs = list(dirs) if dirs is not None else profile_dirs()
+    session = _session if _session is not None else _Session()
     spec = parse_mix_spec(name)
     if spec is not None:
-        return compose(spec, dirs, name=name)
+        return compose(spec, dirs, name=name, _session=session)
     path = find_profile(name, dirs)
-    return _load_path(path, dirs, lookup=name, stack=_stack)
+    return _load_path(path, dirs, lookup=name, stack=_stack, session=session)
 
 
-def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, ...]) -> Profile:
+def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, ...], session: _Session) -> Profile:
     if not any(_same(d, path.parent) for d in dirs):
         dirs = [path.parent] + dirs  # a profile loaded by path finds its neighbours first
     if len(stack) > MAX_DEPTH:
         raise _error(f"mix nests deeper than {MAX_DEPTH} profiles", path=str(path), key="mix")
-    data, parents = _raw_profile(path, dirs)
+    cache_key = (_resolved(path), tuple(dirs))
+    if cache_key in session.profiles:  # its name is its own or its file's, however it was looked up
+        return session.profiles[cache_key]
+    data, parents = _raw_profile(path, dirs, session=session)
     room = data.get("classroom") or {}
     sources = {k: str(v["source"]) for k, v in room.items()}
     own_limits: dict[str, Limit] = {}
@@ -413,6 +494,9 @@ def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, 
     load: Optional[LoadActivity] = None  # a mix: its largest part's (Profile.load_part)
     if data.get("mix"):
         me = _resolved(path)
+        if len(data["mix"]) > MAX_MIX_TERMS:
+            raise _too_many(path, "mix")
+        terms = 0
         for i, entry in enumerate(data["mix"]):
             ref = str(entry["profile"]).strip()
             key = f"mix[{i}].profile"
@@ -424,7 +508,10 @@ def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, 
                 raise _error(f"mix includes this profile again through '{ref}'", path=str(path), key=key)
             if not ppath.is_file():
                 raise _error(f"no profile file {ppath}", path=str(path), key=key)
-            part = _load_path(ppath, dirs, lookup=ref, stack=stack + (me,))
+            part = _load_path(ppath, dirs, lookup=ref, stack=stack + (me,), session=session)
+            terms += 1 + session.count(part)
+            if terms > MAX_MIX_TERMS:
+                raise _too_many(path, key)
             parts.append(MixPart(part, share=float(entry["share"]), source=str(entry["source"])))
         total = sum(p.share or 0.0 for p in parts)
         if total > 1 + 1e-9:
@@ -470,7 +557,7 @@ def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, 
         rule = "mext-2024"  # the mapping form without its own table: the shipped table
     cite = data.get("source") or {}
     citation = f"{cite['title']} ({cite['published']})" if cite else ""
-    return Profile(
+    profile = Profile(
         name=display,
         description=" ".join(str(data.get("description") or "").split()),
         down_mbps_per_device=down,
@@ -489,6 +576,8 @@ def _load_path(path: Path, dirs: list[Path], *, lookup: str, stack: tuple[Path, 
         shadows=str(s) if (s := _shadowed(path, dirs)) else None,
         load=load,
     )
+    session.profiles[cache_key] = profile
+    return profile
 
 
 def _load_activity(raw: Optional[dict[str, Any]], room: dict[str, Any], path: Path) -> Optional[LoadActivity]:
@@ -504,16 +593,26 @@ def _load_activity(raw: Optional[dict[str, Any]], room: dict[str, Any], path: Pa
     return LoadActivity(str(raw["activity"]), float(down["value"]), f"classroom.down_mbps_per_device: {down['source']}")
 
 
-def compose(parts: Sequence[tuple[str, int]], dirs: list[Path], name: Optional[str] = None) -> Profile:
+def compose(
+    parts: Sequence[tuple[str, int]], dirs: list[Path], name: Optional[str] = None, *, _session: Optional[_Session] = None
+) -> Profile:
     """A classroom that combines activities by device count (a site classroom's ``mix:``).
 
     Needed bandwidth is the sum over the parts; each quality limit is the strictest of the
     parts'; the school-level rule is the first part's.
     """
+    if len(parts) > MAX_MIX_TERMS:
+        raise _too_many(key="profile")
+    session = _session if _session is not None else _Session()
     name = name or mix_spec(parts)
     loaded: list[MixPart] = []
+    terms = 0
     for i, (ref, n) in enumerate(parts):
-        loaded.append(MixPart(load_profile(ref, dirs), devices=int(n), source=f"mix part {i + 1}"))
+        part = load_profile(ref, dirs, _session=session)
+        terms += 1 + session.count(part)
+        if terms > MAX_MIX_TERMS:
+            raise _too_many(key="profile")
+        loaded.append(MixPart(part, devices=int(n), source=f"mix part {i + 1}"))
     devices = sum(p.devices or 0 for p in loaded)
     down = sum(p.profile.need_down_mbps(p.devices or 0) for p in loaded)
     up = sum(p.profile.need_up_mbps(p.devices or 0) for p in loaded)

@@ -1,4 +1,9 @@
-"""Reading hand-written YAML files: bounded, one-line errors that name the file, line and column."""
+"""Reading hand-written YAML files: bounded, strict, one-line errors that name the file, line and column.
+
+Strict: a key written twice in one mapping is an error (PyYAML keeps the last silently, so a
+site file with two ``school:`` blocks or a profile with two ``limits:`` would lose one without a
+word). Keys merged in with ``<<: *anchor`` may be overridden, as YAML means them to be.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,35 @@ from giga_netcheck.core.errors import ConfigError
 
 MAX_FILE_BYTES = 1 << 20
 """Site and profile files are hand-written; anything larger is a mistake (or /dev/zero)."""
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A key that a mapping already holds, with where both are."""
+
+    def __init__(self, key: str, line: int, column: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.line, self.column, self.first_line = key, line, column, first_line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class says so, with its mark
+                    continue
+                mark = key_node.start_mark
+                if first is not None:
+                    raise DuplicateKeyError(printable(key), mark.line + 1, mark.column + 1, first)
+                seen[key] = mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -38,7 +72,13 @@ def read_yaml(path: str | Path) -> Any:
     except (OSError, ValueError) as exc:
         raise config_error(f"cannot read: {exc}", path=str(p)) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no Python objects
+    except DuplicateKeyError as exc:
+        raise config_error(
+            f"duplicate key '{exc.key}' (first at line {exc.first_line}); each key may appear once in a mapping",
+            path=str(p),
+            key=f"line {exc.line}, column {exc.column}",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None

@@ -154,6 +154,18 @@ def not_measured_lines(m: Messages, r: RunResult) -> list[NotMeasuredLine]:
     return out
 
 
+def missing_said(m: Messages, r: RunResult) -> list[tuple[str, list[Pieces]]]:
+    """``r.missing`` in the reader's language: (the need's label, its reasons), one per need not
+    measured; a renderer puts them in ``missing.line``, the values in each reason as data."""
+    by_need: dict[str, list[Pieces]] = {}
+    for n in r.missing:
+        pieces = say(m, n.key or None, n.args, n.text)[0]
+        reasons = by_need.setdefault(n.subject or "", [])
+        if joined(pieces) not in [joined(x) for x in reasons]:
+            reasons.append(pieces)
+    return [(m(f"not_measured.subject.{need}") if m.has(f"not_measured.subject.{need}") else need, why) for need, why in by_need.items()]
+
+
 def evidence_text(e: Evidence, m: Optional[Messages] = None) -> str:
     """One evidence line: metric@target = value [check id] (note)."""
     parts = [e.metric]
@@ -231,3 +243,29 @@ def proxy_probes(m: Messages, probe_paths: dict[str, str], via: str) -> list[tup
 def source_word(m: Messages, source: Optional[str]) -> str:
     key = f"proxy.source.{source}"
     return m(key) if source and m.has(key) else (source or "—")
+
+
+# ------------------------------------------------------------------------ CSV: text never a formula
+
+FORMULA_START = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+"""What makes a spreadsheet read a cell as a formula (OWASP, CSV injection): ``= + - @``, tab and
+carriage return, and a line feed for good measure; also their full-width forms (``＝ ＋ － ＠``),
+which Excel on a Japanese machine reads as formulas too."""
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as written: text that would start a formula gets a leading ``'``.
+
+    Numbers (``int``, ``float``, and text that is a plain decimal number such as ``-3.5``) stay
+    numbers, so a spreadsheet can still compute with them; any other text whose first character
+    (after blanks) is a formula character is neutralised as OWASP recommends. Values other than
+    text and numbers pass through (the CSV writer turns them into text).
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    head = value.lstrip(" \t\r\n\u3000")[:1] or value[:1]
+    if (head in FORMULA_START or value[:1] in FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value

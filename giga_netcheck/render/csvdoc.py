@@ -3,7 +3,9 @@
 UTF-8 with a byte-order mark (Excel reads BOM-less UTF-8 as Shift_JIS on a Japanese machine
 and garbles every kanji), CRLF line endings, headers from the message catalogue. Numbers are
 written as measured (no thousands separators, no units: the unit has its own column), so a
-spreadsheet can compute with them.
+spreadsheet can compute with them. Text from outside (school names, classrooms, ids, sources) that
+would start a formula is neutralised with a leading ``'`` (``render.common.csv_cell``, OWASP's
+advice against CSV injection); numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Optional
 
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.models import RunResult
-from giga_netcheck.render.common import joined, source_text
+from giga_netcheck.render.common import csv_cell, joined, source_text
 from giga_netcheck.render.html import label_for_check
 
 BOM = "\ufeff"
@@ -52,22 +54,21 @@ def render(r: RunResult, m: Messages) -> str:
     roles = {t.name: t.role for t in r.targets}
     for c in r.checks:
         status = m(f"status_word.{c.status}") if m.has(f"status_word.{c.status}") else c.status
-        w.writerow(
-            [
-                r.school.id,
-                r.school.name,
-                r.run_id,
-                r.started_at,
-                c.classroom or "",
-                c.id,
-                label_for_check(m, c, roles),
-                _number(c.measured),
-                _number(c.threshold),
-                _number(c.warn_at),
-                c.unit,
-                status,
-                joined(source_text(m, c)[0]),
-                m("value.yes") if c.estimate else m("value.no"),
-            ]
-        )
+        row = [
+            r.school.id,
+            r.school.name,
+            r.run_id,
+            r.started_at,
+            c.classroom or "",
+            c.id,
+            label_for_check(m, c, roles),
+            _number(c.measured),
+            _number(c.threshold),
+            _number(c.warn_at),
+            c.unit,
+            status,
+            joined(source_text(m, c)[0]),
+            m("value.yes") if c.estimate else m("value.no"),
+        ]
+        w.writerow([csv_cell(x) for x in row])
     return BOM + buf.getvalue()

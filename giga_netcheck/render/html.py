@@ -27,6 +27,7 @@ from giga_netcheck.render.common import (
     check_label,
     detail_text,
     fmt_value,
+    missing_said,
     not_measured_lines,
     note_text,
     proxy_probes,
@@ -41,6 +42,8 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 """Nothing but the page's own inline styles and data: images may load."""
 
 STATUS_ORDER = {"fail": 0, "warn": 1, "not-measured": 2, "pass": 3}
+_VERDICT_CLASS = {"incomplete": "warn", "no-connectivity": "error"}
+"""The verdict box's colours for the statuses that have none of their own."""
 
 
 def _e(value: object) -> str:
@@ -97,7 +100,7 @@ def _ticks(text: str) -> str:
 def _verdict(r: RunResult, m: Messages) -> str:
     counts = {s: sum(1 for c in r.checks if c.status == s) for s in ("fail", "warn", "pass", "not-measured")}
     out = [
-        f'<section class="verdict status-{_e(r.status)}" id="verdict" data-status="{_e(r.status)}">',
+        f'<section class="verdict status-{_e(_VERDICT_CLASS.get(r.status, r.status))}" id="verdict" data-status="{_e(r.status)}">',
         f"<h2>{_e(m('html.verdict'))}</h2>",
         f'<p class="status-line">{_e(m(f"status.{r.status}"))}</p>',
     ]
@@ -107,6 +110,8 @@ def _verdict(r: RunResult, m: Messages) -> str:
         )
     if r.interrupted:
         out.append(f'<p class="interrupted">{_e(m("interrupted"))}</p>')
+    for need, why in missing_said(m, r):  # what the classrooms need that was not measured, and why
+        out.append(f'<p class="interrupted missing">{_msg(m, "missing.line", {"why": "; ".join(_said(p) for p in why)}, need=need)}</p>')
     likely = claims(r.causes)
     out.append(f"<h3>{_e(m('heading.causes'))}</h3>")
     if likely:
@@ -118,7 +123,7 @@ def _verdict(r: RunResult, m: Messages) -> str:
                 f'<span class="advice">{_e(m("html.advice_sentence", advice=m(c.advice)))}</span></li>'
             )
         out.append("</ol>")
-    elif r.status == "error":
+    elif r.status in ("error", "no-connectivity"):
         out.append(f'<p class="no-claim">{_e(m("html.no_cause_error"))}</p>')
     else:
         out.append(f'<p class="no-claim">{_e(m("no_claim"))}</p>')
@@ -148,7 +153,7 @@ def _rtt_line(r: RunResult, m: Messages, target: Optional[str]) -> list[str]:
 def _path(r: RunResult, m: Messages) -> str:
     host = r.host or {}
     nodes: list[svg.Node] = []
-    dev_lines = [x for x in (host.get("interface"),) if x]
+    dev_lines = [str(x) for x in (host.get("interface"),) if x]
     wifi = host.get("wifi") or {}
     if host.get("link_speed_mbps"):
         dev_lines.append(_link(host["link_speed_mbps"]))
@@ -624,7 +629,8 @@ def _metadata(r: RunResult, m: Messages) -> str:
         else ""
     )
     os_text = _join([h.get("os_name") or h.get("os"), h.get("os_version")])
-    resolvers = list(h.get("resolvers") or [])
+    resolvers = h.get("resolvers") or []
+    resolvers = list(resolvers) if isinstance(resolvers, (list, tuple)) else [resolvers]  # free-form: what the OS said
     if h.get("stub_resolver"):
         resolvers.append(m("meta.stub", address=h["stub_resolver"]))
     gateway = _join([h.get("gateway_ipv4"), h.get("gateway_ipv6")])

@@ -191,6 +191,7 @@ def bar_chart(chart: BarChart) -> str:
 
 def clip(text: str, size: float, width: float) -> str:
     """``text`` cut with an ellipsis so it fits ``width`` pixels at font ``size`` (roughly)."""
+    text = "" if text is None else str(text)  # a label from a free-form record (the host's) may be a number
     if _text_width(text, size) <= width:
         return text
     out = ""
