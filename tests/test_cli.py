@@ -160,7 +160,7 @@ def test_nothing_measured_exits_3(write_site, tmp_path):
         site["probes"]["latency"]["method"] = "udp-echo"  # the gateway runs no echo: nothing answers
         proc = _run(["run", "--site", str(write_site(site)), "--out", str(tmp_path), "--no-progress", "--lang", "en"], tmp_path)
     assert proc.returncode == 3, proc.stdout
-    assert "ERROR: nothing could be measured" in proc.stdout
+    assert proc.stdout.startswith("NO CONNECTIVITY: nothing answered")  # status no-connectivity (was "error"), issue 15
 
 
 def test_ctrl_c_keeps_what_was_measured(server, dns_server, write_site, tmp_path):

@@ -144,7 +144,7 @@ def test_probe_load_command(server, write_site, tmp_path):
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "at most" in proc.stderr and "Supports at least 6 of 4 devices" in proc.stdout
+    assert "at most" in proc.stderr and "up to the 6 devices tried" in proc.stdout  # load.supports_at_least, reworded (issue 15)
     assert json.loads(out.read_text())["knee"]["devices"] == 6
 
 

@@ -49,7 +49,7 @@ EXPECT = {
     "uplink-capacity": ("fail", ["bufferbloat", "uplink-capacity"], ["uplink"]),
     "lan-capacity": ("fail", ["lan-capacity"], ["lan"]),
     "failed-probes": ("fail", ["lan-loss", "no-connectivity"], ["lan", "uplink"]),
-    "nothing-measured": ("error", ["no-connectivity"], ["uplink"]),
+    "nothing-measured": ("no-connectivity", ["no-connectivity"], ["uplink"]),
     "v1-schema": ("warn", [], []),
     # IPv4 (PPPoE) a tenth of IPv6 to the same server; a proxy chosen by PAC; a traceroute; an Ookla figure
     "proxy-ipv6-path": ("fail", ["ipv4-congestion"], ["uplink"]),

@@ -170,6 +170,11 @@ SITE_ERRORS = [
     pytest.param("probes:\n  bandwidth: {streams: 0}\n", ["probes.bandwidth.streams"], id="streams-below-min"),
     pytest.param("- just\n- a list\n", ["(top level)", "mapping"], id="top-level-list"),
     pytest.param("dns:\n  resolvers: system\n", ["dns.resolvers", "a list"], id="resolvers-not-list"),
+    # impossible addresses, ports and names (more in test_site_validation.py)
+    pytest.param("dns:\n  resolvers: ['999.1.1.1:99999']\n", ["dns.resolvers[0]", "999.1.1.1:99999", "IPv4"], id="resolver-impossible"),
+    pytest.param("dns:\n  names: ['..']\n", ["dns.names[0]", "empty label"], id="name-dots"),
+    pytest.param("targets:\n  gateway: 192.168.1.300\n", ["targets.gateway", "192.168.1.300"], id="gateway-octet"),
+    pytest.param("targets:\n  internet: ['http://x.example:0']\n", ["targets.internet[0]", "bad port 0"], id="bad-url-port-zero"),
 ]
 
 

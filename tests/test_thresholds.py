@@ -358,8 +358,8 @@ def _c(status: str) -> Check:
 @pytest.mark.parametrize(
     "statuses, measured, expected",
     [
-        ([], False, "error"),
-        (["fail"], False, "error"),  # nothing measured beats any check
+        ([], False, "no-connectivity"),  # nothing answered: no connectivity (was "error", issue 15)
+        (["fail"], False, "no-connectivity"),  # nothing answered beats any check
         ([], True, "pass"),
         (["pass", "not-measured"], True, "pass"),
         (["not-measured"], True, "pass"),

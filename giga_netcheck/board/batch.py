@@ -20,8 +20,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import glob
+import importlib
 import io
-import json
 import math
 import re
 import shutil
@@ -34,9 +34,10 @@ from giga_netcheck.core.board_summary import Inputs, Skipped, Summary, Table
 from giga_netcheck.core.errors import ResultFileError
 from giga_netcheck.core.models import RunResult, claims, from_dict
 from giga_netcheck.core.reference import national_share_2024
-from giga_netcheck.core.results import _safe, upgrade, write_atomic
+from giga_netcheck.core.results import DocumentError, _safe, parse_document, upgrade, write_atomic
 from giga_netcheck.core.thresholds import mext_recommended_mbps
 from giga_netcheck.monitor.history import Lessons, Record, record_of
+from giga_netcheck.render.common import csv_cell
 from giga_netcheck.render.html import load_ramp
 
 REFERENCE_TABLE = "reference_figures"
@@ -45,6 +46,27 @@ registered on every connection from giga_netcheck/data/reference.yaml (core/refe
 
 CONTEXT_FIELDS = ("region", "isp", "line_type", "contract", "ipv4_method", "connection_model")
 """Site context a board breaks its results down by (site file ``context:``)."""
+
+BOARD_EXTRA_MODULES = ("duckdb", "pyarrow")
+"""What a batch needs beyond the default install: the ``[board]`` extra (pyproject.toml)."""
+BOARD_EXTRA_INSTALL = "pip install 'giga-netcheck[board]' (pipx: pipx inject giga-netcheck duckdb pyarrow)"
+"""How to add the extra, in the one line ``batch`` prints without it."""
+
+
+def missing_board_modules() -> list[str]:
+    """The modules of the ``[board]`` extra that do not import here; empty: a batch can run.
+
+    Imports them (heavy, so only when a batch is about to run): a module that is present but
+    broken counts as missing too.
+    """
+    missing = []
+    for name in BOARD_EXTRA_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
 
 SQL_DIR = Path(__file__).parent / "sql"
 QUERIES = (
@@ -63,8 +85,8 @@ QUERIES = (
 
 ORDER = {
     "school_summary": "board, school_id",
-    "school_checks": "school_id, check_id",
-    "school_causes": "school_id, cause_rank",
+    "school_checks": "board, school_id, check_id",
+    "school_causes": "board, school_id, cause_rank",
     "board_summary": "board",
     "board_ranking": "board, worst_rank",
     "board_causes": "board, runs DESC, cause_id",
@@ -208,6 +230,9 @@ def read_inputs(paths: Sequence[str | Path], sites: Optional[dict[str, SchoolInf
         except ResultFileError as exc:
             acc.skipped.append(Skipped(str(p), _reason(exc, p)))
             continue
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:  # a shape the schema check let through
+            acc.skipped.append(Skipped(str(p), f"malformed result: {type(exc).__name__}: {exc}"))
+            continue
         acc.result_files += 1
         if row["run_id"] and row["run_id"] in seen:
             acc.duplicates += 1
@@ -241,14 +266,9 @@ def _drop_run(acc: Inputs, run_id: str) -> None:
 
 def _parse_result(data: bytes, path: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ResultFileError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ResultFileError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); cut short?") from None
-    if not isinstance(doc, dict):
-        raise ResultFileError(f"{path}: not a giga-netcheck result (top level is not an object)")
-    return doc
+        return parse_document(data, path, max_bytes=MAX_RESULT_BYTES)  # the one safe loader (core/results.py)
+    except DocumentError as exc:
+        raise ResultFileError(f"{exc}; cut short?" if exc.code == "not-json" else str(exc)) from None
 
 
 def validate_document(doc: dict[str, Any], path: str) -> RunResult:
@@ -263,10 +283,37 @@ def validate_document(doc: dict[str, Any], path: str) -> RunResult:
     if not isinstance(doc.get("started_at"), str):
         raise ResultFileError(f"{path}: malformed result: no started_at")
     try:
-        dt.datetime.fromisoformat(result.started_at)
+        started = dt.datetime.fromisoformat(result.started_at)
     except ValueError:
         raise ResultFileError(f"{path}: malformed result: started_at {result.started_at!r} is not an ISO time") from None
+    if not 1970 <= started.year <= 9998:  # beyond, time zone arithmetic overflows
+        raise ResultFileError(f"{path}: malformed result: started_at {result.started_at!r} is out of range")
+    if result.school.students is not None and not 0 <= result.school.students <= MAX_STUDENTS:
+        raise ResultFileError(f"{path}: malformed result: school.students {result.school.students} is out of range (0-{MAX_STUDENTS})")
     return result
+
+
+MAX_STUDENTS = 1_000_000
+"""school.students above this is refused (the column is 32-bit)."""
+
+
+def _record_ok(rec: Record) -> bool:
+    """A history line's record is safe to aggregate: finite numbers, UTF-8 text, a time in range."""
+    texts = (rec.school, rec.status, rec.plan, rec.mode, rec.run_id, *rec.causes)
+    if not all(t.isascii() or _utf8(t) for t in texts):  # a lone surrogate ("\\ud800") cannot be written out
+        return False
+    nums = [*rec.down_mbps.values(), *rec.up_mbps.values(), *rec.rtt_p50_ms.values(), *rec.loss_pct.values(), rec.duration_s]
+    if rec.dns_p50_ms is not None:
+        nums.append(rec.dns_p50_ms)
+    return all(math.isfinite(x) for x in nums) and 1970 <= rec.when.year <= 9998
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _doc_context(doc: dict[str, Any]) -> dict[str, str]:
@@ -277,6 +324,8 @@ def _doc_context(doc: dict[str, Any]) -> dict[str, str]:
     raw = doc.get("context")
     if isinstance(raw, dict):
         ctx.update({str(k): str(v) for k, v in raw.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)})
+    if isinstance(collected, dict):  # stored by a collector: the board its token proved, never the one the upload claimed
+        ctx["board"] = collected["board"] if isinstance(collected.get("board"), str) else ""
     return ctx
 
 
@@ -342,7 +391,10 @@ def _read_history(p: Path, data: bytes, sites: dict[str, SchoolInfo], acc: Input
             continue
         try:
             rec = Record.from_json(raw)
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError):  # RecursionError: nested 200k deep
+            bad += 1
+            continue
+        if not _record_ok(rec):
             bad += 1
             continue
         good += 1
@@ -658,7 +710,7 @@ def _cell(v: Any) -> Any:
         return v.isoformat(timespec="seconds")
     if isinstance(v, bool):
         return "true" if v else "false"
-    return v
+    return csv_cell(v)  # text that would start a spreadsheet formula gets a leading ' (numbers stay numbers)
 
 
 def write_csv(table: Table, path: str | Path) -> Path:

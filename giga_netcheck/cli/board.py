@@ -11,7 +11,7 @@ import typer
 
 from giga_netcheck.board import batch
 from giga_netcheck.board.upload import deliver, results_url, upload
-from giga_netcheck.cli.common import err, out
+from giga_netcheck.cli.common import err, error_line, out
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages, detect_lang
 from giga_netcheck.core.models import to_dict
@@ -48,28 +48,34 @@ def batch_cmd(
     """Summarise many schools' results for a board: per school and per board, as CSV, an HTML dashboard and Parquet.
 
     Bad or partial files are skipped with their reason; the batch never stops on one. Exit codes:
-    0 done, 2 usage or site-file error, 3 no run could be read.
+    0 done, 2 usage or site-file error (or the [board] extra is not installed), 3 no run could be read.
     """
     m = Messages(lang or detect_lang())
+    missing = batch.missing_board_modules()
+    if missing:  # the [board] extra is not installed (pyproject.toml)
+        err.print(
+            error_line(m("batch.needs_board", modules=", ".join(missing), command=batch.BOARD_EXTRA_INSTALL)),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     if partition not in batch.PARTITIONS:
-        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--partition: expected month or day, got {partition!r}')}")
+        err.print(error_line(m("error.config", message=f"--partition: expected month or day, got {partition!r}")))
         raise typer.Exit(2)
     unknown = [f for f in formats if f not in ("csv", "html", "parquet")]
     if unknown:
-        err.print(
-            f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--format: unknown format {unknown[0]!r} (known: csv, html, parquet)')}"
-        )
+        err.print(error_line(m("error.config", message=f"--format: unknown format {unknown[0]!r} (known: csv, html, parquet)")))
         raise typer.Exit(2)
     try:
         info = batch.load_sites(sites)
     except ConfigError as exc:
-        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=str(exc))}", highlight=False, soft_wrap=True)
+        err.print(error_line(m("error.config", message=str(exc))), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     summary = batch.run_batch(paths, out_dir, sites=info, parquet="parquet" in formats, partition=partition)
     inp = summary.inputs
     if not quiet:
         for s in inp.skipped:
-            err.print(f"[yellow]· {m('batch.skipped', path=s.path, reason=s.reason)}[/]", highlight=False, soft_wrap=True)
+            err.print(f"· {m('batch.skipped', path=s.path, reason=s.reason)}", style="yellow", highlight=False, soft_wrap=True)
     err.print(
         m(
             "batch.read",
@@ -85,7 +91,7 @@ def batch_cmd(
         soft_wrap=True,
     )
     if not inp.runs:
-        err.print(f"[bold red]giga-netcheck:[/] {m('batch.nothing')}")
+        err.print(error_line(m("batch.nothing")))
         raise typer.Exit(3)
     written: list[Path] = []
     if "csv" in formats:
@@ -113,7 +119,7 @@ def upload_cmd(
     try:
         results_url(url)
     except ValueError as exc:
-        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--url: {exc}')}")
+        err.print(error_line(m("error.config", message=f"--url: {exc}")))
         raise typer.Exit(2) from None
     d = deliver(spool_dir, url, token, retries=retries)
     report_delivery(m, d, spool_dir)
@@ -122,19 +128,27 @@ def upload_cmd(
 
 def report_delivery(m: Messages, d: Any, spool_dir: Path) -> None:
     """Print what a delivery did (shared with ``run --upload``)."""
+    plain = dict(markup=False, highlight=False, soft_wrap=True)  # the center's reasons are shown as written
+    if d.insecure:
+        err.print(m("upload.insecure", host=d.insecure), style="yellow", **plain)
     if d.stored or d.duplicates:
         err.print(m("upload.stored", stored=len(d.stored), duplicates=len(d.duplicates)), highlight=False, soft_wrap=True)
     for run_id, reason in d.rejected:
         err.print(
-            f"[red]{m('upload.rejected', run_id=run_id, reason=reason, folder=str(Path(spool_dir) / 'rejected'))}[/]",
+            m("upload.rejected", run_id=run_id, reason=reason, folder=str(Path(spool_dir) / "rejected")),
+            style="red",
             highlight=False,
             soft_wrap=True,
         )
+    for run_id, reason in d.held:
+        err.print(m("upload.held", run_id=run_id, reason=reason, spool=str(spool_dir)), style="yellow", **plain)
     if d.busy:
         err.print(m("upload.busy", spool=str(spool_dir), n=d.pending), highlight=False, soft_wrap=True)
-    elif d.pending:
+    elif d.auth_error:
+        err.print(m("upload.auth", reason=d.auth_error, n=d.pending, spool=str(spool_dir)), style="red", **plain)
+    elif d.pending and (d.error or not d.held):
         err.print(
-            f"[yellow]{m('upload.pending', n=d.pending, spool=str(spool_dir), error=d.error or '')}[/]", highlight=False, soft_wrap=True
+            m("upload.pending", n=d.pending, spool=str(spool_dir), error=d.error or ""), style="yellow", highlight=False, soft_wrap=True
         )
 
 
@@ -147,11 +161,11 @@ def upload_after_run(m: Messages, result: Any, site: Any, url: str, token: Optio
     try:
         d = upload(doc, url, token or os.environ.get(TOKEN_ENV), spool_dir)
     except ValueError as exc:  # a bad URL: the reports are written, the upload is not possible
-        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--upload: {exc}')}", highlight=False, soft_wrap=True)
+        err.print(error_line(m("error.config", message=f"--upload: {exc}")), highlight=False, soft_wrap=True)
         return
     except OSError as exc:  # the spool cannot be written (disk full, permissions)
         err.print(
-            f"[bold red]giga-netcheck:[/] {m('error.config', message=f'--spool {spool_dir}: {exc.strerror or exc}')}",
+            error_line(m("error.config", message=f"--spool {spool_dir}: {exc.strerror or exc}")),
             highlight=False,
             soft_wrap=True,
         )

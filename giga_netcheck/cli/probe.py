@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from giga_netcheck.cli.common import err, out
+from giga_netcheck.cli.common import err, error_line, out
 from giga_netcheck.config.load import ACTIVITIES
 from giga_netcheck.config.site import default_site, load_site
 from giga_netcheck.core.errors import ConfigError, ProbeError
@@ -46,7 +46,7 @@ class _Lines(Progress):
 
     def note(self, text: str) -> None:
         if self.enabled:
-            err.print(f"[dim]· {text}[/]", highlight=False)
+            err.print(f"· {text}", style="dim", highlight=False)
 
 
 @probe_app.command("load")
@@ -80,7 +80,7 @@ def load_cmd(
             the_site = dataclasses.replace(the_site, load=dataclasses.replace(the_site.load, enabled=True, **over))
         profiles = load_profiles(the_site)  # the classroom's profile declares the activity
     except ConfigError as exc:
-        err.print(f"[bold red]giga-netcheck:[/] {m('error.config', message=str(exc))}", highlight=False)
+        err.print(error_line(m("error.config", message=str(exc))), highlight=False)
         raise typer.Exit(2) from None
     host: dict[str, Any] = {}
     if the_site.gateway in (None, "auto"):
@@ -92,7 +92,7 @@ def load_cmd(
             try:
                 servers[t.name] = identify(t)
             except ProbeError as exc:
-                err.print(f"[yellow]· {t.name}: {exc}[/]", highlight=False)
+                err.print(f"· {t.name}: {exc}", style="yellow", highlight=False)
     stop = threading.Event()
     settings = the_site.probes.quick() if quick else the_site.probes
     ctx = ProbeContext(
@@ -110,7 +110,7 @@ def load_cmd(
     why = probe.check(ctx)
     plan = None if why else make_plan(ctx, the_site.load, quick)[0]
     if plan is None:
-        err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=_said(m, why))}", highlight=False)
+        err.print(error_line(m("load.skipped", reason=_said(m, why))), highlight=False)
         raise typer.Exit(3)
     caps = plan.caps()
     err.print(
@@ -143,7 +143,7 @@ def load_cmd(
         if stop.is_set():
             raise typer.Exit(130)
         stop.set()
-        err.print(f"[yellow]{m('error.interrupted')}…[/]")
+        err.print(f"{m('error.interrupted')}…", style="yellow")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -157,7 +157,7 @@ def load_cmd(
     result = box["out"]
     load = result.load
     if load is None:
-        err.print(f"[bold red]giga-netcheck:[/] {m('load.skipped', reason=_said(m, result.reason))}", highlight=False)
+        err.print(error_line(m("load.skipped", reason=_said(m, result.reason))), highlight=False)
         raise typer.Exit(3)
     show_load(out, load, m)
     if json_path:

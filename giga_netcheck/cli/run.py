@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, Progress as RichBar, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from giga_netcheck import __version__
 from giga_netcheck.cli.board import upload_after_run
-from giga_netcheck.cli.common import Exit, RichProgress, err, fail as _fail, messages as _messages, out
+from giga_netcheck.cli.common import Exit, RichProgress, err, fail as _fail, messages as _messages, out, progress_bar
 from giga_netcheck.cli.schedule import Unattended, resolve_mode  # scheduled mode, history, Prometheus
 from giga_netcheck.config.site import SPEEDTEST_HOST, ProbeSettings, Site, default_site, load_site
 from giga_netcheck.core.errors import ConfigError, ResultFileError
@@ -30,8 +29,9 @@ from giga_netcheck.measure.probes.base import Progress
 from giga_netcheck.measure.runner import conclude, load_profiles, run
 from giga_netcheck.render import EXTENSIONS, registry as renderers
 from giga_netcheck.render.terminal import show
-from giga_netcheck.server.app import ServerConfig, ServerThread, run_server
+from giga_netcheck.server.app import ServerConfig, ServerThread, run_server, tls_context
 from giga_netcheck.server.collect import Collector, Tokens
+from giga_netcheck.server.dns import DnsResponder
 
 app = typer.Typer(
     help="Find out why a school's network is slow: measure bandwidth, latency and DNS from where you "
@@ -52,13 +52,23 @@ def _write_reports(result: RunResult, m: Messages, out_dir: Path, formats: list[
     return [write_atomic(out_dir / f"{base}.{EXTENSIONS[f]}", table[f](result, m)) for f in formats]
 
 
+EXIT_BY_STATUS = {
+    "pass": Exit.OK,
+    "warn": Exit.OK,
+    "fail": Exit.CHECK_FAILED,
+    "incomplete": Exit.INCOMPLETE,
+    "no-connectivity": Exit.NO_CONNECTIVITY,
+    "error": Exit.NOTHING_MEASURED,  # results written before 0.2, and runs that produced none
+}
+
+
 def _exit_code(result: RunResult) -> Exit:
     if result.interrupted:
         return Exit.INTERRUPTED
-    return {"pass": Exit.OK, "warn": Exit.OK, "fail": Exit.CHECK_FAILED}.get(result.status, Exit.NOTHING_MEASURED)
+    return EXIT_BY_STATUS.get(result.status, Exit.NOTHING_MEASURED)
 
 
-def _demo_site(url: str) -> Site:
+def _demo_site(url: str, resolver: str) -> Site:
     return Site(
         school=School("demo", "Demo (loopback)", None),
         profile="default",
@@ -66,7 +76,7 @@ def _demo_site(url: str) -> Site:
         gateway="127.0.0.1",
         center=None,
         internet=(url,),
-        resolvers=(),
+        resolvers=(resolver,),
         names=("www.mext.go.jp",),
         probes=ProbeSettings(),
         path=None,
@@ -165,19 +175,21 @@ def run_cmd(
     """Measure the network from here, compare with the classrooms' needs, write a report.
 
     Exit codes: 0 all checks pass (warnings allowed), 1 a check failed, 2 usage or configuration
-    error, 3 nothing could be measured, 4 another scheduled run holds the lock, 5 the time limit
-    was reached, 130 interrupted (the partial report is still written).
+    error, 3 no connectivity (nothing answered), 4 another scheduled run holds the lock, 5 the
+    time limit was reached, 6 incomplete (bandwidth, latency or DNS not measured: the first line
+    says what and why), 130 interrupted (the partial report is still written).
     """
     m = _messages(lang)
     unknown = [f for f in formats if f not in renderers()]
     if unknown:
         _fail(m, "error.config", Exit.USAGE, message=f"--format: unknown format {unknown[0]!r} (known: {', '.join(renderers())})")
-    server = None
+    server = resolver = None
     try:
         if demo:
             server = ServerThread(ServerConfig(host="127.0.0.1", port=0)).start()
-            the_site = _demo_site(server.url)
-            err.print(f"[dim]{m('demo.note')}[/]")
+            resolver = DnsResponder().start()  # the demo's resolver, so DNS is measured too
+            the_site = _demo_site(server.url, resolver.address)
+            err.print(m("demo.note"), style="dim")
         else:
             the_site = load_site(site) if site else default_site()
         if profiles_dir:
@@ -214,17 +226,9 @@ def run_cmd(
         if stop.is_set():
             raise typer.Exit(int(Exit.INTERRUPTED))
         stop.set()
-        err.print(f"[yellow]{m('error.interrupted')}…[/]")
+        err.print(f"{m('error.interrupted')}…", style="yellow")
 
-    bar = RichBar(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=no_progress,
-    )
+    bar = progress_bar(err, disable=no_progress)
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         with bar:
@@ -235,6 +239,8 @@ def run_cmd(
         signal.signal(signal.SIGINT, previous)
     if server is not None:
         server.stop()
+    if resolver is not None:
+        resolver.stop()
     if "error" in box:
         exc = box["error"]
         if isinstance(exc, ConfigError):
@@ -274,6 +280,8 @@ def serve_cmd(
         None, "--tokens", help="With --collect: the YAML file of upload tokens (per school or per board)."
     ),
     max_result_bytes: int = typer.Option(4 << 20, "--max-result-bytes", help="With --collect: largest result one upload may send."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate chain (docs/serve.md)."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="With --tls-cert: its PEM private key (if not in that file)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
 ) -> None:
     """Run the measurement server (for the board's data center or a second laptop in the school)."""
@@ -288,6 +296,12 @@ def serve_cmd(
         except (ConfigError, OSError) as exc:
             _fail(m, "error.config", Exit.USAGE, message=str(exc))
         err.print(m("serve.collecting", path=str(collect_dir), tokens=len(collector.tokens)), highlight=False)
+    if tls_key is not None and tls_cert is None:
+        _fail(m, "error.config", Exit.USAGE, message="--tls-key needs --tls-cert")
+    try:
+        tls = tls_context(tls_cert, tls_key) if tls_cert is not None else None
+    except ConfigError as exc:
+        _fail(m, "error.config", Exit.USAGE, message=str(exc))
     cfg = ServerConfig(
         host=host,
         port=port,
@@ -296,6 +310,7 @@ def serve_cmd(
         max_upload_bytes=max_upload_bytes,
         max_connections=max_connections,
         collector=collector,
+        tls=tls,
     )
     try:
         run_server(cfg)
@@ -351,7 +366,7 @@ def report_cmd(
             sys.stdout.write(text)
     else:
         _fail(m, "error.config", Exit.USAGE, message=f"--format: unknown format {fmt!r} (known: terminal, {', '.join(renderers())})")
-    raise typer.Exit(int(_exit_code(result)) if result.status != "error" else int(Exit.NOTHING_MEASURED))
+    raise typer.Exit(int(_exit_code(result)))
 
 
 @app.command("version")

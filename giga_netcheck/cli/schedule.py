@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from giga_netcheck.cli.common import Exit, fail, messages, out
+from giga_netcheck.cli.common import Exit, fail, messages, out, styled
 from giga_netcheck.config.site import Site, load_site
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.i18n import Messages
@@ -249,7 +249,7 @@ class Unattended:
 
     def keep_reports(self, result: RunResult) -> bool:
         """Scheduled runs keep the full reports only when something failed or the run was cut short."""
-        return not self.scheduled or result.status in ("fail", "error") or result.interrupted
+        return not self.scheduled or result.status in ("fail", "incomplete", "no-connectivity", "error") or result.interrupted
 
     def record(self, result: RunResult, written: list[Path]) -> None:
         """Append the history line (and apply retention) and write the Prometheus file."""
@@ -526,9 +526,9 @@ def history_cmd(
         out.print(m("history.empty", path=str(file)), highlight=False)
         raise typer.Exit(0)
     t = view.trends
-    out.print(f"[bold]{m('history.heading', school=view.school, runs=t.runs, first=_day(t.first), last=_day(t.last))}[/]", highlight=False)
+    out.print(m("history.heading", school=view.school, runs=t.runs, first=_day(t.first), last=_day(t.last)), style="bold", highlight=False)
     if view.skipped:
-        out.print(f"[yellow]{m('history.skipped', n=view.skipped)}[/]", highlight=False)
+        out.print(m("history.skipped", n=view.skipped), style="yellow", highlight=False)
     if view.others:
         out.print(m("history.other_schools", schools=", ".join(f"{s} ({n})" for s, n in view.others)), highlight=False)
     out.print(m("history.figures", role=t.role or "—", plan=m(f"plan.{t.plan}") if t.plan else "—"), highlight=False)
@@ -539,7 +539,7 @@ def history_cmd(
         for row in _bucket_rows(view, m, by):
             table.add_row(*row)
         out.print(table)
-    out.print(f"[bold]{m('history.analysis', lessons=lessons.label())}[/]", highlight=False)
+    out.print(m("history.analysis", lessons=lessons.label()), style="bold", highlight=False)
     _print_cause(out, m, view.cause)
     if html_out is not None:
         write_atomic(html_out, history_html(view, m))
@@ -555,7 +555,9 @@ def _print_cause(out: Console, m: Messages, cause: Any) -> None:
         out.print("  " + m("history.no_peak", reason=m("history.no_peak.reason")), highlight=False)
         return
     out.print(
-        f"  [bold]{m(f'cause.{cause.id}')}[/] [dim]{cause.id}[/] — {m(f'segment.{cause.segment}')}, {cause.confidence:.0%}", highlight=False
+        styled(
+            "  ", (m(f"cause.{cause.id}"), "bold"), " ", (cause.id, "dim"), f" — {m(f'segment.{cause.segment}')}, {cause.confidence:.0%}"
+        )
     )
     for e in cause.evidence:
         out.print(f"    · {evidence_text(e)}", highlight=False)

@@ -15,7 +15,20 @@ from urllib.parse import urlsplit
 
 from giga_netcheck.config.load import LOAD_SCHEMA, LoadSettings, load_settings
 from giga_netcheck.config.profiles import _DEVICES, _MIX_REF, load_profile, mix_spec, profile_dirs
-from giga_netcheck.config.schema import Either, ListOf, Num, Obj, Str, validate
+from giga_netcheck.config.schema import (
+    MAX_NAME,
+    Either,
+    ListOf,
+    Num,
+    Obj,
+    Str,
+    host_problem,
+    name_problem,
+    resolver_problem,
+    target_problem,
+    url_problem,
+    validate,
+)
 from giga_netcheck.config.serverlist import read_server_list_file
 from giga_netcheck.config.yamlfile import config_error as _error, one_line as _one_line, read_yaml
 from giga_netcheck.core.models import Classroom, School, Target
@@ -134,14 +147,45 @@ if "staff" in {f.name for f in dataclasses.fields(School)}:
     # Per-user rules (FCC, SETDA) count students and staff; the key opens once the model has it.
     _SCHOOL_FIELDS["staff"] = Num(0, 100000, integer=True)
 
+# Addresses, ports and names that cannot work are refused here, naming the key (schema.py).
+COLD_LABEL = len("gnc-0123456789.")
+"""The random label the DNS probe's cold queries put in front of a name (measure/probes/dns.py)."""
+
+
+def _gateway_problem(text: str) -> Optional[str]:
+    return None if text == "auto" else host_problem(text)
+
+
+def _dns_name_problem(text: str) -> Optional[str]:
+    why = name_problem(text, limit=MAX_NAME - COLD_LABEL)
+    if why and why.endswith(f"over {MAX_NAME - COLD_LABEL}"):
+        why += f" (a cold query puts a {COLD_LABEL}-character label in front, and a name ends at {MAX_NAME})"
+    return why
+
+
+def _server_list_problem(text: str) -> Optional[str]:
+    return url_problem(text) if "://" in text else None
+
+
+def _proxy_url_problem(text: str) -> Optional[str]:
+    return url_problem(text if "://" in text else f"http://{text}", ("http", "https", "socks5", "socks5h"))
+
+
+def _pac_problem(text: str) -> Optional[str]:
+    return url_problem(text) if text.startswith(("http://", "https://")) else None
+
+
+_URL = Str(check=url_problem, expect="a URL http(s)://host[:port]/...")
+_TARGET = Str(check=target_problem, expect="a measurement server's URL http(s)://host[:port] or a host name or address")
+
 # A target measured by another throughput engine (docs/engines.md): a mapping instead of a URL.
 _ENGINE_TARGET = Obj(
     {
-        "url": Str(),
+        "url": _URL,
         "engine": Str(choices=ENGINES),
         "server_id": Str(),
         "secure": bool,
-        "server_list": Str(),
+        "server_list": Str(check=_server_list_problem, expect="a file path or a URL http(s)://host[:port]/..."),
     }
 )
 
@@ -163,22 +207,29 @@ SITE_SCHEMA = Obj(
         ),
         "targets": Obj(
             {
-                "gateway": Str(),
-                "center": Either((Str(), _ENGINE_TARGET)),
-                "internet": Either((ListOf(Either((Str(), _ENGINE_TARGET))), Str(), _ENGINE_TARGET)),
+                "gateway": Str(check=_gateway_problem, expect="auto, an IPv4 or IPv6 address, or a host name"),
+                "center": Either((_TARGET, _ENGINE_TARGET)),
+                "internet": Either((ListOf(Either((_TARGET, _ENGINE_TARGET))), _TARGET, _ENGINE_TARGET)),
             }
         ),
         "dns": Obj(
             {
-                "resolvers": ListOf(Str()),
-                "names": ListOf(Str()),
+                "resolvers": ListOf(Str(check=resolver_problem, expect="system, an IP address, address:port or [IPv6]:port")),
+                "names": ListOf(Str(check=_dns_name_problem, expect="a DNS name")),
             }
         ),
         "probes": _PROBE_TUNING,
         "schedule": _SCHEDULE,
         "load": LOAD_SCHEMA,  # the load probe (docs/load.md)
         # the HTTP proxy browsers here use (docs/site-file.md): wins over the environment and system settings
-        "proxy": Obj({"url": Str(), "pac": Str(), "no_proxy": ListOf(Str()), "direct": bool}),
+        "proxy": Obj(
+            {
+                "url": Str(check=_proxy_url_problem, expect="a proxy host:port or http://host:port"),
+                "pac": Str(check=_pac_problem, expect="a PAC script URL"),
+                "no_proxy": ListOf(Str()),
+                "direct": bool,
+            }
+        ),
         # Context a board breaks its results down by (docs/boards.md); uploads carry it with the result.
         "context": Obj(
             {
@@ -334,10 +385,8 @@ def load_site(path: str | Path) -> Site:
     target_options: dict[str, dict[str, Any]] = {}
     for i, item in enumerate(internet):
         internet[i] = _engine_target(item, path, f"targets.internet[{i}]", target_options, f"internet[{i}]")
-        _check_target(internet[i], path, f"targets.internet[{i}]")
     if targets.get("center"):
         targets = dict(targets, center=_engine_target(targets["center"], path, "targets.center", target_options, "center"))
-        _check_target(targets["center"], path, "targets.center")
     dns = data.get("dns") or {}
     tuning = data.get("probes") or {}
     bw, lat, dq = tuning.get("bandwidth") or {}, tuning.get("latency") or {}, tuning.get("dns") or {}
@@ -457,19 +506,3 @@ def _engine_target(raw: Any, path: str | Path, key: str, options: dict[str, dict
     if url:
         return url
     return SPEEDTEST_HOST if engine == "speedtest" else host
-
-
-def _check_target(value: Any, path: str | Path, key: str) -> None:
-    text = str(value)
-    if "://" in text:
-        try:
-            parts = urlsplit(text)
-            host = parts.hostname
-        except ValueError as exc:
-            raise _error(f"expected http(s)://host:port of a measurement server, got {text!r} ({exc})", path=str(path), key=key) from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise _error(f"expected http(s)://host:port of a measurement server, got {text!r}", path=str(path), key=key)
-        try:
-            _ = parts.port
-        except ValueError:
-            raise _error(f"bad port in {text!r}", path=str(path), key=key) from None

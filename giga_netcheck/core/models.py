@@ -19,7 +19,7 @@ SCHEMA_VERSION = 1
 
 Role = Literal["gateway", "center", "internet"]
 CheckStatus = Literal["pass", "warn", "fail", "not-measured"]
-RunStatus = Literal["pass", "warn", "fail", "error"]
+RunStatus = Literal["pass", "warn", "fail", "incomplete", "no-connectivity", "error"]
 ProbeStatusWord = Literal["ok", "partial", "failed", "skipped"]
 
 
@@ -602,6 +602,9 @@ class RunResult:
     interrupted: bool = False
     not_measured_messages: tuple[NotMeasured, ...] = ()
     """Catalogue keys of the ``not_measured`` sentences that have one (matched by ``text``)."""
+    missing: tuple[NotMeasured, ...] = ()
+    """What the classrooms' profiles need that the run did not measure, and why: ``subject`` is
+    the need (``bandwidth``, ``latency``, ``dns``), one entry per reason (status ``incomplete``)."""
 
     def __post_init__(self) -> None:
         # sentences given as i18n.Text record their keys here, whoever appended them

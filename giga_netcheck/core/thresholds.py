@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from giga_netcheck.core.facts import Facts
 from giga_netcheck.core.i18n import Text
-from giga_netcheck.core.models import Check, Classroom, School
+from giga_netcheck.core.models import Check, Classroom, Measurements, NotMeasured, ProbeRecord, School
 from giga_netcheck.core.profile import Limit, Profile, SchoolRule, mext_2024_rule
 from giga_netcheck.core.stats import rounded
 from giga_netcheck.core.triage import IPV4_CONGESTION_RATIO, PROXY_OVERHEAD_MIN_MS, PROXY_TTFB_RATIO
@@ -458,13 +458,90 @@ def _need_text(p: Profile, devices: int, direction: str) -> tuple[str, str]:
     return cites, how
 
 
-def overall_status(checks: list[Check], anything_measured: bool) -> str:
-    """``error`` when nothing was measured; otherwise the worst measured check."""
-    if not anything_measured:
-        return "error"
+NEEDS: dict[str, tuple[str, ...]] = {
+    "bandwidth": ("classroom.bandwidth.down", "classroom.bandwidth.up"),
+    "latency": ("classroom.rtt",),
+    "dns": ("classroom.dns.warm_p50",),
+}
+"""What every classroom's profile needs measured before a run may pass: need -> the checks that
+carry it (jitter and loss come from the same series as the RTT; DNS cold and timeouts from the
+same queries as the warm figure)."""
+
+LIGHT_PLAN_NEEDS = ("latency", "dns")
+"""The scheduled light plan (mode ``scheduled``) judges no bandwidth by design: a few capped MB
+cannot measure a line (docs/scheduled.md); its full runs do."""
+
+_NEED_PROBES = {"bandwidth": ("bandwidth",), "latency": ("latency",), "dns": ("dns",)}
+_NO_ANSWER = ("TIMEOUT", "SERVFAIL", "REFUSED")
+
+
+def needs_for(mode: str) -> tuple[str, ...]:
+    """The needs a run of ``mode`` must measure to pass."""
+    return LIGHT_PLAN_NEEDS if mode == "scheduled" else tuple(NEEDS)
+
+
+def missing_needs(checks: list[Check], needs: tuple[str, ...] = tuple(NEEDS)) -> list[str]:
+    """The needs (of ``needs``) whose check is not measured for some classroom, in NEEDS order."""
+    return [
+        need
+        for need, ids in NEEDS.items()
+        if need in needs and any(c.id in ids and c.classroom is not None and c.status == "not-measured" for c in checks)
+    ]
+
+
+def missing_reasons(
+    checks: list[Check],
+    probes: tuple[ProbeRecord, ...],
+    notes: tuple[NotMeasured, ...],
+    needs: tuple[str, ...] = tuple(NEEDS),
+) -> tuple[NotMeasured, ...]:
+    """Each missing need with why, one entry per reason (``subject`` = the need): its probe's
+    skip or failure reason (for bandwidth also each server that did not identify itself), the
+    run's not-measured notes about it, or else that no figure came back."""
+    out: list[NotMeasured] = []
+    for need in missing_needs(checks, needs):
+        why: list[NotMeasured] = []
+        for p in probes:
+            related = p.probe in _NEED_PROBES[need] or (need == "bandwidth" and p.probe.startswith("identify:"))
+            if related and p.status != "ok" and (p.reason or p.reason_key):
+                why.append(NotMeasured(p.reason or p.status, p.reason_key or "", dict(p.reason_args), need))
+        why += [NotMeasured(n.text, n.key, dict(n.args), need) for n in notes if n.subject == need]
+        if not why:
+            t = Text("missing.no_figure")
+            why.append(NotMeasured(str(t), t.key, {}, need))
+        seen: set[str] = set()
+        for n in why:
+            if n.text not in seen:
+                seen.add(n.text)
+                out.append(n)
+    return tuple(out)
+
+
+def answered(m: Measurements) -> bool:
+    """Did anything answer: a latency probe, a transfer, or a resolver with an answer (a
+    SERVFAIL or REFUSED, what a local stub says without an upstream, is no answer)."""
+    return (
+        any(s.stats.received > 0 for s in m.latency)
+        or any(b.bytes_total > 0 for b in m.bandwidth)
+        or any(t is not None and r not in _NO_ANSWER for d in m.dns for t, r in zip(d.times_ms, d.rcodes))
+    )
+
+
+def overall_status(checks: list[Check], reached: bool, *, interrupted: bool = False, missing: tuple[str, ...] = ()) -> str:
+    """The run's verdict (docs/result-schema.md, ``status``), first that applies:
+
+    ``no-connectivity`` nothing answered (``reached`` false; and the run was not cut short); ``fail`` a measured
+    check failed (a failure stands however short the run); ``incomplete`` the run was
+    interrupted, or a need of the classrooms (``missing``: bandwidth, latency, DNS) was not
+    measured; ``warn``; ``pass``. A run that did not measure what it judges never passes.
+    """
+    if not reached and not interrupted:
+        return "no-connectivity"
     statuses = {c.status for c in checks}
     if "fail" in statuses:
         return "fail"
+    if interrupted or missing or not reached:
+        return "incomplete"
     if "warn" in statuses:
         return "warn"
     return "pass"

@@ -28,7 +28,7 @@ from giga_netcheck.core.models import SCHEMA_VERSION, LoadResult, Measurements, 
 from giga_netcheck.core.profile import Profile
 from giga_netcheck.core.protocol import SERVICE_NAME
 from giga_netcheck.core.stats import join_idle
-from giga_netcheck.core.thresholds import evaluate, overall_status
+from giga_netcheck.core.thresholds import answered, evaluate, missing_needs, missing_reasons, needs_for, overall_status
 from giga_netcheck.core.triage import TriageInput, triage
 from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.bandwidth import BandwidthProbe
@@ -217,19 +217,14 @@ def run(
     return conclude(result, profiles)
 
 
-def anything_measured(m: Measurements) -> bool:
-    return (
-        any(s.stats.received > 0 for s in m.latency)
-        or any(b.bytes_total > 0 for b in m.bandwidth)
-        or any(any(t is not None for t in d.times_ms) for d in m.dns)
-    )
-
-
 def conclude(result: RunResult, profiles: dict[str, Profile]) -> RunResult:
-    """Pure: checks, causes and status from the measurements (``report`` re-runs this)."""
+    """Pure: checks, causes, status and what is missing from the measurements (``report`` re-runs this)."""
     facts = Facts.of(result.targets, result.measurements, result.probes)
     checks = evaluate(facts, result.school, result.classrooms, profiles, main_profile=result.profile)
     main = profiles.get(result.profile) or next(iter(profiles.values()))
     causes = triage(TriageInput(facts, tuple(checks), main, result.host))
-    status = overall_status(checks, anything_measured(result.measurements))
-    return replace(result, checks=tuple(checks), causes=tuple(causes), status=status)
+    needs = needs_for(result.mode)
+    gaps = tuple(missing_needs(checks, needs))
+    status = overall_status(checks, answered(result.measurements), interrupted=result.interrupted, missing=gaps)
+    missing = missing_reasons(checks, result.probes, result.not_measured_messages, needs)
+    return replace(result, checks=tuple(checks), causes=tuple(causes), status=status, missing=missing)

@@ -387,7 +387,7 @@ class Bucket:
     key: int
     runs: int
     failed: int
-    """Runs whose status was ``fail`` or ``error``."""
+    """Runs whose status was ``fail``, ``no-connectivity`` or ``error``."""
     down_mbps_p50: Optional[float]
     up_mbps_p50: Optional[float]
     rtt_p50_ms: Optional[float]
@@ -440,7 +440,7 @@ def _bucket(key: int, recs: list[Record], role: Optional[str], plan: Optional[st
     return Bucket(
         key=key,
         runs=len(recs),
-        failed=sum(1 for r in recs if r.status in ("fail", "error")),
+        failed=sum(1 for r in recs if r.status in ("fail", "no-connectivity", "error")),
         down_mbps_p50=median(vals("down_mbps", True)),
         up_mbps_p50=median(vals("up_mbps", True)),
         rtt_p50_ms=median(vals("rtt_p50_ms")),

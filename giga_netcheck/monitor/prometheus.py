@@ -16,10 +16,10 @@ from typing import Iterable, Optional
 from giga_netcheck.core.models import RunResult, claims
 from giga_netcheck.core.results import write_atomic
 
-STATUS_VALUE = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+STATUS_VALUE = {"pass": 0, "warn": 1, "fail": 2, "error": 3, "incomplete": 3, "no-connectivity": 4}
 
 _HELP = {
-    "giga_netcheck_status": "Run verdict: 0 pass, 1 warn, 2 fail, 3 error (nothing measured, or the run did not finish).",
+    "giga_netcheck_status": "Run verdict: 0 pass, 1 warn, 2 fail, 3 incomplete or error (a need not measured, or the run did not finish), 4 no connectivity.",
     "giga_netcheck_last_run_timestamp_seconds": "When the last run started (Unix time).",
     "giga_netcheck_run_duration_seconds": "How long the last run took.",
     "giga_netcheck_run_interrupted": "1 if the last run was stopped early (time limit, signal); its figures are partial.",

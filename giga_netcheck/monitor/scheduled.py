@@ -308,7 +308,10 @@ def run_planned(
     light = replace(site, probes=light_settings(site.probes))
     result = run(light, host=host, progress=progress, stop=stop, probes=light_probes(light, budget))
     capped = result.measurements.bandwidth
-    if capped:
+    result = replace(result, mode=MODE_LIGHT)  # the light plan needs no bandwidth figure (thresholds.needs_for)
+    if not capped:
+        result = conclude(result, load_profiles(site))
+    else:
         judged = conclude(replace(result, measurements=replace(result.measurements, bandwidth=())), load_profiles(site))
         note = Text("not_measured.light_plan", mb=round(budget.total / MB, 1)).about("bandwidth")
         result = replace(judged, measurements=result.measurements, not_measured=judged.not_measured + (note,))
@@ -557,7 +560,7 @@ def systemd_units(
             "ExecStart=" + " ".join(systemd_quote(a) for a in command),
             "# 1: a check failed, 4: another run held the lock. Both are findings or skips, not a",
             "# broken monitor; history and the Prometheus file carry them. 2, 3 and 5 fail the unit.",
-            "SuccessExitStatus=1 4",
+            "SuccessExitStatus=1 4 6",
             f"TimeoutStartSec={timeout}",
             "Nice=10",
             "",

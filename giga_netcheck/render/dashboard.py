@@ -13,7 +13,7 @@ from giga_netcheck import __version__
 from giga_netcheck.core.board_summary import Summary, Table
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.render import svg
-from giga_netcheck.render.html import CSP, FONTS_EN, FONTS_JA, STYLE
+from giga_netcheck.render.html import _VERDICT_CLASS, CSP, FONTS_EN, FONTS_JA, STYLE
 
 EXTRA_STYLE = """
 .kpis{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0 4px}
@@ -129,7 +129,7 @@ def _ranking(m: Messages, rows: list[dict[str, Any]], limit: int) -> str:
             f'<td>{badge}</td><td class="num">{_f(r.get("lesson_rtt_internet_ms_p50"), 1, "ms")}</td>'
             f'<td class="num">{_f(r.get("lesson_dns_p50_ms"), 1, "ms")}</td><td class="num">{_pct(r.get("failed_share"))}</td>'
             f"<td>{_cause(m, r.get('top_cause'))}</td>"
-            f'<td><span class="badge status-{_e(latest)}">{_e(m("status_word." + latest) if m.has("status_word." + latest) else latest)}</span></td></tr>'
+            f'<td><span class="badge status-{_e(_VERDICT_CLASS.get(latest, latest))}">{_e(m("status_word." + latest) if m.has("status_word." + latest) else latest)}</span></td></tr>'
         )
     more = f'<p class="note">{_e(m("board.more", n=len(rows) - limit))}</p>' if len(rows) > limit else ""
     return (
