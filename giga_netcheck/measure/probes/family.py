@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 import socket
-import struct
 import time
 from dataclasses import replace
 from typing import Optional
@@ -28,6 +26,7 @@ from giga_netcheck.core.stats import summarize_rtts
 from giga_netcheck.measure.engines import ThroughputPlan
 from giga_netcheck.measure.engines.http import HttpEngine
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
+from giga_netcheck.measure.probes.rtt import tcp_handshake
 
 FAMILIES = (("ipv4", socket.AF_INET), ("ipv6", socket.AF_INET6))
 RTT_COUNT_MAX = 20
@@ -57,30 +56,13 @@ def tcp_connect_ms(address: str, port: int, timeout_s: float) -> Optional[float]
     """One TCP handshake to a literal address of either family; ms, None when nothing answered.
 
     Raises :class:`FamilyUnusable` when the OS has no route or address for the family."""
-    fam = socket.AF_INET6 if ":" in address else socket.AF_INET
     try:
-        sock = socket.socket(fam, socket.SOCK_STREAM)
+        rtt, err = tcp_handshake(address, port, timeout_s)
     except OSError as exc:
         raise FamilyUnusable(str(exc)) from exc
-    sock.setblocking(False)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    try:
-        t0 = time.perf_counter()
-        rc = sock.connect_ex((address, port))
-        if rc in _NO_ROUTE:
-            raise FamilyUnusable(os.strerror(rc))
-        if rc not in (0, errno.EINPROGRESS):
-            return (time.perf_counter() - t0) * 1000.0 if rc == errno.ECONNREFUSED else None
-        _, writable, _ = select.select([], [sock], [], timeout_s)
-        if not writable:
-            return None
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        rtt = (time.perf_counter() - t0) * 1000.0
-        if err in _NO_ROUTE:
-            raise FamilyUnusable(os.strerror(err))
-        return rtt if err in (0, errno.ECONNREFUSED) else None
-    finally:
-        sock.close()
+    if err in _NO_ROUTE:
+        raise FamilyUnusable(os.strerror(err))
+    return rtt if err in (0, errno.ECONNREFUSED) else None
 
 
 def connect_series(

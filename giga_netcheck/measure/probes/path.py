@@ -47,7 +47,7 @@ from giga_netcheck.core.models import DiscoveredPath, LatencySeries, PathHop, Ta
 from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 from giga_netcheck.measure.probes.latency import measure_series
-from giga_netcheck.measure.probes.rtt import _enable_timestamps, _kernel_time, _resolve, open_socket
+from giga_netcheck.measure.probes.rtt import _enable_timestamps, _kernel_time, _resolve, open_socket, receive
 
 METHOD_ORDER = ("icmp", "udp", "tcp")
 UDP_BASE_PORT = 33434
@@ -328,7 +328,7 @@ class RawTransport(Transport):
                 return None
             for s in ready:
                 try:
-                    data, anc, _, _ = s.recvmsg(2048, socket.CMSG_SPACE(16))
+                    data, anc, _ = receive(s, 2048)
                 except (BlockingIOError, InterruptedError):
                     continue
                 got = self.kind.match(data)

@@ -141,13 +141,52 @@ def _await_reply(sock: socket.socket, sent_at: float, timeout_s: float, ours: Ca
         if not ready:
             return None
         try:
-            data, ancdata, _, src = sock.recvmsg(4096, socket.CMSG_SPACE(16))
+            data, ancdata, src = receive(sock, 4096)
         except BlockingIOError:
             continue
         except ConnectionRefusedError:  # ICMP port unreachable for a connected UDP socket
             return None
         if ours(data, src):
             return max(0.0, ((_kernel_time(ancdata) or time.time()) - sent_at) * 1000.0)
+
+
+def receive(sock: socket.socket, size: int) -> tuple[bytes, list[Any], Any]:
+    """One datagram: (data, ancillary data, source). Where the OS has no ``recvmsg`` (Windows),
+    ``recvfrom`` and no ancillary data, so the receive time is taken in user space."""
+    if hasattr(sock, "recvmsg") and hasattr(socket, "CMSG_SPACE"):
+        data, ancdata, _, src = sock.recvmsg(size, socket.CMSG_SPACE(16))
+        return data, ancdata, src
+    data, src = sock.recvfrom(size)
+    return data, [], src
+
+
+_IN_PROGRESS = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, getattr(errno, "WSAEWOULDBLOCK", errno.EINPROGRESS)}
+"""What a non-blocking connect says while the handshake runs (Windows: WSAEWOULDBLOCK, 10035)."""
+_REFUSED = {errno.ECONNREFUSED, getattr(errno, "WSAECONNREFUSED", errno.ECONNREFUSED)}
+
+
+def tcp_handshake(address: str, port: int, timeout_s: float) -> tuple[Optional[float], int]:
+    """One TCP handshake to ``address`` (IPv4 or IPv6 literal): (ms to the first answer, None when
+    none came in time or the OS refused the connect at once; the error: 0, ECONNREFUSED for an
+    answering RST, ETIMEDOUT, or the OS's errno). Closes with RST (SO_LINGER 0), so thousands of probes leave no TIME_WAIT behind.
+    Portable: Windows says WSAEWOULDBLOCK for a connect in progress and signals a failed one as
+    exceptional, not writable. Creating the socket may raise OSError (no such family)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        t0 = time.perf_counter()
+        rc = sock.connect_ex((address, port))
+        if rc not in _IN_PROGRESS:
+            refused = rc in _REFUSED
+            return ((time.perf_counter() - t0) * 1000.0 if refused else None), (errno.ECONNREFUSED if refused else rc)
+        _, writable, failed = select.select([], [sock], [sock], timeout_s)
+        if not writable and not failed:
+            return None, errno.ETIMEDOUT
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return (time.perf_counter() - t0) * 1000.0, (errno.ECONNREFUSED if err in _REFUSED else err)
+    finally:
+        sock.close()
 
 
 def open_socket(sock_type: int, proto: int, what: str) -> socket.socket:
@@ -227,29 +266,17 @@ class TcpConnect(RttMethod):
         self.addr = _resolve(host)
 
     def once(self, timeout_s: float) -> Optional[float]:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        # SO_LINGER 0: close with RST, so thousands of probes leave no TIME_WAIT behind
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         try:
-            t0 = time.perf_counter()
-            rc = sock.connect_ex((self.addr, self.port))
-            if rc not in (0, errno.EINPROGRESS):
-                if rc == errno.ECONNREFUSED:
-                    return (time.perf_counter() - t0) * 1000.0
-                raise map_exception(OSError(rc, os.strerror(rc)))
-            _, writable, _ = select.select([], [sock], [], timeout_s)
-            if not writable:
-                return None
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            rtt = (time.perf_counter() - t0) * 1000.0
-            if err in (0, errno.ECONNREFUSED):
-                return rtt
-            if err in (errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH):
-                return None
-            raise map_exception(OSError(err, os.strerror(err)))
-        finally:
-            sock.close()
+            rtt, err = tcp_handshake(self.addr, self.port, timeout_s)
+        except OSError as exc:
+            raise map_exception(exc) from exc
+        if err in (0, errno.ECONNREFUSED):
+            return rtt
+        # a probe lost on the way (timed out, or an ICMP unreachable for it) is a lost probe; the OS
+        # refusing the connect at once (no route at all, say) is a failure of the method
+        if err == errno.ETIMEDOUT or (rtt is not None and err in (errno.EHOSTUNREACH, errno.ENETUNREACH)):
+            return None
+        raise map_exception(OSError(err, os.strerror(err)))
 
 
 METHODS: dict[str, type[RttMethod]] = {m.name: m for m in (IcmpRaw, IcmpDgram, UdpEcho, TcpConnect)}
