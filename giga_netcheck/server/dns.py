@@ -131,10 +131,11 @@ class DnsResponder:
                 if reply is None:
                     self.dropped += 1
                     continue
+                self.answered += 1  # counted before it leaves: whoever got the reply sees the count
                 try:
                     sock.sendto(reply, peer)
-                    self.answered += 1
                 except OSError as exc:
+                    self.answered -= 1
                     log.debug("dns responder: send to %s: %s", peer, exc)
         finally:
             sock.close()
