@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from giga_netcheck.config.site import ProbeSettings, Site
 from giga_netcheck.core.i18n import Text
@@ -94,3 +94,14 @@ def no_answer_reason(failures: list[tuple[str, Optional[str]]]) -> Text:
     if silent and errors:
         return Text("reason.no_answer_and_errors", targets=silent, errors=errors)
     return Text("reason.no_answer_from", targets=silent) if silent else Text("reason.target_errors", errors=errors)
+
+
+def in_parallel(fn: Callable[..., None], jobs: Iterable[tuple[Any, ...]]) -> None:
+    """``fn(*job)`` for every job, each in its own daemon thread; returns when all have ended.
+    Joins in short steps, so Ctrl-C reaches the main thread while probes run."""
+    threads = [threading.Thread(target=fn, args=job, daemon=True) for job in jobs]
+    for th in threads:
+        th.start()
+    for th in threads:
+        while th.is_alive():
+            th.join(0.1)

@@ -23,7 +23,7 @@ from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import DnsAgreement, DnsSeries
 from giga_netcheck.core.stats import percentile, rounded
 from giga_netcheck.measure.failures import map_exception
-from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
+from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, in_parallel
 
 
 def split_server(spec: str) -> tuple[str, int]:
@@ -120,12 +120,7 @@ class DnsProbe(Probe):
             results[(label, server)] = out
             ctx.progress.advance()
 
-        threads = [threading.Thread(target=one, args=job, daemon=True) for job in jobs]
-        for th in threads:
-            th.start()
-        for th in threads:
-            while th.is_alive():
-                th.join(0.1)
+        in_parallel(one, jobs)
         series = [x for job in jobs for x in results.get(job, [])]
         out = ProbeOutput(dns=series, dns_agreement=agreement(series))
         broken = [x for x in series if x.error]

@@ -14,7 +14,7 @@ from giga_netcheck.core.models import LatencySeries, Measurements, Target
 from giga_netcheck.core.stats import summarize_rtts
 from giga_netcheck.core.triage import loss_probes_wanted
 from giga_netcheck.measure.failures import map_exception
-from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, no_answer_reason
+from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, in_parallel, no_answer_reason
 from giga_netcheck.measure.probes.rtt import RttMethod, open_method
 
 AUTO_ORDER = ["icmp", "icmp-dgram", "udp-echo", "tcp-connect"]
@@ -110,12 +110,7 @@ class LatencyProbe(Probe):
         def one(t: Target) -> None:
             results[t.name] = measure_series(t, ctx, phase="idle", count=s.latency_count, interval_s=s.latency_interval_s)
 
-        threads = [threading.Thread(target=one, args=(t,), daemon=True) for t in ctx.targets]
-        for th in threads:
-            th.start()
-        for th in threads:
-            while th.is_alive():
-                th.join(0.1)
+        in_parallel(one, [(t,) for t in ctx.targets])
         series = [results[t.name] for t in ctx.targets if t.name in results]
         out = ProbeOutput(latency=series)
         failed = [x for x in series if x.error or x.stats.received == 0]
@@ -162,12 +157,7 @@ class LossPlacementProbe(Probe):
                 t, ctx, phase="idle", count=n, interval_s=FOLLOW_UP_INTERVAL_S, deadline=deadline, methods=[facts.idle[t.name].method]
             )
 
-        threads = [threading.Thread(target=one, args=p, daemon=True) for p in points]
-        for th in threads:
-            th.start()
-        for th in threads:
-            while th.is_alive():
-                th.join(0.1)
+        in_parallel(one, points)
         series = [results[t.name] for t, _ in points if t.name in results]
         out = ProbeOutput(latency=series)
         failed = [x for x in series if x.error]

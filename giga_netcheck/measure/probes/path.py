@@ -45,7 +45,7 @@ from giga_netcheck.core.errors import PermissionFailure, ProbeError
 from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import DiscoveredPath, LatencySeries, PathHop, Target
 from giga_netcheck.measure.failures import map_exception
-from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
+from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput, in_parallel
 from giga_netcheck.measure.probes.latency import measure_series
 from giga_netcheck.measure.probes.rtt import _enable_timestamps, _kernel_time, _resolve, open_socket, receive
 
@@ -638,12 +638,7 @@ class PathProbe(Probe):
         def one(t: Target) -> None:
             results[t.name] = measure_series(t, ctx, phase="idle", count=s.latency_count, interval_s=s.latency_interval_s)
 
-        threads = [threading.Thread(target=one, args=(t,), daemon=True) for t in hops]
-        for th in threads:
-            th.start()
-        for th in threads:
-            while th.is_alive():
-                th.join(0.1)
+        in_parallel(one, [(t,) for t in hops])
         return [results[t.name] for t in hops if t.name in results]
 
 
