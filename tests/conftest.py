@@ -113,3 +113,15 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.longrepr = f"skipped in CI, which must run every test: {reason}"
+
+
+@pytest.fixture
+def no_tracebacks(caplog):
+    """Whatever a client sends, the server logs a line, never an exception (modules that test the
+    server against hostile clients use it: ``pytestmark = pytest.mark.usefixtures("no_tracebacks")``)."""
+    import logging  # noqa: PLC0415  (only this fixture needs it)
+
+    caplog.set_level(logging.INFO)
+    yield
+    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not bad, [r.getMessage() for r in bad]

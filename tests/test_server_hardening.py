@@ -13,7 +13,6 @@ every assertion is about an event (an answer, a close), never about a measured s
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import select
 import shutil
@@ -40,12 +39,7 @@ MARGIN_S = 2.5
 """Slack on every deadline for a loaded 2-core machine (the deadlines themselves are 0.5-1 s)."""
 
 
-@pytest.fixture(autouse=True)
-def no_tracebacks(caplog):
-    caplog.set_level(logging.INFO)
-    yield
-    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
-    assert not bad, [r.getMessage() for r in bad]
+pytestmark = pytest.mark.usefixtures("no_tracebacks")  # tests/conftest.py
 
 
 def _wait_until(cond: Callable[[], bool], within: float, step: float = 0.05) -> bool:
