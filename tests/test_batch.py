@@ -395,3 +395,20 @@ def test_schools_are_keyed_by_board_and_school(corpus):
     assert sum(r["checks"] for r in tables["school_checks"].dicts() if r["board"] == board) == sum(1 for c in checks if c["board"] == board)
     mine = [r for r in tables["board_summary"].dicts() if r["board"] == board]
     assert mine and mine[0]["schools"] == 1 and mine[0]["runs"] == len(real)
+
+
+def test_run_result_carries_site_context_into_batch(tmp_path, server, dns_server, write_site):
+    """A result written by `run` carries the site's context: (issue 19), so `batch` breaks it
+    down by region and contract with no site file beside it."""
+    from tests.conftest import loopback_site
+
+    ctx = {"board": "board-ctx", "region": "北部", "isp": "isp-x", "contract": "best-effort"}
+    path = write_site(loopback_site(server.url, dns_server.port, context=ctx))
+    out = tmp_path / "reports"
+    res = runner.invoke(app, ["run", "--site", str(path), "--quick", "--no-progress", "--out", str(out), "-f", "json"])
+    assert res.exit_code in (0, 1, 6), res.output
+    (result,) = out.glob("*.json")
+    assert json.loads(result.read_text(encoding="utf-8"))["context"] == ctx
+    inputs = batch.read_inputs([result])  # no site file
+    (row,) = inputs.runs
+    assert (row["board"], row["region"], row["isp"], row["contract"]) == ("board-ctx", "北部", "isp-x", "best-effort")

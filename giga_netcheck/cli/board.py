@@ -152,12 +152,9 @@ def report_delivery(m: Messages, d: Any, spool_dir: Path) -> None:
         )
 
 
-def upload_after_run(m: Messages, result: Any, site: Any, url: str, token: Optional[str], spool_dir: Path) -> None:
-    """``run --upload``: the result (with the site's context:) to the spool, then the spool to the center."""
+def upload_after_run(m: Messages, result: Any, url: str, token: Optional[str], spool_dir: Path) -> None:
+    """``run --upload``: the result (it carries the site's context:) to the spool, then the spool to the center."""
     doc = to_dict(result)
-    context = getattr(site, "context", None)
-    if context:
-        doc["context"] = dict(context)
     try:
         d = upload(doc, url, token or os.environ.get(TOKEN_ENV), spool_dir)
     except ValueError as exc:  # a bad URL: the reports are written, the upload is not possible

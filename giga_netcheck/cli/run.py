@@ -261,7 +261,7 @@ def run_cmd(
     for p in written:
         out.print(m("report_written", path=str(p)), highlight=False)
     if upload_url:
-        upload_after_run(m, result, the_site, upload_url, upload_token, spool_dir or out_dir / "spool")
+        upload_after_run(m, result, upload_url, upload_token, spool_dir or out_dir / "spool")
     raise typer.Exit(int(job.exit_code(result, _exit_code(result)) if job else _exit_code(result)))
 
 

@@ -605,6 +605,9 @@ class RunResult:
     missing: tuple[NotMeasured, ...] = ()
     """What the classrooms' profiles need that the run did not measure, and why: ``subject`` is
     the need (``bandwidth``, ``latency``, ``dns``), one entry per reason (status ``incomplete``)."""
+    context: dict[str, str] = field(default_factory=dict)
+    """The site file's ``context:`` (board, region, isp, line_type, contract, ipv4_method,
+    connection_model), so any result file can be batched without its site file."""
 
     def __post_init__(self) -> None:
         # sentences given as i18n.Text record their keys here, whoever appended them

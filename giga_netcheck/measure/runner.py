@@ -213,6 +213,7 @@ def run(
         probes=tuple(records),
         not_measured=tuple(not_measured),
         interrupted=stop.is_set(),
+        context=dict(site.context),
     )
     return conclude(result, profiles)
 
