@@ -39,6 +39,14 @@ def write_site(tmp_path: Path) -> Callable[[dict], Path]:
     return write
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without giga-netcheck's variables, for the CLI in a subprocess;
+    public speed-test infrastructure stays off (tests never leave loopback)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env["GIGA_NETCHECK_NO_PUBLIC"] = "1"
+    return env
+
+
 def loopback_site(server_url: str, dns_port: int | None = None, **extra) -> dict:
     """A site that measures only this machine's loopback: quick probes, small counts."""
     site = {
@@ -100,6 +108,10 @@ def _only_loopback(monkeypatch):
     monkeypatch.setattr(_socket.socket, "connect", connect)
     monkeypatch.setattr(_socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(_socket.socket, "sendto", sendto)
+    # A run with no internet target would measure against public speed-test infrastructure
+    # (config.site.public_target): never in tests, nor in the CLI processes they start. The tests
+    # of that default delete this and point the public URL at a loopback server.
+    monkeypatch.setenv("GIGA_NETCHECK_NO_PUBLIC", "1")
 
 
 # ------------------------------------------------------------------- no silent skips in CI

@@ -7,12 +7,13 @@ that answers "no module named ..." for them, as a machine without the extra woul
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ _CLI = _ABSENT + "from giga_netcheck.cli.main import main\nsys.argv = ['giga-net
 
 
 def _child(code: str, absent: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env = clean_env()
     env["COLUMNS"] = "80"  # a narrow terminal: the line must not be wrapped into two
     env["PYTHONPATH"] = str(REPO)
     return subprocess.run([sys.executable, "-c", code, absent, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)

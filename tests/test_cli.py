@@ -15,7 +15,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from giga_netcheck.cli.main import app
-from tests.conftest import loopback_site
+from tests.conftest import clean_env, loopback_site
 from tests.fakes import FakeServer
 from tests.lab.dnsserver import DnsServer
 
@@ -23,7 +23,7 @@ runner = CliRunner()
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env = clean_env()
     env["COLUMNS"] = "200"
     return env
 

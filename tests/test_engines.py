@@ -23,7 +23,7 @@ from giga_netcheck.core.models import Target
 from giga_netcheck.measure.engines import ENGINES, ThroughputPlan, registry
 from giga_netcheck.measure.engines.librespeed import LibreSpeedEngine, parse_server_list
 from giga_netcheck.measure.engines.speedtest_cli import NOTE, SpeedtestEngine
-from tests.conftest import loopback_site
+from tests.conftest import clean_env, loopback_site
 from tests.fakes import FakeServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,7 +280,7 @@ def test_bad_engine_targets_name_the_key(server, write_site, target, key):
 
 def _run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")},
+        **clean_env(),
         "PYTHONPATH": str(ROOT),
         "COLUMNS": "200",
         **(env or {}),

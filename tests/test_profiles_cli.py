@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from giga_netcheck.cli.main import app
 from giga_netcheck.cli.profiles import profiles_app
 from giga_netcheck.config.profiles import PROFILES_ENV
 from giga_netcheck.core.reference import shipped_profiles_dir
+from tests.conftest import clean_env
 
 BAD = Path(__file__).resolve().parent / "data" / "bad-profiles"
 SHIPPED = shipped_profiles_dir()
@@ -197,7 +197,7 @@ def test_every_profiles_command_and_option_is_documented():
 
 
 def test_the_installed_entry_point_runs_validate(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env = clean_env()
     proc = subprocess.run(
         [sys.executable, "-m", "giga_netcheck", "profiles", "validate", str(BAD / "unknown-key.yaml"), "--lang", "en"],
         capture_output=True,

@@ -33,6 +33,7 @@ from giga_netcheck.core.protocol import UDP_MAGIC, UDP_REPLY_MAGIC
 from giga_netcheck.measure.probes.rtt import UdpEcho
 from giga_netcheck.server.app import MAX_UDP_BYTES, ServerConfig, ServerThread, tls_context
 from giga_netcheck.server.http import MIN_PROGRESS_BYTES
+from tests.conftest import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 MARGIN_S = 2.5
@@ -438,7 +439,7 @@ def test_tls_context_errors_name_the_file(tmp_path, cert_pair):
 
 
 def _serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env = clean_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "giga_netcheck", "serve", "--host", "127.0.0.1", "--port", "0", *args],
@@ -471,7 +472,7 @@ def test_serve_runs_https_from_the_command_line(cert_pair, client_tls):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env = clean_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "giga_netcheck", "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--tls-cert", str(cert_pair[0]), "--tls-key", str(cert_pair[1])]

@@ -6,7 +6,6 @@ and IPv6 literals, host names, internationalised names, ports 1-65535) still loa
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import pytest
 
 from giga_netcheck.config.site import load_site
 from giga_netcheck.core.errors import ConfigError
+from tests.conftest import clean_env
 
 LONG_LABEL = "a" * 64
 LONG_NAME = ".".join(["b" * 63] * 4)  # 255 characters: over 253
@@ -120,7 +120,7 @@ def test_cli_refuses_an_impossible_resolver_in_one_line(tmp_path, resolver):
     """The line quotes the value as written (a bracketed value is text, not terminal markup)."""
     # gateway on loopback: were the file let through, the run would still send nothing beyond it
     site = _load(tmp_path, f"targets: {{gateway: 127.0.0.1}}\ndns: {{resolvers: ['{resolver}'], names: ['..']}}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env = clean_env()
     proc = subprocess.run(
         [sys.executable, "-m", "giga_netcheck", "run", "--site", str(site), "--no-progress", "--lang", "en"],
         cwd=tmp_path,

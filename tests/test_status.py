@@ -8,7 +8,6 @@ when a local DNS stub answered SERVFAIL); ``incomplete`` had no exit code of its
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -24,6 +23,7 @@ from giga_netcheck.core.i18n import Messages, Text
 from giga_netcheck.core.models import Classroom, ProbeRecord, School
 from giga_netcheck.measure.runner import conclude, run
 from tests import factories as f
+from tests.conftest import clean_env
 
 PROFILES = {n: load_profile(n) for n in ("default", "video-lesson")}
 OK_PROBES = (ProbeRecord("latency", "ok"), ProbeRecord("dns", "ok"), ProbeRecord("bandwidth", "ok"))
@@ -145,7 +145,7 @@ def test_run_without_a_server_says_incomplete_on_its_first_line(dns_server, writ
         "probes": {"latency": {"count": 5, "interval_s": 0.02}, "dns": {"queries": 3, "timeout_s": 0.5}},
         "load": {"enabled": False},
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env = clean_env()
     env["COLUMNS"] = "200"
     proc = subprocess.run(
         [sys.executable, "-m", "giga_netcheck", "run", "--site", str(write_site(site)), "--out", str(tmp_path), "--json",

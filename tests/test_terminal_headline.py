@@ -8,7 +8,6 @@ least 53 of 35 devices".
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -24,7 +23,7 @@ from giga_netcheck.core.stats import percentile
 from giga_netcheck.measure.runner import conclude
 from giga_netcheck.render.terminal import load_lines, show
 from tests import factories as f
-from tests.conftest import loopback_site
+from tests.conftest import clean_env, loopback_site
 
 PROFILES = {n: load_profile(n) for n in ("default", "video-lesson")}
 OK_PROBES = (ProbeRecord("latency", "ok"), ProbeRecord("dns", "ok"), ProbeRecord("bandwidth", "ok"))
@@ -116,7 +115,7 @@ def test_the_load_summary_never_reads_more_of_fewer(lang):
 
 def test_run_on_loopback_prints_the_headline(server, dns_server, write_site, tmp_path):
     site = write_site(loopback_site(server.url, dns_server.port))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGA_NETCHECK")}
+    env = clean_env()
     env["COLUMNS"] = "200"
     proc = subprocess.run(
         [sys.executable, "-m", "giga_netcheck", "run", "--site", str(site), "--out", str(tmp_path), "--no-progress", "--lang", "en"],

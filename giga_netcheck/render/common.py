@@ -183,6 +183,19 @@ def evidence_text(e: Evidence, m: Optional[Messages] = None) -> str:
 # ------------------------------------------- new sections: families, proxy, discovered path, engines
 
 
+THIRD_PARTY_ENGINES = ("cloudflare", "ndt7", "speedtest")
+"""Engines whose servers belong to a third party: the report says who measured and what they keep."""
+
+
+def third_party_notes(m: Messages, r: RunResult) -> list[str]:
+    """One sentence per third party whose servers this run measured against (message ``third_party.<engine>``)."""
+    seen: dict[str, str] = {}
+    for t in r.targets:
+        if t.engine in THIRD_PARTY_ENGINES and t.engine not in seen:
+            seen[t.engine] = m(f"third_party.{t.engine}", host=t.host)
+    return list(seen.values())
+
+
 def server_label(b) -> str:
     """The engine's server in a few words: Ookla id and sponsor, LibreSpeed name, or the URL."""
     srv = b.server or {}

@@ -36,6 +36,7 @@ from giga_netcheck.render.common import (
     server_label,
     source_text,
     source_word,
+    third_party_notes,
 )
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -560,6 +561,14 @@ def _discovered_paths(r: RunResult, m: Messages) -> str:
     return "".join(out)
 
 
+def _third_party(r: RunResult, m: Messages) -> str:
+    notes = third_party_notes(m, r)
+    if not notes:
+        return ""
+    items = "".join(f"<li>{_e(n)}</li>" for n in notes)
+    return f'<section id="third-party"><h2>{_e(m("heading.third_party"))}</h2><ul>{items}</ul></section>'
+
+
 def _not_measured(r: RunResult, m: Messages) -> str:
     items = [
         f"<li>{_code(x.subject) if x.subject_is_id else f'<strong>{_e(x.subject)}</strong>'}: {_said(x.pieces)}</li>"
@@ -836,6 +845,7 @@ def render(r: RunResult, m: Messages) -> str:
         _load_chart(r, m),
         "</div></section>",
         _engines(r, m),
+        _third_party(r, m),
         _families(r, m),
         _proxy(r, m),
         _discovered_paths(r, m),

@@ -31,6 +31,7 @@ from giga_netcheck.render.common import (
     reason_text,
     recorded,
     server_label,
+    third_party_notes,
 )
 
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
@@ -198,6 +199,9 @@ def render(r: RunResult, m: Messages) -> str:
         )
     out.append("")
     out += _families(r, m) + _proxy(r, m) + _paths(r, m)
+    notes = third_party_notes(m, r)
+    if notes:
+        out += [f"## {m('heading.third_party')}", ""] + [f"- {md(n)}" for n in notes] + [""]
     lines = not_measured_lines(m, r)
     if lines:
         out += [f"## {m('heading.not_measured')}", ""]

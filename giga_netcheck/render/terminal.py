@@ -27,6 +27,7 @@ from giga_netcheck.render.common import (
     missing_said,
     not_measured_lines,
     reason_text,
+    third_party_notes,
 )
 
 STYLE = {
@@ -53,6 +54,8 @@ def show(console: Console, r: RunResult, m: Messages) -> None:
     headline = headline_table(r, m)
     if headline is not None:
         console.print(headline)
+    for note in third_party_notes(m, r):
+        _print(console, f"ⓘ {note}", style="dim")
     bad = [c for c in r.checks if c.status in ("fail", "warn")]
     if bad:
         t = Table(title=Text(m("heading.failed_checks")), title_justify="left", show_lines=False)
