@@ -36,6 +36,7 @@ LAZY_ALLOWED = frozenset(
         # optional or slow to import, used by one command or one probe
         "duckdb",
         "pyarrow",
+        "pyspark",
         "scapy",
         "speedtest",
         # platform-only standard modules: importing them elsewhere fails

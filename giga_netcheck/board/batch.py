@@ -9,8 +9,10 @@ Three steps, each usable on its own:
    (``runs/board=<id>/month=<YYYY-MM>/…`` by default, or ``day=<YYYY-MM-DD>``; the Hive layout
    every SQL engine reads).
 3. :func:`aggregate` runs the SQL files in ``sql/`` on DuckDB over that layout (or over
-   Arrow tables in memory). The SQL is standard: the same files run on Spark SQL or Trino
-   (docs/boards.md; :func:`to_dialect` isolates the one spelling that differs).
+   Arrow tables in memory); :func:`aggregate_spark` runs the same files on Spark SQL
+   (``batch --engine spark``, board/spark.py), and :func:`aggregate_dataset` is the one place
+   the engine is chosen. The SQL is standard: the same files run on DuckDB, Spark SQL and Trino
+   (docs/boards.md; :func:`to_dialect` isolates the one spelling that differs, Trino's median).
 
 Renderers (CSV with a BOM for Excel, the HTML dashboard) work on the :class:`Summary` only.
 """
@@ -25,10 +27,12 @@ import io
 import math
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
+from giga_netcheck.board import spark
 from giga_netcheck.config.site import load_site
 from giga_netcheck.core.board_summary import Inputs, Skipped, Summary, Table
 from giga_netcheck.core.errors import ResultFileError
@@ -94,6 +98,17 @@ ORDER = {
     "board_weekly_causes": "board, week, runs DESC, cause_id",
     "context_breakdown": "board, field, value",
 }
+"""How each result is fetched; :func:`order_by` spells out where NULLs go."""
+
+
+def order_by(name: str) -> str:
+    """``ORDER[name]`` with ``NULLS LAST`` on every key: DuckDB puts NULLs last by default, Spark
+    first on ascending keys, so the placement is spelled out and both engines agree row for row."""
+    return ", ".join(f"{key} NULLS LAST" for key in ORDER[name].split(", "))
+
+
+ENGINES = ("duckdb", "spark")
+"""``batch --engine``: DuckDB in this process (the default), or Spark SQL (board/spark.py)."""
 
 RUN_COLUMNS = (
     "run_id",
@@ -610,7 +625,14 @@ _PERCENTILE = re.compile(r"percentile_cont\(\s*([0-9.]+)\s*\)\s*WITHIN\s+GROUP\s
 
 def to_dialect(sql: str, dialect: str) -> str:
     """The shipped SQL in another engine's spelling. ``duckdb``, ``spark`` and ``postgres`` take it
-    as written; ``trino`` has no ``percentile_cont ... WITHIN GROUP`` and gets ``approx_percentile``."""
+    as written; ``trino`` has no ``percentile_cont ... WITHIN GROUP`` and gets ``approx_percentile``.
+
+    DuckDB and Spark SQL differ elsewhere, and the files are written so that it does not matter
+    (tests/test_batch_spark.py runs both and compares every row): NULL placement in ORDER BY is
+    spelled out (``NULLS LAST``; :func:`order_by` for the fetch); every share divides a ``CAST(...
+    AS DOUBLE)``; booleans are summed through ``CASE WHEN ... THEN 1 ELSE 0 END``; weeks and
+    lesson flags are columns, so no date function is called. sqlglot would translate more, but
+    there is nothing left to translate for Spark, and Trino's one rewrite is below."""
     if dialect in ("duckdb", "spark", "postgres", "ansi"):
         return sql
     if dialect != "trino":
@@ -693,9 +715,52 @@ def aggregate(con) -> dict[str, Table]:
     out: dict[str, Table] = {}
     for name in QUERIES:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql_text(name)}")
-        cur = con.execute(f"SELECT * FROM {name} ORDER BY {ORDER[name]}")
+        cur = con.execute(f"SELECT * FROM {name} ORDER BY {order_by(name)}")
         out[name] = Table([d[0] for d in cur.description], cur.fetchall())
     return out
+
+
+READ_AGAIN = ("school_causes", "school_summary")
+"""Results later files read: Spark keeps them in memory (a Spark view is computed again by every reader)."""
+
+
+def connect_spark(root: str | Path, master: Optional[str] = None, session: Any = None) -> Any:
+    """A SparkSession (``session``, or a new one on ``master``, default ``local[*]``) with
+    ``runs``, ``checks``, ``causes`` over the Parquet layout and :data:`REFERENCE_TABLE`."""
+    s = session if session is not None else spark.session(master)
+    spark.register_parquet(s, root, _schemas())
+    spark.register_reference(s, REFERENCE_TABLE, reference_row())
+    return s
+
+
+def aggregate_spark(session: Any) -> dict[str, Table]:
+    """:func:`aggregate` on Spark SQL: the same files, in the same order, fetched in the same order."""
+    try:
+        return {
+            name: spark.run_query(session, name, to_dialect(sql_text(name), "spark"), order_by(name), cache=name in READ_AGAIN)
+            for name in QUERIES
+        }
+    finally:
+        spark.uncache(session, READ_AGAIN)
+
+
+def aggregate_dataset(root: str | Path, *, engine: str = "duckdb", spark_master: Optional[str] = None) -> dict[str, Table]:
+    """The Parquet dataset under ``root`` -> every summary, on ``engine`` (the one place it is chosen)."""
+    if engine == "duckdb":
+        con = connect_parquet(root)
+        try:
+            return aggregate(con)
+        finally:
+            con.close()
+    if engine == "spark":
+        own = not spark.running()  # a session already running (a notebook's, a test's) is reused and left running
+        session = connect_spark(root, spark_master)
+        try:
+            return aggregate_spark(session)
+        finally:
+            if own:
+                session.stop()
+    raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -730,15 +795,27 @@ def run_batch(
     sites: Optional[dict[str, SchoolInfo]] = None,
     parquet: bool = True,
     partition: str = "month",
+    engine: str = "duckdb",
+    spark_master: Optional[str] = None,
 ) -> Summary:
-    """Read, write the Parquet layout, aggregate with DuckDB. The library half of ``batch``."""
+    """Read, write the Parquet layout, aggregate on ``engine``. The library half of ``batch``.
+
+    Without ``parquet``, DuckDB aggregates the Arrow tables in memory; Spark reads files, so the
+    dataset is written to a temporary folder under ``out_dir`` and removed afterwards.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
     inputs = read_inputs(paths, sites)
     tables = to_tables(inputs)
     if parquet:
         root = write_dataset(tables, Path(out_dir) / "parquet", partition=partition)
-        con = connect_parquet(root)
-    else:
-        con = connect_arrow(tables)
+        return Summary(aggregate_dataset(root, engine=engine, spark_master=spark_master), inputs)
+    if engine == "spark":
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".parquet-", dir=out_dir) as tmp:
+            root = write_dataset(tables, tmp, partition=partition)
+            return Summary(aggregate_dataset(root, engine=engine, spark_master=spark_master), inputs)
+    con = connect_arrow(tables)
     try:
         return Summary(aggregate(con), inputs)
     finally:

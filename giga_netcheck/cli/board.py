@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from giga_netcheck.board import batch
+from giga_netcheck.board import batch, spark
 from giga_netcheck.board.upload import deliver, results_url, upload
 from giga_netcheck.cli.common import err, error_line, out
 from giga_netcheck.core.errors import ConfigError
@@ -43,12 +43,23 @@ def batch_cmd(
         "--partition",
         help="Date granularity of the Parquet folders under board=<id>/: month (month=YYYY-MM, the default: few large files) or day (day=YYYY-MM-DD, for datasets with large days).",
     ),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="SQL engine: duckdb (in this process, the default) or spark (Spark SQL through pyspark: the [spark] extra and Java 17+).",
+    ),
+    spark_master: Optional[str] = typer.Option(
+        None,
+        "--spark-master",
+        help="With --engine spark: the cluster to run on (spark://host:7077, yarn, ...); default local[*], this machine.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not list each skipped file."),
 ) -> None:
     """Summarise many schools' results for a board: per school and per board, as CSV, an HTML dashboard and Parquet.
 
     Bad or partial files are skipped with their reason; the batch never stops on one. Exit codes:
-    0 done, 2 usage or site-file error (or the [board] extra is not installed), 3 no run could be read.
+    0 done, 2 usage or site-file error (or the [board] extra, or for --engine spark pyspark or Java, is
+    not installed), 3 no run could be read.
     """
     m = Messages(lang or detect_lang())
     missing = batch.missing_board_modules()
@@ -59,6 +70,19 @@ def batch_cmd(
             soft_wrap=True,
         )
         raise typer.Exit(2)
+    if engine not in batch.ENGINES:
+        err.print(
+            error_line(m("error.config", message=f"--engine: expected duckdb or spark, got {engine!r}")), highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(2)
+    if spark_master and engine != "spark":
+        err.print(error_line(m("error.config", message="--spark-master needs --engine spark")), highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    if engine == "spark":
+        missing = spark.missing_spark()
+        if missing:  # the [spark] extra or Java is not installed (pyproject.toml)
+            err.print(error_line(m("error.config", message=spark.missing_line(missing))), highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
     if partition not in batch.PARTITIONS:
         err.print(error_line(m("error.config", message=f"--partition: expected month or day, got {partition!r}")))
         raise typer.Exit(2)
@@ -71,7 +95,9 @@ def batch_cmd(
     except ConfigError as exc:
         err.print(error_line(m("error.config", message=str(exc))), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    summary = batch.run_batch(paths, out_dir, sites=info, parquet="parquet" in formats, partition=partition)
+    summary = batch.run_batch(
+        paths, out_dir, sites=info, parquet="parquet" in formats, partition=partition, engine=engine, spark_master=spark_master
+    )
     inp = summary.inputs
     if not quiet:
         for s in inp.skipped:

@@ -15,6 +15,6 @@ SELECT
   c.cause_id,
   c.runs,
   CAST(c.runs AS DOUBLE) / p.school_runs AS share_of_runs,
-  ROW_NUMBER() OVER (PARTITION BY c.board, c.school_id ORDER BY c.runs DESC, c.cause_id) AS cause_rank
+  ROW_NUMBER() OVER (PARTITION BY c.board, c.school_id ORDER BY c.runs DESC NULLS LAST, c.cause_id ASC NULLS LAST) AS cause_rank
 FROM counted c
 JOIN per_school p ON p.board = c.board AND p.school_id = c.school_id

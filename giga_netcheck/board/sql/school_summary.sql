@@ -15,7 +15,7 @@ latest AS (
     SELECT r.board, r.school_id, r.school_name, r.region, r.isp, r.line_type, r.contract, r.ipv4_method,
            r.connection_model, r.students, r.mext_mbps, r.started_at, r.status, r.down_mbps, r.up_mbps,
            r.rtt_internet_ms, r.dns_p50_ms,
-           ROW_NUMBER() OVER (PARTITION BY r.board, r.school_id ORDER BY r.run_id DESC) AS rn
+           ROW_NUMBER() OVER (PARTITION BY r.board, r.school_id ORDER BY r.run_id DESC NULLS LAST) AS rn
     FROM runs r
     JOIN last_run x ON x.board = r.board AND x.school_id = r.school_id AND r.started_at = x.last_at
   ) t
