@@ -47,7 +47,7 @@ def via_serve(server, monkeypatch):
 
 
 def test_registry_names_match_the_site_file_spelling():
-    assert tuple(registry()) == ENGINES == ("http", "speedtest", "librespeed")
+    assert tuple(registry()) == ENGINES == ("http", "speedtest", "librespeed", "cloudflare", "ndt7")
 
 
 # --------------------------------------------------------------------------- speedtest-cli itself

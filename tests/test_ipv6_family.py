@@ -3,6 +3,8 @@ addresses of one name), a family this machine cannot use, and the check it feeds
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from giga_netcheck.config.site import load_site
@@ -81,3 +83,37 @@ def test_ipv4_vs_ipv6_check(v4, v6, status):
 def test_no_family_data_no_check():
     checks = evaluate(facts(healthy_measurements()), School("s", "S", None), (Classroom("a", 30, "p"),), {"p": profile("p")})
     assert not [c for c in checks if c.id in ("school.ipv4_vs_ipv6", "school.proxy_overhead")]
+
+
+def test_cloudflare_target_is_compared_by_family_keeping_its_host_name(write_site, monkeypatch):
+    """The zero-configuration target (Cloudflare's endpoints, here `serve` on both loopbacks):
+    each family measured to the same host name (TLS checks it), not to a pinned address."""
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as v4:
+        with ServerThread(ServerConfig(host="::1", port=v4.server.port)) as v6:
+            _cloudflare_by_family(v4, v6, write_site, monkeypatch)
+
+
+def _cloudflare_by_family(v4, v6, write_site, monkeypatch):
+    port = v4.server.port
+    monkeypatch.setattr(fam, "family_addresses", lambda host, p: {"ipv4": "127.0.0.1", "ipv6": "::1"})
+    real = socket.getaddrinfo
+
+    def dual(host, *args, **kw):  # one name, both loopbacks, as a dual-stack host's resolver answers
+        if host != "dual.lab.example":
+            return real(host, *args, **kw)
+        return real("::1", *args, **kw) + real("127.0.0.1", *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", dual)
+    site = load_site(write_site(loopback_site(f"http://dual.lab.example:{port}")))
+    t = Target("internet", "internet", "dual.lab.example", f"http://dual.lab.example:{port}", engine="cloudflare")
+    ctx = ProbeContext(site=site, settings=site.probes, targets=[t], servers={}, host={}, resolvers={})
+    probe = fam.FamilyProbe()
+    assert probe.check(ctx) is None
+    got = {f.family: f for f in probe.run(ctx).families}
+    assert set(got) == {"ipv4", "ipv6"}
+    # the name resolves to ::1 first: without the family forced, both halves would go to ::1
+    assert v4.server.transfers > 0 and v6.server.transfers > 0
+    for name in ("ipv4", "ipv6"):
+        f = got[name]
+        assert f.status == "ok" and f.download is not None and f.download.family == name and f.download.goodput_mbps > 0, f
+        assert "dual.lab.example" in (f.download.url or "")

@@ -29,9 +29,10 @@ from giga_netcheck.measure.probes.base import Progress
 from giga_netcheck.measure.runner import conclude, load_profiles, run
 from giga_netcheck.render import EXTENSIONS, registry as renderers
 from giga_netcheck.render.terminal import show
-from giga_netcheck.server.app import ServerConfig, ServerThread, run_server, tls_context
+from giga_netcheck.server.app import ServerConfig, ServerThread, tls_context
 from giga_netcheck.server.collect import Collector, Tokens
 from giga_netcheck.server.dns import DnsResponder
+from giga_netcheck.server.workers import serve as serve_workers
 
 app = typer.Typer(
     help="Find out why a school's network is slow: measure bandwidth, latency and DNS from where you "
@@ -105,7 +106,7 @@ def run_cmd(
         None,
         "--site",
         "-s",
-        help="Site file (YAML). Without it: the OS gateway and resolvers, the default profile, and servers from $GIGA_NETCHECK_SERVERS.",
+        help="Site file (YAML). Without it: the OS gateway and resolvers, the default profile, and servers from $GIGA_NETCHECK_SERVERS (none: Cloudflare's public speed test; see --no-public).",
     ),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the JSON result to this path."),
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the reports."),
@@ -159,6 +160,11 @@ def run_cmd(
         "--engine",
         help="Throughput engine for every center and internet target: http (own, default), speedtest (speedtest-cli: a target URL is a mini server, none the nearest Ookla server), librespeed (LibreSpeed backends); see docs/engines.md.",
     ),
+    no_public: bool = typer.Option(
+        False,
+        "--no-public",
+        help="Measure only the board's own servers: with no internet target, measure no internet bandwidth rather than use public speed-test infrastructure (Cloudflare, or M-Lab with --engine ndt7). Site file: targets.public: false.",
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress display (for scripts and cron)."),
     upload_url: Optional[str] = typer.Option(
         None,
@@ -194,6 +200,8 @@ def run_cmd(
             the_site = load_site(site) if site else default_site()
         if profiles_dir:
             the_site = dataclasses.replace(the_site, profiles_cli_dir=str(profiles_dir))
+        if no_public:
+            the_site = dataclasses.replace(the_site, public=False)
         if engine:
             the_site = _with_engine(the_site, engine)
         load_profiles(the_site)  # a bad profile fails now, before anything is measured
@@ -280,6 +288,11 @@ def serve_cmd(
         None, "--tokens", help="With --collect: the YAML file of upload tokens (per school or per board)."
     ),
     max_result_bytes: int = typer.Option(4 << 20, "--max-result-bytes", help="With --collect: largest result one upload may send."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Server processes sharing the port (SO_REUSEPORT, Linux): one core each, for collecting from many schools at once (docs/serve.md).",
+    ),
     tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate chain (docs/serve.md)."),
     tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="With --tls-cert: its PEM private key (if not in that file)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Message language: en or ja."),
@@ -313,7 +326,9 @@ def serve_cmd(
         tls=tls,
     )
     try:
-        run_server(cfg)
+        serve_workers(cfg, workers)
+    except ConfigError as exc:
+        _fail(m, "error.config", Exit.USAGE, message=str(exc))
     except KeyboardInterrupt:
         err.print(m("serve.stopped"))
     except OSError as exc:

@@ -34,8 +34,15 @@ from giga_netcheck.config.yamlfile import config_error as _error, one_line as _o
 from giga_netcheck.core.models import Classroom, School, Target
 
 SERVERS_ENV = "GIGA_NETCHECK_SERVERS"
+NO_PUBLIC_ENV = "GIGA_NETCHECK_NO_PUBLIC"
+"""Set (to anything but ``0``): every run as with ``--no-public`` (a board's scheduled runs)."""
 
-ENGINES = ("http", "speedtest", "librespeed")
+
+def _public_allowed(env: Optional[dict[str, str]] = None) -> bool:
+    return (os.environ if env is None else env).get(NO_PUBLIC_ENV, "") in ("", "0")
+
+
+ENGINES = ("http", "speedtest", "librespeed", "cloudflare", "ndt7")
 """Throughput engines a target may name (``measure.engines.registry`` has one class per name)."""
 
 # --------------------------------------------------------------------------------- site
@@ -210,6 +217,8 @@ SITE_SCHEMA = Obj(
                 "gateway": Str(check=_gateway_problem, expect="auto, an IPv4 or IPv6 address, or a host name"),
                 "center": Either((_TARGET, _ENGINE_TARGET)),
                 "internet": Either((ListOf(Either((_TARGET, _ENGINE_TARGET))), _TARGET, _ENGINE_TARGET)),
+                # false: no public speed-test infrastructure when no internet target is given
+                "public": bool,
             }
         ),
         "dns": Obj(
@@ -306,6 +315,10 @@ class Site:
     """``center`` / ``internet[i]`` -> engine, server_id, secure, server_list of targets given as mappings."""
     engine: Optional[str] = None
     """``run --engine``: every center and internet target uses this engine."""
+    public: bool = True
+    """With no internet target, measure against public speed-test infrastructure
+    (:func:`public_target`); false (``targets.public: false``, ``run --no-public``) keeps a run to
+    the board's own servers."""
 
     def _engine(self, key: str, t: Target) -> Target:
         opts = self.target_options.get(key, {})
@@ -328,7 +341,28 @@ class Site:
             out.append(
                 self._engine(f"internet[{i - 1}]", _target(f"internet-{i}" if len(self.internet) > 1 else "internet", "internet", item))
             )
+        if not self.internet and self.public:
+            out.append(public_target(self.engine))
         return out
+
+
+PUBLIC_URLS = {
+    "cloudflare": "https://speed.cloudflare.com",
+    "ndt7": "https://locate.measurementlab.net/v2/nearest/ndt/ndt7",
+}
+"""Public speed-test infrastructure by engine: Cloudflare's speed-test endpoints (anycast, near
+every Japanese ISP, dual-stack), and M-Lab's locate API, which names the nearest ndt7 server."""
+
+PUBLIC_ENGINE = "cloudflare"
+"""The zero-configuration internet target's engine, unless ``run --engine`` names another public one."""
+
+
+def public_target(engine: Optional[str] = None) -> Target:
+    """The internet target a run takes when none is configured (docs/engines.md says who
+    measures and what they keep)."""
+    name = engine if engine in PUBLIC_URLS else PUBLIC_ENGINE
+    url = PUBLIC_URLS[name]
+    return Target("internet", "internet", urlsplit(url).hostname or url, url, engine=name)
 
 
 def _target(name: str, role: str, spec: str) -> Target:
@@ -364,6 +398,7 @@ def default_site(env: Optional[dict[str, str]] = None, profile: str = "default",
         internet=servers,
         resolvers=("system",),
         names=DEFAULT_NAMES,
+        public=_public_allowed(env),
     )
 
 
@@ -434,6 +469,7 @@ def load_site(path: str | Path) -> Site:
         context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
         proxy=dict(data.get("proxy") or {}),
         target_options=target_options,
+        public=bool(targets.get("public", True)) and _public_allowed(),
     )
 
 
@@ -472,6 +508,8 @@ def _engine_target(raw: Any, path: str | Path, key: str, options: dict[str, dict
     slist = str(raw["server_list"]) if raw.get("server_list") is not None else None
     if slist is not None and engine != "librespeed":
         raise _error("server_list is a LibreSpeed server list: only with engine: librespeed", path=str(path), key=f"{key}.server_list")
+    if engine in PUBLIC_URLS and not url:
+        url = PUBLIC_URLS[engine]  # the public infrastructure (Cloudflare; M-Lab's locate API for ndt7)
     if engine == "http" and not url:
         raise _error("missing required key 'url' (a giga-netcheck serve URL) for engine http", path=str(path), key=f"{key}.url")
     if engine == "speedtest":

@@ -26,6 +26,9 @@ from giga_netcheck.core.models import (
 
 BYTE_CAPPED_ENGINES = frozenset({"http-capped"})
 """Engines whose transfers are too small to judge capacity (the scheduled light plan)."""
+ONE_STREAM_ENGINES = frozenset({"ndt7"})
+"""Engines that are one TCP connection by design (M-Lab's ndt7): their figure is the line's
+figure, never the single-stream half of a single-vs-several comparison."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ class Facts:
         for b in self.bandwidth:
             if b.engine in BYTE_CAPPED_ENGINES:
                 continue  # a few MB cannot measure capacity (scheduled light runs keep them for trends)
-            if b.target == target and b.direction == direction and (b.streams == 1) == single and b.goodput_mbps is not None:
+            one_flow = b.streams == 1 and b.engine not in ONE_STREAM_ENGINES  # a single-stream probe, not the line figure
+            if b.target == target and b.direction == direction and one_flow == single and b.goodput_mbps is not None:
                 return b
         return None
 

@@ -11,6 +11,8 @@ small HTTP/1.1 server on asyncio streams, written for throughput and bounded mem
 - ``GET /rtt``                a tiny answer for HTTP round trips
 - ``POST /results``          with ``serve --collect DIR`` only: a school's uploaded result, checked
                               and stored once (collect.py)
+- ``GET /__down?bytes=N``, ``POST /__up``: Cloudflare's speed-test paths, with CORS, for
+  ``@cloudflare/speedtest`` and the ``cloudflare`` engine (cloudflare.py)
 - speedtest-cli ``--mini`` and LibreSpeed backend paths, so existing clients can measure against
   this server (compat.py, docs/engines.md)
 - UDP echo on ``udp_port``    answers datagrams that start with ``GNC1`` with the same bytes
@@ -45,7 +47,7 @@ from typing import Any, Awaitable, Callable, Optional, Union, cast
 from giga_netcheck import __version__
 from giga_netcheck.core.errors import ConfigError
 from giga_netcheck.core.protocol import SERVICE_NAME, UDP_MAGIC, UDP_REPLY_MAGIC
-from giga_netcheck.server import collect, compat
+from giga_netcheck.server import cloudflare, collect, compat, ndt7
 from giga_netcheck.server.http import (
     CHUNK_BYTES,
     BodyTooLarge,
@@ -89,6 +91,13 @@ class ServerConfig:
     """Enables ``POST /results`` (``serve --collect``)."""
     tls: Optional[ssl.SSLContext] = None
     """Serve HTTPS with this context (:func:`tls_context`); the UDP echo stays plain."""
+    reuse_port: bool = False
+    """Bind with SO_REUSEPORT, so several worker processes share the port (``serve --workers``,
+    workers.py): the kernel spreads connections and UDP datagrams over them."""
+    ndt7_duration_s: float = 10.0
+    """Length of an ndt7 download or upload test (the spec's 10 s; tests use less), ndt7.py."""
+    ndt7_max_tests: int = 16
+    """ndt7 tests at once (429 above): each may hold a 16 MiB message, the spec's limit."""
 
 
 def tls_context(cert: Union[str, Path], key: Union[str, Path, None] = None) -> ssl.SSLContext:
@@ -129,6 +138,8 @@ class MeasurementServer:
         """Completed or abandoned downloads/uploads served (for tests and logs)."""
         self.bytes_sent = 0
         """Payload bytes written to download clients so far (for tests and logs)."""
+        self.ndt7 = ndt7.Ndt7Tests()
+        """ndt7 tests running and finished (ndt7.py)."""
         self._routes: dict[tuple[str, str], Handler] = {
             ("GET", "/rtt"): self._rtt,
             ("GET", "/id"): self._id,
@@ -146,13 +157,20 @@ class MeasurementServer:
             if sys.version_info >= (3, 11):
                 tls["ssl_shutdown_timeout"] = min(self.config.header_timeout_s, 10.0)
         self._server = await loop.create_server(
-            lambda: Connection(self._handle, self._live, loop), self.config.host, self.config.port, backlog=1024, **tls
+            lambda: Connection(self._handle, self._live, loop),
+            self.config.host,
+            self.config.port,
+            backlog=1024,
+            reuse_port=self.config.reuse_port or None,
+            **tls,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._janitor = loop.create_task(enforce_write_deadlines(self._live, self.config.write_timeout_s))
         want = self.config.udp_port if self.config.udp_port is not None else self.port
         try:
-            self._udp, self._echo = await loop.create_datagram_endpoint(_UdpEcho, local_addr=(self.config.host, want))
+            self._udp, self._echo = await loop.create_datagram_endpoint(
+                _UdpEcho, local_addr=(self.config.host, want), reuse_port=self.config.reuse_port or None
+            )
         except OSError as exc:
             log.warning("udp echo could not bind %s:%s (%s); using a free port", self.config.host, want, exc)
             self._udp, self._echo = await loop.create_datagram_endpoint(_UdpEcho, local_addr=(self.config.host, 0))
@@ -249,6 +267,10 @@ class MeasurementServer:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
             pass  # the client went away: its transfer was already logged as cut short
+        except asyncio.CancelledError:
+            # The server is shutting down. End the connection's task normally: Python 3.11's
+            # stream callback asks a cancelled task for its exception and logs the error it gets.
+            pass
         finally:
             self._connections -= 1
             writer.close()
@@ -266,10 +288,14 @@ class MeasurementServer:
 
     async def _route(self, request: Request, writer: asyncio.StreamWriter, client: str) -> bool:
         """Serve one request; return False when the connection must close afterwards."""
+        if request.path in ndt7.PATHS:  # the WebSocket upgrade hands the connection to ndt7
+            return await ndt7.serve(self, request, writer, client)
         handler = self._routes.get((request.method, request.path))
         if handler is not None:
             return await handler(request, writer, client)
-        handled = await compat.route(self, request, writer, client)
+        handled = await cloudflare.route(self, request, writer, client)  # /__down, /__up
+        if handled is None:
+            handled = await compat.route(self, request, writer, client)
         if handled is not None:
             return handled
         if request.method not in ("GET", "POST", "HEAD"):

@@ -17,8 +17,10 @@ from giga_netcheck.measure.engines.base import (
     run_streams,
     stream_errors,
 )
+from giga_netcheck.measure.engines.cloudflare import CloudflareEngine
 from giga_netcheck.measure.engines.http import HttpEngine
 from giga_netcheck.measure.engines.librespeed import LibreSpeedEngine
+from giga_netcheck.measure.engines.ndt7 import Ndt7Engine
 from giga_netcheck.measure.engines.speedtest_cli import SpeedtestEngine
 
 __all__ = [
@@ -37,4 +39,11 @@ __all__ = [
 
 def registry() -> dict[str, type[ThroughputEngine]]:
     """Engine classes by the name a site file or ``run --engine`` gives."""
-    return {HttpEngine.name: HttpEngine, SpeedtestEngine.name: SpeedtestEngine, LibreSpeedEngine.name: LibreSpeedEngine}
+    engines: dict[str, type[ThroughputEngine]] = {
+        HttpEngine.name: HttpEngine,
+        SpeedtestEngine.name: SpeedtestEngine,
+        LibreSpeedEngine.name: LibreSpeedEngine,
+        CloudflareEngine.name: CloudflareEngine,
+        Ndt7Engine.name: Ndt7Engine,
+    }
+    return engines

@@ -66,7 +66,9 @@ class BandwidthProbe(Probe):
         for t in servers:
             tests.append((t, "download", s.streams))
             tests.append((t, "upload", s.streams))
-            if s.streams > 1:  # one flow against many: per-flow limits, located by which server shows it
+            # one flow against many: per-flow limits, located by which server shows it (not for an
+            # engine that is one connection by design: its download was that flow already)
+            if s.streams > 1 and getattr(self.engine_for(t), "max_streams", None) != 1:
                 tests.append((t, "download", 1))
         out = ProbeOutput()
         for t, direction, streams in tests:
@@ -75,7 +77,7 @@ class BandwidthProbe(Probe):
             ctx.progress.step(f"{direction} x{streams} to {t.name}", total=s.duration_s)
             engine = self.engine_for(t)
             plan = ThroughputPlan(direction, streams, s.duration_s, s.warmup_s, proxy=proxy_for(ctx, t, engine))
-            if streams > 1:
+            if streams > 1:  # the line's figure (a one-connection engine too): latency under its load
                 with LoadedLatencySampler(ctx, phase=f"{direction}:{t.name}") as sampler:
                     m = engine.measure(t, plan, ctx.stop)
                 out.latency.extend(sampler.series())

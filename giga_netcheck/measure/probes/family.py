@@ -24,6 +24,7 @@ from giga_netcheck.core.i18n import Text
 from giga_netcheck.core.models import FamilyPath, LatencySeries, Target
 from giga_netcheck.core.stats import summarize_rtts
 from giga_netcheck.measure.engines import ThroughputPlan
+from giga_netcheck.measure.engines.cloudflare import CloudflareEngine
 from giga_netcheck.measure.engines.http import HttpEngine
 from giga_netcheck.measure.probes.base import Probe, ProbeContext, ProbeOutput
 from giga_netcheck.measure.probes.rtt import tcp_handshake
@@ -106,7 +107,9 @@ class FamilyProbe(Probe):
         if self._plan is None:
             self._plan = []
             for t in ctx.targets:
-                if not t.url or t.name not in ctx.servers or getattr(t, "engine", "http") != "http":
+                # own servers that identified themselves, and Cloudflare's endpoints (dual-stack:
+                # the zero-configuration target compares IPv4 with IPv6 too)
+                if not t.url or not ((t.engine == "http" and t.name in ctx.servers) or t.engine == "cloudflare"):
                     continue
                 parts = urlsplit(t.url)
                 port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -144,9 +147,12 @@ class FamilyProbe(Probe):
                         FamilyPath(t.name, t.role, fam, addr, "not-measured", Text("reason.family_no_answer", family=fam), rtt)
                     )
                     continue
-                pinned = Target(t.name, t.role, addr, _pinned_url(t.url or "", addr))
                 plan = ThroughputPlan("download", s.streams, s.duration_s, s.warmup_s)
-                m = replace(HttpEngine().measure(pinned, plan, ctx.stop), family=fam)
+                if t.engine == "cloudflare":  # the host name kept (TLS checks it), the family forced by the source address
+                    m = CloudflareEngine(family=fam).measure(t, plan, ctx.stop)
+                else:
+                    m = HttpEngine().measure(Target(t.name, t.role, addr, _pinned_url(t.url or "", addr)), plan, ctx.stop)
+                m = replace(m, family=fam)
                 status = "ok" if m.goodput_mbps is not None else "not-measured"
                 reason = None if status == "ok" else Text("reason.family_no_bytes", family=fam, error=m.error or "")
                 out.families.append(FamilyPath(t.name, t.role, fam, addr, status, reason, rtt, m))
