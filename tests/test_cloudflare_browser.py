@@ -127,6 +127,12 @@ def test_cloudflare_speedtest_library_measures_serve_from_another_origin(caplog)
             "measurements": MEASUREMENTS,  # no packetLoss (TURN) measurement
             "bandwidthMinRequestDuration": 0,  # loopback transfers take a few ms
             "loadedRequestMinDuration": 0,
+            # No parallel latency requests during the transfers: the library clears the page's
+            # Resource Timing entries when it moves to the next set, and a latency request that
+            # finishes in that instant finds no entry and fails as "Connection failed" (a race in
+            # the library that loopback's millisecond sets make likely on a busy host).
+            "measureDownloadLoadedLatency": False,
+            "measureUploadLoadedLatency": False,
         }
         handler = type(
             "Static", (_Static,), {"page": (PAGE % {"config": json.dumps(config)}).encode(), "reports": [], "got": threading.Event()}
@@ -167,9 +173,9 @@ def test_cloudflare_speedtest_library_measures_serve_from_another_origin(caplog)
     # Timing-Allow-Origin: the browser let the other origin see the response's size and phases;
     # Access-Control-Expose-Headers: the library read serve's Server-Timing
     assert all(p["transferSize"] >= p["bytes"] for p in down), [p["transferSize"] for p in down]
-    # (it ignores a duration of 0.01 ms or less, which a loopback download's may be: then -1)
-    for points in (down, up):
-        assert any(p["serverTime"] > 0 for p in points), [p["serverTime"] for p in points]
+    # (it ignores a duration of 0.01 ms or less, which a loopback download's is: serve's time
+    # before the answer starts; an upload's is the time reading the body, never that short)
+    assert all(p["serverTime"] > 0 for p in up), [p["serverTime"] for p in up]
     # the figures it reports come from the bytes serve sent and received over the browser's times
     for points, key in ((down, "download"), (up, "upload")):
         rates = [8 * p["bytes"] / (p["duration"] / 1000) for p in points if p["duration"] > 0]
