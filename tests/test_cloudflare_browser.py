@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -29,23 +28,11 @@ from typing import Any
 import pytest
 
 from giga_netcheck.server.app import ServerConfig, ServerThread
+from tests.chromium import CHROMIUM, HEADLESS, LOOPBACK_ONLY
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LIBRARY = Path(__file__).parent / "js" / "cloudflare" / "node_modules" / "@cloudflare" / "speedtest" / "dist" / "speedtest.js"
 TIME_LIMIT_S = 60.0
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-features=NetworkTimeServiceQuerying",
-    "--proxy-server=http://127.0.0.1:9",  # nothing listens there; loopback (the page, serve) goes direct
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # no name resolves
-)
+FLAGS = (*HEADLESS, *LOOPBACK_ONLY)
 # Small transfers, each direction in three sizes; the latency set first, as the library does.
 MEASUREMENTS = [
     {"type": "latency", "numPackets": 5},

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socketserver
 import struct
 import subprocess
@@ -32,21 +31,13 @@ import pytest
 from giga_netcheck.core.i18n import Messages
 from giga_netcheck.core.results import load
 from giga_netcheck.render import html as html_render
+from tests.chromium import CHROMIUM, HEADLESS
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium fonts-noto-cjk)")
 
 RESULT = Path(__file__).parent / "golden" / "results" / "uplink-capacity.json"
 FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-features=NetworkTimeServiceQuerying",
+    *HEADLESS,
     "--hide-scrollbars",
     "--no-pdf-header-footer",
 )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -29,6 +28,7 @@ from typing import Any, Optional
 import pytest
 
 from giga_netcheck.server.app import ServerConfig, ServerThread
+from tests.chromium import CHROMIUM, HEADLESS, LOOPBACK_ONLY
 
 JS = Path(__file__).parent / "js" / "ndt7"
 LIB = JS / "node_modules" / "@m-lab" / "ndt7" / "src"
@@ -38,21 +38,7 @@ FILES = {
     "/node_modules/@m-lab/ndt7/src/ndt7-download-worker.js": LIB / "ndt7-download-worker.js",
     "/node_modules/@m-lab/ndt7/src/ndt7-upload-worker.js": LIB / "ndt7-upload-worker.js",
 }
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # nothing leaves loopback: no name resolves but 127.0.0.1, and the proxy (which loopback
-    # requests bypass) is a closed port
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    "--proxy-server=http://127.0.0.1:9",
-)
+FLAGS = (*HEADLESS, *LOOPBACK_ONLY)
 DURATION_S = 2.0
 
 

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Generic, Optional, Protocol, Sequence, TypeVar
 
+from giga_netcheck.core.errors import ProbeError
 from giga_netcheck.core.models import BandwidthMeasurement, Target
 from giga_netcheck.measure.failures import map_exception
 
@@ -136,3 +137,14 @@ def stream_errors(errors: Sequence[BaseException], n_streams: int) -> tuple[Opti
 
     mapped = map_exception(errors[0])
     return f"{len(errors)} of {n_streams} streams failed: {mapped}", mapped.kind
+
+
+def named_stream_errors(errors: Sequence[BaseException], n_streams: int, where: str) -> tuple[Optional[str], Optional[str]]:
+    """:func:`stream_errors` for an engine's own failures: a ProbeError the engine raised already
+    says what went wrong and where, any other is prefixed with ``where`` (target and URL)."""
+    text, kind = stream_errors(errors, n_streams)
+    if text and isinstance(errors[0], ProbeError):
+        text = f"{len(errors)} of {n_streams} streams failed: {errors[0]}"
+    elif text:
+        text = f"{where}: {text}"
+    return text, kind

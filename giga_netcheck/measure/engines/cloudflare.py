@@ -42,7 +42,7 @@ from giga_netcheck.core.errors import ProbeError, ProtocolFailure, TimeoutFailur
 from giga_netcheck.core.models import BandwidthMeasurement, Target
 from giga_netcheck.core.stats import percentile
 from giga_netcheck.measure.engines._summary import failed, one_line, summarize
-from giga_netcheck.measure.engines.base import ThroughputEngine, ThroughputPlan, run_streams, stream_errors
+from giga_netcheck.measure.engines.base import ThroughputEngine, ThroughputPlan, named_stream_errors, run_streams
 from giga_netcheck.measure.engines.http import _UPLOAD_BLOCK, _abort_when_set, _Stream
 from giga_netcheck.measure.failures import map_exception
 from giga_netcheck.measure.proxy_discovery import without_credentials
@@ -300,12 +300,7 @@ class CloudflareEngine(ThroughputEngine):
         if plan.direction != "download":
             threading.Thread(target=_abort_when_set, args=(local_stop, streams), daemon=True, name="gnc-abort").start()
         _, points = run_streams(streams, plan.duration_s, plan.interval_s, stop, local_stop)
-        errors = [s.error for s in streams if s.error is not None]
-        err_text, err_kind = stream_errors(errors, len(streams))
-        if err_text and isinstance(errors[0], ProbeError):
-            err_text = f"{len(errors)} of {len(streams)} streams failed: {errors[0]}"
-        elif err_text:
-            err_text = f"{where}: {err_text}"
+        err_text, err_kind = named_stream_errors([s.error for s in streams if s.error is not None], len(streams), where)
         return summarize(
             target,
             plan,

@@ -49,7 +49,7 @@ from giga_netcheck.core.errors import ProbeError, ProtocolFailure
 from giga_netcheck.core.models import BandwidthMeasurement, Target
 from giga_netcheck.core.stats import percentile
 from giga_netcheck.measure.engines._summary import failed, one_line, summarize
-from giga_netcheck.measure.engines.base import SessionCache, ThroughputEngine, ThroughputPlan, run_streams, stream_errors
+from giga_netcheck.measure.engines.base import SessionCache, ThroughputEngine, ThroughputPlan, named_stream_errors, run_streams
 from giga_netcheck.measure.failures import map_exception
 
 CK_SIZE = 100
@@ -291,12 +291,7 @@ class LibreSpeedEngine(ThroughputEngine):
         local_stop = threading.Event()
         streams = [_Stream(url, plan.direction, local_stop, where) for _ in range(plan.streams)]
         t0, points = run_streams(streams, plan.duration_s, plan.interval_s, stop, local_stop)
-        errors = [s.error for s in streams if s.error is not None]
-        err_text, err_kind = stream_errors(errors, len(streams))
-        if err_text and errors and isinstance(errors[0], ProbeError):
-            err_text = f"{len(errors)} of {len(streams)} streams failed: {errors[0]}"
-        elif err_text:
-            err_text = f"{where}: {err_text}"
+        err_text, err_kind = named_stream_errors([s.error for s in streams if s.error is not None], len(streams), where)
         return summarize(
             target,
             plan,
